@@ -1,0 +1,154 @@
+"""The generator protocol every model is used through, bundled or user-supplied.
+
+A `Generator` is an `nn.Module` adapter with a small, fixed surface:
+
+- attributes ``name``, ``z_dim``, ``num_classes`` (0 if unconditional), ``resolution``,
+  ``channels``, ``latent_spaces`` (e.g. ``("z",)`` or ``("z", "w", "w+")``);
+- ``sample_latent(n, generator=...)`` -> z, ``to_space(z, space)`` -> latent in that space,
+  ``synthesize(latent, space=..., classes=...)`` -> images, float32 (N, C, H, W) in [0, 1];
+- ``shiftable_weights()`` -> the weight tensors a parameter-space direction may shift, by
+  name, and ``synthesize_shifted(...)`` which renders with shifted weights *without mutating
+  the model* (``torch.func.functional_call``);
+- ``fingerprint``: a stable hash of architecture, config and weights, so a direction learned
+  for one model is refused by another.
+
+Subclasses implement ``_synthesize(latent, space, classes)`` returning images in the model's
+own range ``output_range``; the base class converts to [0, 1].
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+
+class Generator(nn.Module):
+    """Base class of every steerlab model adapter (see the module docstring)."""
+
+    name: str = "generator"
+    z_dim: int = 0
+    num_classes: int = 0
+    resolution: int = 0
+    channels: int = 3
+    latent_spaces: tuple[str, ...] = ("z",)
+    output_range: tuple[float, float] = (-1.0, 1.0)
+
+    # ------------------------------------------------------------------ sampling
+    @property
+    def device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
+
+    def sample_z(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` latent codes z ~ N(0, I), shape (n, z_dim), on the model's device."""
+        z = torch.randn(n, self.z_dim, generator=generator, device="cpu")
+        return z.to(self.device)
+
+    def sample_classes(self, n: int, *, generator: torch.Generator | None = None) -> Tensor | None:
+        """Uniformly random class labels (n,) for a conditional model, ``None`` otherwise."""
+        if not self.num_classes:
+            return None
+        return torch.randint(0, self.num_classes, (n,), generator=generator).to(self.device)
+
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None,
+                      space: str = "z", classes: Tensor | None = None) -> Tensor:
+        """Draw ``n`` codes and map them into ``space``."""
+        return self.to_space(self.sample_z(n, generator=generator), space, classes=classes)
+
+    def check_space(self, space: str) -> None:
+        if space not in self.latent_spaces:
+            raise ValueError(f"model '{self.name}' has no latent space '{space}'; "
+                             f"allowed: {', '.join(self.latent_spaces)}")
+
+    def check_classes(self, classes: Tensor | None, n: int) -> Tensor | None:
+        if not self.num_classes:
+            if classes is not None:
+                raise ValueError(f"model '{self.name}' is unconditional; do not pass classes")
+            return None
+        if classes is None:
+            raise ValueError(f"model '{self.name}' is class-conditional with {self.num_classes} "
+                             "classes; pass classes")
+        classes = torch.as_tensor(classes, dtype=torch.long, device=self.device).reshape(-1)
+        if classes.numel() == 1 and n > 1:
+            classes = classes.expand(n)
+        if classes.numel() != n or int(classes.min()) < 0 or int(classes.max()) >= self.num_classes:
+            raise ValueError(f"classes must be {n} labels in [0, {self.num_classes - 1}]")
+        return classes
+
+    def to_space(self, z: Tensor, space: str = "z", classes: Tensor | None = None) -> Tensor:
+        """Map z (N, z_dim) into ``space``. The base model only has ``z``."""
+        self.check_space(space)
+        return z
+
+    # ------------------------------------------------------------------ synthesis
+    def _synthesize(self, latent: Tensor, space: str, classes: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def synthesize(self, latent: Tensor, *, space: str = "z",
+                   classes: Tensor | None = None) -> Tensor:
+        """Render images from latents.
+
+        Args:
+            latent: codes in ``space``; (N, z_dim) for ``z``.
+            space: one of ``latent_spaces``.
+            classes: (N,) int labels for a conditional model, else ``None``.
+
+        Returns:
+            float32 images (N, channels, resolution, resolution) in [0, 1].
+        """
+        self.check_space(space)
+        classes = self.check_classes(classes, latent.shape[0])
+        raw = self._synthesize(latent, space, classes)
+        lo, hi = self.output_range
+        return ((raw - lo) / (hi - lo)).clamp(0.0, 1.0)
+
+    def forward(self, latent: Tensor, space: str = "z", classes: Tensor | None = None) -> Tensor:
+        return self.synthesize(latent, space=space, classes=classes)
+
+    # ------------------------------------------------------------------ weight space
+    def shiftable_weights(self) -> dict[str, Tensor]:
+        """Weights a parameter-space direction may shift: every conv / linear weight, by name."""
+        return {name: p for name, p in self.named_parameters() if p.dim() >= 2}
+
+    def synthesize_shifted(self, latent: Tensor, shifts: dict[str, Tensor], *, space: str = "z",
+                           classes: Tensor | None = None) -> Tensor:
+        """Render with ``weight + shift`` for each named weight, leaving the model untouched.
+
+        Differentiable w.r.t. ``shifts``. Returns images (N, C, H, W) in [0, 1].
+        """
+        weights = self.shiftable_weights()
+        unknown = sorted(set(shifts) - set(weights))
+        if unknown:
+            raise ValueError(f"unknown weight(s) {unknown} for model '{self.name}'; "
+                             "see `steerlab layers`")
+        params = {k: weights[k] + v for k, v in shifts.items()}
+        return torch.func.functional_call(self, params, (latent,),
+                                          {"space": space, "classes": classes})
+
+    # ------------------------------------------------------------------ identity
+    def config(self) -> dict[str, Any]:
+        """JSON-able constructor arguments (for save/load and the fingerprint)."""
+        return {}
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex chars hashing the adapter class, its config and every weight and buffer."""
+        h = hashlib.sha256()
+        h.update(type(self).__name__.encode())
+        h.update(json.dumps(self.config(), sort_keys=True).encode())
+        for key, t in sorted(self.state_dict().items()):
+            h.update(key.encode())
+            h.update(str(tuple(t.shape)).encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def describe(self) -> str:
+        cls = f", {self.num_classes} classes" if self.num_classes else ""
+        return (f"{self.name}: {self.channels}x{self.resolution}x{self.resolution}, "
+                f"z_dim {self.z_dim}, spaces {'/'.join(self.latent_spaces)}{cls}")

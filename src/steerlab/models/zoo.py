@@ -1,0 +1,168 @@
+"""The zoo: named models with their weights, and steerlab's own generator file format.
+
+A steerlab generator file is ``<stem>.safetensors`` (the state dict) beside ``<stem>.json``
+(``{"architecture": ..., "config": {...}, "card": {...}}``); the constructor signature is the
+config. ``load_model`` takes a zoo name or the path of such a file.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import __version__
+from .._io import FileFormatError, read_json, read_tensors, read_torch_checkpoint, write_json, write_tensors
+from .base import Generator
+from .dcgan import DCGANGenerator
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+ARCHITECTURES: dict[str, type[Generator]] = {"dcgan": DCGANGenerator}
+
+
+def register_architecture(name: str, cls: type[Generator]) -> None:
+    """Make ``cls`` loadable from steerlab generator files whose JSON says ``architecture: name``."""
+    ARCHITECTURES[name] = cls
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    description: str
+    resolution: int
+    latent_spaces: tuple[str, ...]
+    num_classes: int
+    source: str
+    licence: str
+    load: Callable[[], Generator]
+
+
+ZOO: dict[str, ZooEntry] = {}
+
+
+def register_model(entry: ZooEntry) -> None:
+    ZOO[entry.name] = entry
+
+
+# --------------------------------------------------------------------------- file format
+def save_generator(G: Generator, stem: str | Path, card: dict | None = None) -> Path:
+    """Write ``stem.safetensors`` + ``stem.json`` (architecture, config, model card)."""
+    arch = next((k for k, v in ARCHITECTURES.items() if type(G) is v), None)
+    if arch is None:
+        raise ValueError(f"{type(G).__name__} is not a registered architecture; "
+                         f"allowed: {', '.join(ARCHITECTURES)}")
+    stem = Path(stem)
+    write_tensors(stem.with_suffix(".safetensors"), G.state_dict())
+    write_json(stem.with_suffix(".json"), {"architecture": arch, "config": G.config(),
+                                           "card": card or {}, "steerlab_version": __version__,
+                                           "fingerprint": G.fingerprint})
+    return stem.with_suffix(".safetensors")
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """Load a steerlab generator file (either the .safetensors or the .json path)."""
+    stem = Path(path).with_suffix("")
+    meta = read_json(stem.with_suffix(".json"))
+    arch = meta.get("architecture")
+    if arch not in ARCHITECTURES:
+        raise FileFormatError(f"{stem}.json: unknown architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+    try:
+        G = ARCHITECTURES[arch](**meta.get("config", {}))
+    except TypeError as e:
+        raise FileFormatError(f"{stem}.json: config does not fit {arch} ({e})") from None
+    state = read_tensors(stem.with_suffix(".safetensors"))
+    _load_state(G, state, f"{stem}.safetensors")
+    G.card = meta.get("card", {})
+    return G.eval().requires_grad_(False).to(device)
+
+
+def _load_state(G: Generator, state: dict, where: str) -> None:
+    own = G.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or bad:
+        detail = (f"missing {missing[:3]}" if missing else
+                  f"unexpected {unexpected[:3]}" if unexpected else f"shape mismatch at {bad[:3]}")
+        raise FileFormatError(f"{where}: weights do not fit {G.name} ({detail})")
+    G.load_state_dict(state)
+    for t in G.state_dict().values():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise FileFormatError(f"{where}: weights contain NaN or inf")
+
+
+# --------------------------------------------------------------------------- faces
+def _package_file(package: str, relative: str, install_hint: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package '{package}' is not installed; {install_hint}")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; {install_hint}")
+    return path
+
+
+def load_faces() -> Generator:
+    """The real pretrained 64x64 face DCGAN carried by the ``generateme==0.1.2`` wheel.
+
+    Its file is a plain state dict (``convTr{i}.weight``, ``batchNorm{i}.*``); we read it with
+    ``weights_only=True`` and map the keys onto `DCGANGenerator` (nz=100, ngf=64, tanh).
+    """
+    path = _package_file("generateme", "static/Models/dcGanGeneratorModel.pt",
+                         "run `pip install --no-deps generateme==0.1.2` (make setup does)")
+    raw = read_torch_checkpoint(path)
+    state = {k.replace("convTr", "conv").replace("batchNorm", "bn"): v for k, v in raw.items()}
+    G = DCGANGenerator(z_dim=100, resolution=64, channels=3, width=64, name="faces")
+    _load_state(G, state, str(path))
+    return G.eval().requires_grad_(False)
+
+
+register_model(ZooEntry(
+    name="faces", description="pretrained face DCGAN (PyTorch-tutorial architecture, CelebA-like crops)",
+    resolution=64, latent_spaces=("z",), num_classes=0,
+    source="generateme==0.1.2 wheel: generateme/static/Models/dcGanGeneratorModel.pt", licence="MIT",
+    load=load_faces))
+
+
+def _register_bundled() -> None:
+    """Every steerlab generator file shipped in ``models/weights/`` joins the zoo."""
+    for meta_path in sorted(WEIGHTS_DIR.glob("*.json")):
+        if not meta_path.with_suffix(".safetensors").is_file():
+            continue
+        meta = read_json(meta_path)
+        cfg, card = meta.get("config", {}), meta.get("card", {})
+        name = cfg.get("name", meta_path.stem)
+        register_model(ZooEntry(
+            name=name, description=card.get("description", meta.get("architecture", "")),
+            resolution=cfg.get("resolution", 0),
+            latent_spaces=tuple(card.get("latent_spaces", ["z"])),
+            num_classes=cfg.get("num_classes", 0), source=card.get("source", f"bundled: {meta_path.name}"),
+            licence=card.get("licence", "MIT"),
+            load=lambda p=meta_path: load_generator(p)))
+
+
+_register_bundled()
+
+
+# --------------------------------------------------------------------------- entry point
+def load_model(name: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """A zoo model by name, or a steerlab generator file by path; in eval mode on ``device``.
+
+    Raises:
+        ValueError: unknown name (the message lists the zoo), or a bad file.
+    """
+    key = str(name)
+    if key in ZOO:
+        G = ZOO[key].load()
+    elif key.endswith((".safetensors", ".json")):
+        G = load_generator(key)
+    else:
+        raise ValueError(f"unknown model '{key}'; allowed: {', '.join(sorted(ZOO))} "
+                         "or the path of a steerlab generator .safetensors file")
+    return G.eval().requires_grad_(False).to(device)
+
+
+def list_models() -> list[ZooEntry]:
+    return [ZOO[k] for k in sorted(ZOO)]
