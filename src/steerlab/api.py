@@ -69,7 +69,7 @@ def walk_strip(G: Generator, d: Direction, *, n_samples: int = 4, n_alphas: int 
     """
     edit = get_edit(d.edit)
     z, classes = held_out(G, n_samples, seed)
-    alphas = edit.grid(n_alphas)
+    alphas = edit.grid(n_alphas if edit.alpha_dim == 1 else 5)  # colour: 5 per channel
     rows, labels = [], []
     for i in range(n_samples):
         zi = z[i:i + 1].expand(len(alphas), -1)

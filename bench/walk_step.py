@@ -1,0 +1,63 @@
+"""One linear-walk training step vs its floor, on `faces` at batch 32, measured in one run.
+
+floor = one generator forward without grad (the source image) + one forward+backward through
+the generator at the same batch (the walked image); the step adds sampling, the edit, the
+masked loss and Adam. Timings interleave step and floor and take medians (the machine is noisy).
+Last line: `walk step / floor ratio: X` (target <= 1.15).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from steerlab.edits import get_edit
+from steerlab.losses import masked_l2
+from steerlab.models import load_model
+from steerlab.walks.linear import walk_step
+
+BATCH, REPEATS = 32, 15
+
+
+def main() -> None:
+    G = load_model("faces")
+    edit = get_edit("zoom")
+    w = torch.zeros(1, G.z_dim, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=0.01)
+    g = torch.Generator().manual_seed(0)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        walk_step(G, edit, w, masked_l2, space="z", batch_size=BATCH, generator=g).backward()
+        opt.step()
+
+    def floor():
+        z = torch.randn(BATCH, G.z_dim)
+        with torch.no_grad():
+            G.synthesize(z)
+        zz = z.clone().requires_grad_(True)
+        G.synthesize(zz).mean().backward()
+
+    def edit_only():
+        x = torch.rand(BATCH, 3, 64, 64)
+        edit.fn(x, edit.sample(BATCH, generator=g))
+
+    times = {"step": [], "floor": [], "edit": []}
+    for fn in (step, floor, edit_only):  # warm up
+        fn()
+    for _ in range(REPEATS):
+        for name, fn in (("step", step), ("floor", floor), ("edit", edit_only)):
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"threads {torch.get_num_threads()}, batch {BATCH}, {REPEATS} interleaved repeats (medians)")
+    print(f"walk step   {med['step'] * 1e3:8.1f} ms")
+    print(f"floor       {med['floor'] * 1e3:8.1f} ms  (forward no-grad + forward/backward)")
+    print(f"  of which the edit alone would be {med['edit'] * 1e3:.1f} ms")
+    print(f"walk step / floor ratio: {med['step'] / med['floor']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
