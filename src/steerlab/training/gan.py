@@ -1,0 +1,207 @@
+"""GAN training, plain or steerable (Jahanian et al. Sec. 4.4, Eq. 3-5).
+
+One loop serves three modes:
+
+- plain: the usual non-saturating GAN loss;
+- ``aug_edit``: the discriminator also sees real images with the edit applied at random alphas
+  ("argmin W + aug": the data now covers the transformation);
+- ``joint_edit``: a linear walk w is learned *with* the generator (``argmin G, W``):
+  L_G = L_GAN(G(z + alpha_g w)) + lambda * L2(G(z + alpha_g w), edit(G(z), alpha_t)) (Eq. 3-4), the
+  discriminator seeing edited real images (Eq. 5).
+
+Any steerlab `Generator` works, with any discriminator ``D(images, classes) -> logits (N,)``;
+`DCGANDiscriminator` is the default. Checkpoints (G, D, both optimisers, w, RNG, step) are
+safetensors + JSON, written atomically every ``checkpoint_every`` steps; ``resume=True`` continues
+bit-for-bit where the last checkpoint left off.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .._io import FileFormatError, read_json, read_tensors, write_json, write_tensors
+from ..edits import get_edit
+from ..losses import masked_l2
+from ..models.base import Generator
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator with a projection head for class conditioning (Miyato & Koyama).
+
+    Input (N, C, R, R) in [0, 1]; returns logits (N,).
+    """
+
+    def __init__(self, resolution: int = 32, channels: int = 3, width: int = 64, num_classes: int = 0):
+        super().__init__()
+        n_down = int(round(math.log2(resolution / 4)))
+        layers, c_in = [], channels
+        for i in range(n_down):
+            c_out = width * 2 ** i
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)  # (N, c_in, 4, 4)
+        self.head = nn.Linear(c_in * 16, 1)
+        self.embed = nn.Embedding(num_classes, c_in * 16) if num_classes else None
+
+    def forward(self, x: Tensor, classes: Tensor | None = None) -> Tensor:
+        h = self.features(x * 2 - 1).flatten(1)
+        out = self.head(h)[:, 0]
+        if self.embed is not None:
+            out = out + (self.embed(classes) * h).sum(1)
+        return out
+
+
+@dataclass
+class GANConfig:
+    steps: int = 5000
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    seed: int = 0
+    aug_edit: str | None = None      # discriminator sees edit(x, alpha) for real x
+    aug_prob: float = 0.5            # fraction of real images that are edited
+    joint_edit: str | None = None    # learn w jointly with G (Eq. 3)
+    joint_weight: float = 1.0        # lambda on the edit loss
+    checkpoint_every: int = 500
+
+
+def _sample_real(images: Tensor, labels: Tensor | None, n: int, g: torch.Generator):
+    idx = torch.randint(0, images.shape[0], (n,), generator=g)
+    return images[idx], None if labels is None else labels[idx]
+
+
+def train_gan(G: Generator, D: nn.Module, images: Tensor, labels: Tensor | None = None, *,
+              config: GANConfig | None = None, checkpoint: str | Path | None = None,
+              resume: bool = False, device: str | torch.device = "cpu", progress: bool = True) -> dict:
+    """Train ``G`` (and ``D``, and w in joint mode) on ``images``.
+
+    Args:
+        G: a steerlab generator in z space (trained in place; switched to eval at the end).
+        D: discriminator ``D(x, classes) -> (N,)`` logits.
+        images: (N, C, H, W) training images in [0, 1]; ``labels`` (N,) for conditional G.
+        config: `GANConfig` (steps, batch, Adam settings, aug / joint edits).
+        checkpoint: path stem for ``.safetensors`` + ``.json`` checkpoints.
+        resume: continue from ``checkpoint`` if it exists.
+
+    Returns:
+        ``{"history": {"d_loss": [...], "g_loss": [...], "edit_loss": [...]}, "w": Tensor | None,
+        "seconds": float, "steps": int}``.
+    """
+    cfg = config or GANConfig()
+    if images.dim() != 4 or not torch.isfinite(images).all():
+        raise ValueError("training images must be finite (N, C, H, W) in [0, 1]")
+    if (labels is None) != (not G.num_classes):
+        raise ValueError("pass labels exactly when the generator is class-conditional")
+    aug = get_edit(cfg.aug_edit) if cfg.aug_edit else None
+    joint = get_edit(cfg.joint_edit) if cfg.joint_edit else None
+    G.to(device).train().requires_grad_(True)
+    D.to(device).train()
+    images = images.to(device)
+    labels = None if labels is None else labels.to(device)
+    w = torch.zeros(joint.alpha_dim if joint else 1, G.z_dim, device=device, requires_grad=bool(joint))
+    opt_g = torch.optim.Adam(list(G.parameters()) + ([w] if joint else []), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    g = torch.Generator().manual_seed(cfg.seed)
+    history = {"d_loss": [], "g_loss": [], "edit_loss": []}
+    start, seconds = 0, 0.0
+    if resume and checkpoint and Path(checkpoint).with_suffix(".json").exists():
+        start, history, seconds = _load_checkpoint(checkpoint, G, D, opt_g, opt_d, w, g, cfg)
+    B, t0 = cfg.batch_size, time.time()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train gan",
+               disable=not progress, leave=False)
+    for step in bar:
+        x, c = _sample_real(images, labels, B, g)
+        if aug or joint:
+            # Eq. 5: the discriminator sees edited real images (aug also keeps some unedited).
+            edit = joint or aug
+            keep = torch.rand(B, generator=g) >= (cfg.aug_prob if not joint else 1.0)
+            a = edit.sample(B, generator=g).to(device)
+            a = torch.where(keep.to(device)[:, None] if a.dim() == 2 else keep.to(device),
+                            torch.full_like(a, edit.identity), a)
+            x = edit.fn(x, a)[0]
+        z = G.sample_z(B, generator=g)
+        if joint:
+            a_t = joint.sample(B, generator=g).to(device)
+            z_in = z + joint.to_g(a_t).reshape(B, -1) @ w
+        else:
+            z_in = z
+        fake = G.synthesize(z_in, classes=c)
+        # --- discriminator
+        opt_d.zero_grad(set_to_none=True)
+        d_loss = F.softplus(-D(x, c)).mean() + F.softplus(D(fake.detach(), c)).mean()
+        d_loss.backward()
+        opt_d.step()
+        # --- generator (and w)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss = F.softplus(-D(fake, c)).mean()
+        e_loss = torch.zeros((), device=device)
+        if joint:
+            with torch.no_grad():
+                target, mask = joint.fn(G.synthesize(z, classes=c), a_t)
+            e_loss = masked_l2(fake, target, mask).mean()
+        (g_loss + cfg.joint_weight * e_loss).backward()
+        opt_g.step()
+        for k, v in (("d_loss", d_loss), ("g_loss", g_loss), ("edit_loss", e_loss)):
+            history[k].append(round(v.item(), 5))
+        bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", refresh=False)
+        if checkpoint and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+            _save_checkpoint(checkpoint, G, D, opt_g, opt_d, w, g, step + 1, history,
+                             seconds + time.time() - t0, cfg)
+    G.eval().requires_grad_(False)
+    D.eval()
+    return {"history": history, "w": w.detach().clone() if joint else None,
+            "seconds": seconds + time.time() - t0, "steps": cfg.steps}
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _flatten_opt(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict, list]:
+    sd = opt.state_dict()
+    tensors = {f"{prefix}.{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items()}
+    return tensors, sd["param_groups"]
+
+
+def _restore_opt(prefix: str, opt: torch.optim.Optimizer, tensors: dict, groups: list) -> None:
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        if key.startswith(prefix + "."):
+            _, i, k = key.split(".", 2)
+            state.setdefault(int(i), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _save_checkpoint(stem, G, D, opt_g, opt_d, w, g, step, history, seconds, cfg) -> None:
+    stem = Path(stem)
+    tensors = {**{f"G.{k}": v for k, v in G.state_dict().items()},
+               **{f"D.{k}": v for k, v in D.state_dict().items()}, "w": w.detach(), "rng": g.get_state()}
+    tg, groups_g = _flatten_opt("optG", opt_g)
+    td, groups_d = _flatten_opt("optD", opt_d)
+    write_tensors(stem.with_suffix(".safetensors"), {**tensors, **tg, **td})
+    write_json(stem.with_suffix(".json"), {"step": step, "history": history, "seconds": seconds,
+                                           "config": asdict(cfg), "groups_g": groups_g, "groups_d": groups_d})
+
+
+def _load_checkpoint(stem, G, D, opt_g, opt_d, w, g, cfg):
+    stem = Path(stem)
+    meta = read_json(stem.with_suffix(".json"))
+    if meta.get("config", {}).get("joint_edit") != cfg.joint_edit:
+        raise FileFormatError(f"{stem}: checkpoint was trained with another configuration")
+    t = read_tensors(stem.with_suffix(".safetensors"))
+    try:
+        G.load_state_dict({k[2:]: v for k, v in t.items() if k.startswith("G.")})
+        D.load_state_dict({k[2:]: v for k, v in t.items() if k.startswith("D.")})
+        _restore_opt("optG", opt_g, t, meta["groups_g"])
+        _restore_opt("optD", opt_d, t, meta["groups_d"])
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise FileFormatError(f"{stem}: checkpoint does not fit this model ({str(e).splitlines()[0][:120]})") from None
+    with torch.no_grad():
+        w.copy_(t["w"])
+    g.set_state(t["rng"])
+    return meta["step"], meta["history"], meta["seconds"]
+
