@@ -97,11 +97,12 @@ def warp_with_mask(images: torch.Tensor, src_to_dst: torch.Tensor) -> tuple[torc
     """
     n, _, h, w = images.shape
     m = src_to_dst.to(device=images.device, dtype=images.dtype)
-    warped = warp_perspective(images, m, (h, w), mode="bilinear", padding_mode="zeros", align_corners=True)
-    with torch.no_grad():  # the mask is a constant of the loss: no gradient through it
-        ones = torch.ones(n, 1, h, w, device=images.device, dtype=images.dtype)
-        coverage = warp_perspective(ones, m.detach(), (h, w), mode="bilinear", padding_mode="zeros", align_corners=True)
-        mask = (coverage >= _MASK_THRESHOLD).to(images.dtype)
+    # One warp for the images and a channel of ones: the warped ones are the coverage.
+    ones = torch.ones(n, 1, h, w, device=images.device, dtype=images.dtype)
+    both = warp_perspective(torch.cat([images, ones], 1), m, (h, w), mode="bilinear",
+                            padding_mode="zeros", align_corners=True)
+    warped, coverage = both[:, :-1], both[:, -1:].detach()  # the mask is a constant of the loss
+    mask = (coverage >= _MASK_THRESHOLD).to(images.dtype)
     return warped * mask, mask
 
 
@@ -140,10 +141,12 @@ def zoom(images: torch.Tensor, alpha_t: torch.Tensor) -> tuple[torch.Tensor, tor
     f = _per_sample(alpha_t, images)
     if bool((f < 1).any()):
         # Anti-alias before shrinking (as skimage.transform.rescale): blur only where f < 1.
-        sigma = ((1.0 / f - 1.0) / 2.0).clamp(min=1e-3).detach()  # (N,)
+        # Only the shrinking samples are blurred (about half of a training batch).
+        idx = torch.nonzero(f < 1).squeeze(1)
+        sigma = ((1.0 / f[idx] - 1.0) / 2.0).clamp(min=1e-3).detach()  # (M,)
         radius = int(math.ceil(3.0 * float(sigma.max())))
-        blurred = gaussian_blur2d(images, 2 * radius + 1, sigma[:, None].expand(-1, 2), border_type="replicate")
-        images = torch.where((f < 1)[:, None, None, None], blurred, images)
+        blurred = gaussian_blur2d(images[idx], 2 * radius + 1, sigma[:, None].expand(-1, 2), border_type="replicate")
+        images = images.index_copy(0, idx, blurred)
     eye = torch.eye(2, device=images.device, dtype=images.dtype)
     return warp_with_mask(images, _about_centre(f[:, None, None] * eye, images))
 
