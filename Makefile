@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,ui,biggan]"
 	# Wheels that carry real pretrained weights; only their weight files are read.
 	$(PIP) install --quiet --no-deps generateme==0.1.2 stlpips-pytorch==0.0.2
 	touch $(STAMP)
@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/steerlab demo --out runs/demo
 
+CHROMIUM ?= /usr/bin/chromium
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	@test -x $(CHROMIUM) || echo "NOTE: no Chromium at $(CHROMIUM): the browser tests of the web UI (tests/test_ui_browser.py) will be SKIPPED; install it with 'apt-get install chromium' (as root)"
+	STEERLAB_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -64,12 +64,14 @@ def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise FileFormatError(f"{path}: file not found")
     with open(path, "rb") as f:
         head = f.read(2)
-    if head[:1] == b"\x80" or head == b"PK":
-        raise FileFormatError(f"{path}: this is a pickle/torch.save file; steerlab only reads "
-                              "safetensors here and never unpickles")
     try:
+        # safetensors parsing never unpickles, so try it first: a valid file's 8-byte header
+        # length can itself start with 0x80 (any header of 128 + 256k bytes), which is not a pickle
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
+        if head[:1] == b"\x80" or head == b"PK":
+            raise FileFormatError(f"{path}: this is a pickle/torch.save file; steerlab only reads "
+                                  "safetensors here and never unpickles") from None
         msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         raise FileFormatError(f"{path}: not a valid safetensors file ({msg})") from None
 

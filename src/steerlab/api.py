@@ -24,7 +24,7 @@ from .evaluation import held_out, target_l2
 from .models import Generator, list_models, load_model
 from .report import html
 from .report.plots import grid_image, line_plot, save_gif, save_png
-from .walks import learn_linear_walk
+from .walks import learn_linear_walk, learn_nn_walk, learn_nonlinear_walk
 
 
 @contextlib.contextmanager
@@ -81,28 +81,38 @@ def walk_strip(G: Generator, d: Direction, *, n_samples: int = 4, n_alphas: int 
     return grid_image(rows, col_labels=[_fmt_alpha(a) for a in alphas.tolist()], row_labels=labels)
 
 
+WALK_KINDS = {"linear": (learn_linear_walk, 0.01), "nonlinear": (learn_nonlinear_walk, 1e-3),
+              "nn-linear": (learn_nn_walk, 1e-3)}
+
+
 def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 1000,
-         batch_size: int = 16, lr: float = 0.01, loss: str = "l2", seed: int = 0,
+         batch_size: int = 16, lr: float | None = None, loss: str = "l2", seed: int = 0,
          out: str | os.PathLike | None = None, overwrite: bool = False, n_eval: int = 64,
-         device: str = "cpu", progress: bool = True) -> dict:
-    """Learn a linear walk and write a run folder (see `steerlab walk --help`).
+         device: str = "cpu", progress: bool = True, kind: str = "linear") -> dict:
+    """Learn a walk and write a run folder (see `steerlab walk --help`).
+
+    ``kind``: "linear" (Eq. 1), "nonlinear" (Euler steps, Eq. 2) or "nn-linear" (App. A.3);
+    ``lr`` defaults to 0.01 for linear, 0.001 for the others.
 
     Returns:
         ``{"out": Path, "direction": Path, "metrics": dict}``.
     """
     get_edit(edit)  # fail fast on a bad name, before any work
+    if kind not in WALK_KINDS:
+        raise ValueError(f"unknown walk kind '{kind}'; allowed: {', '.join(WALK_KINDS)}")
+    learn, default_lr = WALK_KINDS[kind]
     G = _model(model, device)
     G.check_space(space)
     out = Path(out or f"runs/{G.name}-{edit}")
     with run_folder(out, overwrite) as tmp:
         t0 = time.time()
-        d = learn_linear_walk(G, edit, space=space, steps=steps, batch_size=batch_size, lr=lr,
-                              loss=loss, seed=seed, progress=progress)
+        d = learn(G, edit, space=space, steps=steps, batch_size=batch_size, lr=lr or default_lr,
+                  loss=loss, seed=seed, progress=progress)
         train_s = time.time() - t0
         m = target_l2(G, d, n=n_eval, seed=seed)
         d.metrics.update(walk_l2_mean=m["walk_l2_mean"], baseline_l2_mean=m["baseline_l2_mean"])
         d.save(tmp / "direction")
-        metrics = {"model": G.name, "edit": edit, "space": space, "train_seconds": round(train_s, 1),
+        metrics = {"model": G.name, "edit": edit, "kind": kind, "space": space, "train_seconds": round(train_s, 1),
                    "final_loss": d.metrics["final_loss"], **m, "steerlab_version": __version__}
         write_json(tmp / "metrics.json", metrics)
         save_png(walk_strip(G, d, seed=seed), tmp / "strip.png")

@@ -84,7 +84,7 @@ class Direction:
     # ------------------------------------------------------------------ use
     def check_model(self, G: Generator, force: bool = False) -> None:
         """Refuse a model other than the one this direction was learned for."""
-        if G.fingerprint != self.fingerprint and not force:
+        if not force and G.fingerprint != self.fingerprint:  # force first: the hash reads every weight
             raise DirectionMismatch(
                 f"direction was learned for model '{self.model}' (fingerprint {self.fingerprint}), "
                 f"not '{G.name}' (fingerprint {G.fingerprint}); use force to override")

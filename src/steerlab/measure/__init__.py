@@ -50,6 +50,7 @@ import torch
 
 from steerlab.measure.colour import measure_colour
 from steerlab.measure.faces import measure_face_box
+from steerlab.measure.object_colour import measure_object_colour
 from steerlab.measure.objects import measure_box
 from steerlab.measure.saliency import measure_saliency
 
@@ -61,6 +62,7 @@ __all__ = [
     "attribute_for_edit",
     "measure_colour",
     "measure_box",
+    "measure_object_colour",
     "measure_face_box",
     "measure_saliency",
 ]
@@ -106,6 +108,12 @@ MEASURES: dict[str, Measure] = {
             measure_face_box,
             ("x", "y", "width", "area", "found"),
             "largest OpenCV Haar frontal-face box (face crops, e.g. 64x64)",
+        ),
+        Measure(
+            "object_colour",
+            measure_object_colour,
+            ("r", "g", "b", "luminance", "found"),
+            "mean colour / luminance of the object's interior on a row-uniform background (biased shapes)",
         ),
         Measure(
             "saliency",

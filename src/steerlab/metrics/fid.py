@@ -24,9 +24,16 @@ __all__ = ["FEATURE_NETWORKS", "register_feature_network", "fid_kid"]
 
 FeatureFactory = Callable[[torch.device], nn.Module]
 
+def _digits_cnn(device: torch.device) -> nn.Module:
+    from .digit_features import digit_feature_extractor  # trains on first use (seconds), then cached
+    return digit_feature_extractor(device)
+
+
 FEATURE_NETWORKS: dict[str, FeatureFactory] = {
     # ST-LPIPS VGG16 trunk, global-average-pooled relu4_3 + relu5_3 (1024-d).
     "stlpips-vgg": vgg_feature_extractor,
+    # A small CNN trained on scikit-learn's real digits (metrics/digit_features.py, 256-d).
+    "digits-cnn": _digits_cnn,
 }
 
 

@@ -138,7 +138,22 @@ class Generator(nn.Module):
 
     @property
     def fingerprint(self) -> str:
-        """16 hex chars hashing the adapter class, its config and every weight and buffer."""
+        """16 hex chars hashing the adapter class, its config and every weight and buffer.
+
+        Cached until a tensor is replaced or modified in place (tracked by storage pointer and
+        autograd version counter), so checking a direction against its model costs ~nothing.
+        """
+        state = self.state_dict(keep_vars=True)
+        key = (json.dumps(self.config(), sort_keys=True, default=str),
+               tuple((k, t.data_ptr(), t._version) for k, t in state.items()))
+        cached = self.__dict__.get("_fingerprint_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        value = self._hash_weights()
+        self.__dict__["_fingerprint_cache"] = (key, value)
+        return value
+
+    def _hash_weights(self) -> str:
         h = hashlib.sha256()
         h.update(type(self).__name__.encode())
         h.update(json.dumps(self.config(), sort_keys=True).encode())

@@ -17,10 +17,11 @@ from .. import __version__
 from .._io import FileFormatError, read_json, read_tensors, read_torch_checkpoint, write_json, write_tensors
 from .base import Generator
 from .dcgan import DCGANGenerator
+from .vae import BetaVAE
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
-ARCHITECTURES: dict[str, type[Generator]] = {"dcgan": DCGANGenerator}
+ARCHITECTURES: dict[str, type[Generator]] = {"dcgan": DCGANGenerator, "beta_vae": BetaVAE}
 
 
 def register_architecture(name: str, cls: type[Generator]) -> None:

@@ -69,6 +69,7 @@ class GANConfig:
     aug_prob: float = 0.5            # fraction of real images that are edited
     joint_edit: str | None = None    # learn w jointly with G (Eq. 3)
     joint_weight: float = 1.0        # lambda on the edit loss
+    joint_lr: float | None = None    # Adam lr of w (None: the generator's lr)
     checkpoint_every: int = 500
 
 
@@ -106,7 +107,8 @@ def train_gan(G: Generator, D: nn.Module, images: Tensor, labels: Tensor | None 
     images = images.to(device)
     labels = None if labels is None else labels.to(device)
     w = torch.zeros(joint.alpha_dim if joint else 1, G.z_dim, device=device, requires_grad=bool(joint))
-    opt_g = torch.optim.Adam(list(G.parameters()) + ([w] if joint else []), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    groups = [{"params": list(G.parameters())}] + ([{"params": [w], "lr": cfg.joint_lr or cfg.lr}] if joint else [])
+    opt_g = torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     g = torch.Generator().manual_seed(cfg.seed)
     history = {"d_loss": [], "g_loss": [], "edit_loss": []}

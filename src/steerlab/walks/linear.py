@@ -28,6 +28,9 @@ def shift(w: Tensor, alpha_g: Tensor) -> Tensor:
 def steer_linear(d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
                  classes: Tensor | None) -> Tensor:
     w = d.tensors["w"].to(latent)
+    if tuple(latent.shape[1:]) != tuple(w.shape[1:]):  # e.g. a w+ code given to a w direction would broadcast
+        raise ValueError(f"latent of shape {tuple(latent.shape)} does not fit this direction in space "
+                         f"'{d.space}' (codes of shape (N, {', '.join(map(str, w.shape[1:]))}))")
     return G.synthesize(latent + shift(w, alpha_g), space=d.space, classes=classes)
 
 

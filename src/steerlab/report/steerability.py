@@ -1,0 +1,223 @@
+"""`steerlab evaluate`: plots and the run folder of `evaluation.steerability` (Jahanian et al.
+Figs. 4, 5, 10, 11).
+
+Pictures written: ``strip.png`` (samples along alpha), ``attribute_hist.png`` (the attribute
+distribution under model(alpha) beside G(z) and the dataset), ``attribute_vs_alpha.png`` (mean and
+spread, per class for conditional models), ``intersection.png``, ``fid.png``,
+``perceptual_steps.png`` and ``per_class_box.png`` (conditional models).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .._io import write_json
+from ..directions import Direction
+from ..evaluation import held_out, steerability
+from ..models import Generator, load_model
+from . import html
+from .plots import grid_image, line_plot, plt, save_figure, save_png
+
+
+def _vals(v) -> np.ndarray:
+    a = np.array([np.nan if x is None else x for x in v], dtype=float)
+    return a[np.isfinite(a)]
+
+
+def _alpha_label(a) -> str:
+    return "(" + ",".join(f"{x:+.2g}" for x in a) + ")" if isinstance(a, list) else f"{a:.3g}"
+
+
+def _xs(r: dict) -> tuple[list, str]:
+    if isinstance(r["alphas"][0], list):
+        return list(range(len(r["alphas"]))), "grid index (R, G, B sweeps)"
+    return r["alphas"], f"alpha ({r['alpha_unit']})"
+
+
+def plot_histograms(r: dict, path) -> Path:
+    """Fig. 5 top row / Fig. 10: attribute distributions under model(alpha), G(z) and the data."""
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    allv = np.concatenate([_vals(v) for v in r["values"]] + [_vals(r["base"]["values"])]
+                          + ([_vals(r["dataset"]["values"])] if r["dataset"] else []))
+    lo, hi = (float(allv.min()), float(allv.max())) if allv.size else (0.0, 1.0)
+    bins = np.linspace(lo, hi + 1e-9, 40)
+    if r["dataset"]:
+        ax.hist(_vals(r["dataset"]["values"]), bins=bins, density=True, color="0.8", label="dataset")
+    cmap = plt.get_cmap("coolwarm")
+    k = len(r["values"])
+    for j, v in enumerate(r["values"]):
+        ax.hist(_vals(v), bins=bins, density=True, histtype="step", color=cmap(j / max(k - 1, 1)),
+                label=f"alpha {_alpha_label(r['alphas'][j])}" if j in (0, k // 2, k - 1) else None)
+    ax.hist(_vals(r["base"]["values"]), bins=bins, density=True, histtype="step", color="k", ls="--", lw=1.5,
+            label="G(z)")
+    ax.set_xlabel(f"{r['primary']} ({r['measure']})")
+    ax.set_ylabel("density")
+    ax.set_title(f"{r['model']}: {r['edit'] or r['kind']} - attribute under model(alpha)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_attribute(r: dict, path) -> Path:
+    """Mean attribute vs alpha with a +-1 std band; thin lines per class for conditional models."""
+    xs, xl = _xs(r)
+    st = r["attribute"][r["primary"]]
+    mean = np.array([s["mean"] for s in st])
+    std = np.array([s["std"] for s in st])
+    fig, ax = plt.subplots(figsize=(5.4, 3.6), dpi=110)
+    for name, c in (r.get("per_class") or {}).items():
+        ax.plot(xs, [np.nan if m is None else m for m in c["attribute_mean"]], lw=0.7, alpha=0.6)
+    ax.fill_between(xs, mean - std, mean + std, color="C0", alpha=0.2)
+    ax.plot(xs, mean, "o-", color="C0", lw=2, ms=3, label="all samples (mean, +-1 std)")
+    ax.axhline(r["base"]["mean"], color="k", ls="--", lw=1, label="G(z)")
+    if r["dataset"]:
+        ax.axhline(r["dataset"]["mean"], color="0.5", ls=":", lw=1, label="dataset")
+    ax.set_xlabel(xl)
+    ax.set_ylabel(f"{r['primary']} ({r['measure']})")
+    ax.set_title("thin lines: per-class means" if r.get("per_class") else "", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_per_class_box(r: dict, path) -> Path:
+    """Fig. 4 boxplots: perceptual distance G(z) -> model(alpha) at the high end, per class."""
+    pc = r["per_class"]
+    names = sorted(pc, key=lambda k: np.mean(pc[k]["perceptual_high"]))
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(names) + 1.5), 3.6), dpi=110)
+    ax.boxplot([pc[k]["perceptual_high"] for k in names], showfliers=False)
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=60, fontsize=7)
+    ax.set_ylabel(f"ST-LPIPS({r['perceptual_net']}) G(z) vs alpha={_alpha_label(r['alphas'][-1])}")
+    ax.set_title("how much the one shared walk changes each class", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+@torch.no_grad()
+def evaluation_strip(G: Generator, d: Direction, alphas: list, *, n_samples: int = 6, seed: int = 0):
+    """Rows: held-out samples walked over the evaluation grid (PIL image)."""
+    z, classes = held_out(G, n_samples, seed)
+    grid = d.knob.check(alphas)
+    rows = []
+    for i in range(n_samples):
+        zi = z[i:i + 1].expand(len(grid), -1)
+        ci = None if classes is None else classes[i:i + 1].expand(len(grid))
+        rows.append(d.render(G, zi, grid, classes=ci))
+    return grid_image(rows, col_labels=[_alpha_label(a) for a in alphas], scale=3 if G.resolution <= 32 else 2)
+
+
+def write_plots(r: dict, folder: Path) -> list[str]:
+    xs, xl = _xs(r)
+    pics = []
+    plot_histograms(r, folder / "attribute_hist.png")
+    plot_attribute(r, folder / "attribute_vs_alpha.png")
+    series = {"vs G(z)": (xs, [np.nan if v is None else v for v in r["intersection_model"]])}
+    if r["intersection_data"]:
+        series["vs dataset"] = (xs, [np.nan if v is None else v for v in r["intersection_data"]])
+    line_plot(folder / "intersection.png", series, xlabel=xl, ylabel="intersection area",
+              title=f"{r['primary']}: overlap of model(alpha) with G(z) / the data")
+    pics += ["attribute_hist.png", "attribute_vs_alpha.png", "intersection.png"]
+    if r["fid"]:
+        line_plot(folder / "fid.png", {"model(alpha)": (xs, r["fid"]), "G(z)": (xs, [r["fid_base"]] * len(xs))},
+                  xlabel=xl, ylabel=f"FID ({r['feature_network']})", title=f"reference: {r['reference']}")
+        pics.append("fid.png")
+    px = r["perceptual_mid"]
+    line_plot(folder / "perceptual_steps.png", {"consecutive alphas": (px, r["perceptual_steps"])},
+              xlabel="midpoint (alpha_g)" if not isinstance(r["alphas"][0], list) else "grid index",
+              ylabel=f"ST-LPIPS ({r['perceptual_net']})", title="perceptual distance between consecutive alphas")
+    pics.append("perceptual_steps.png")
+    if r.get("per_class"):
+        plot_per_class_box(r, folder / "per_class_box.png")
+        pics.append("per_class_box.png")
+    return pics
+
+
+def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator | None = None,
+             out: str | os.PathLike | None = None, n: int = 200, n_alphas: int = 9, alphas=None,
+             measure: str | None = None, key: str | None = None, fid_features: str | None = None,
+             fid: bool = True, perceptual_net: str = "alex", seed: int = 0, overwrite: bool = False,
+             force: bool = False, device: str = "cpu", progress: bool = True) -> dict:
+    """`steerlab evaluate`: measure a direction over alpha and write a run folder.
+
+    Writes ``metrics.json`` (everything `evaluation.steerability` returns), the PNGs listed in
+    the module docstring and ``report.html``. Returns ``{"out": Path, "metrics": dict}``.
+    """
+    from ..api import run_folder
+
+    d = direction if isinstance(direction, Direction) else Direction.load(direction)
+    G = model if isinstance(model, Generator) else load_model(model or d.model, device=device)
+    d.check_model(G, force)
+    out = Path(out or f"runs/evaluate-{G.name}-{d.edit or d.kind}")
+    with run_folder(out, overwrite) as tmp:
+        r = steerability(G, d, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
+                         fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
+                         progress=progress)
+        r["steerlab_version"] = __version__
+        r["summary"] = summarize(r)
+        write_json(tmp / "metrics.json", r)
+        save_png(evaluation_strip(G, d, r["alphas"], seed=seed), tmp / "strip.png")
+        pics = write_plots(r, tmp)
+        _report(tmp, r, pics)
+    return {"out": out, "metrics": r}
+
+
+def summarize(r: dict) -> dict:
+    """Headline numbers: attribute range moved, monotonicity, where the perceptual steps peak."""
+    means = [s["mean"] for s in r["attribute"][r["primary"]]]
+    finite = [m for m in means if m is not None and math.isfinite(m)]
+    diffs = np.diff([m for m in means if m is not None and math.isfinite(m)])
+    steps = r["perceptual_steps"]
+    out = {"attribute_start": finite[0] if finite else None, "attribute_end": finite[-1] if finite else None,
+           "attribute_span": (max(finite) - min(finite)) if finite else None,
+           "monotonic_increasing": bool(len(diffs) and (diffs > 0).all()),
+           "monotonic_decreasing": bool(len(diffs) and (diffs < 0).all()),
+           "perceptual_step_max_at": r["perceptual_mid"][int(np.argmax(steps))] if steps else None,
+           "perceptual_step_ends_over_centre": (
+               (steps[0] + steps[-1]) / 2 / max(steps[len(steps) // 2 - 1:len(steps) // 2 + 1])
+               if len(steps) >= 3 else None)}
+    if r["fid"]:
+        out["fid_min"], out["fid_max"] = min(r["fid"]), max(r["fid"])
+    return out
+
+
+def _report(folder: Path, r: dict, pics: list[str]) -> None:
+    st = r["attribute"][r["primary"]]
+    rows = []
+    for j, a in enumerate(r["alphas"]):
+        rows.append([_alpha_label(a), f"{st[j]['mean']:.4f}", f"{st[j]['std']:.4f}", f"{st[j]['found_rate']:.2f}",
+                     "-" if r["intersection_model"][j] is None else f"{r['intersection_model'][j]:.3f}",
+                     f"{r['intersection_data'][j]:.3f}" if r["intersection_data"] and r["intersection_data"][j] is not None else "-",
+                     f"{r['fid'][j]:.2f}" if r["fid"] else "-"])
+    s = r["summary"]
+    intro = (f"{r['direction']}. {r['n']} held-out samples, the same z at every alpha. Attribute: "
+             f"<b>{r['primary']}</b> from measure <b>{r['measure']}</b> ({r['measure_description']}). "
+             f"FID/KID feature network: <b>{r['feature_network'] or 'not computed'}</b>, reference: "
+             f"{r['reference']}. FID values from different feature networks are not comparable, nor with "
+             "published Inception FIDs.")
+    sections = [
+        ("What was measured", html.text(intro)),
+        ("Samples along alpha", html.image("strip.png", "strip")),
+        ("Attribute under model(alpha)", html.text(
+            f"Mean {r['primary']} moves from {s['attribute_start']:.4f} to {s['attribute_end']:.4f} "
+            f"(span {s['attribute_span']:.4f}); monotonic: "
+            f"{'increasing' if s['monotonic_increasing'] else 'decreasing' if s['monotonic_decreasing'] else 'no'}.")
+         + html.image("attribute_hist.png", "histograms") + html.image("attribute_vs_alpha.png", "attribute")
+         + html.table(["alpha", "mean", "std", "found", "intersection G(z)", "intersection data", "FID"], rows)),
+        ("Overlap and realism", "".join(html.image(p, p) for p in pics if p in ("intersection.png", "fid.png"))),
+        ("Perceptual distance between consecutive alphas (Fig. 11)", html.text(
+            "Large steps near the identity and small ones at the extremes mean the walk stops changing "
+            "the image there (the transformation limit); a flat curve means a steady rate.")
+         + html.image("perceptual_steps.png", "perceptual")),
+    ]
+    if r.get("per_class"):
+        t = r.get("per_class_ttest")
+        sections.append(("Per class (Fig. 4)", html.image("per_class_box.png", "per class")
+                         + (html.text(f"Two-sample t-test, distance at the high end, '{t['most']}' vs "
+                                      f"'{t['least']}': t = {t['t']:.2f}, p = {t['p']:.2g}.") if t else "")))
+    html.write_report(folder / "report.html", f"{r['model']}: evaluate {r['edit'] or r['kind']}", sections)

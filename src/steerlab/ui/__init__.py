@@ -1,0 +1,34 @@
+"""The steering wheel: an interactive web UI for every saved direction (`steerlab ui`).
+
+`steer` (several directions at once) and `Library` (models, direction files, uploads) need
+no web framework; `build_app` / `launch` import gradio only when called.
+"""
+from .library import Library, check_launch, find_direction_files, read_image
+from .steering import MOVES, WEIGHT_SHIFTS, register_move, register_weight_shift, steer
+from .hooks import register_known_kinds
+
+register_known_kinds()  # combine hooks for the method kinds that are installed
+
+
+def build_app(*args, **kwargs):
+    """See `steerlab.ui.app.build_app` (imports gradio)."""
+    from .app import build_app as _build
+    return _build(*args, **kwargs)
+
+
+def launch(models=None, directions=(), *, port: int = 7860, host: str = "127.0.0.1", device: str = "cpu",
+           block: bool = True, inverter="auto"):
+    """Serve the steering wheel; see `steerlab.ui.app.launch` (imports gradio after checking args)."""
+    check_launch(port, directions)
+    Library(models, directions, device=device)  # fail fast on unknown models, before gradio loads
+    try:
+        from .app import launch as _launch
+    except ModuleNotFoundError as e:
+        if e.name != "gradio":
+            raise
+        raise ValueError("the web UI needs gradio: pip install -c constraints.txt -e '.[ui]'") from None
+    return _launch(models, directions, port=port, host=host, device=device, block=block, inverter=inverter)
+
+
+__all__ = ["Library", "MOVES", "WEIGHT_SHIFTS", "build_app", "find_direction_files", "launch",
+           "read_image", "register_move", "register_weight_shift", "steer"]

@@ -1,0 +1,303 @@
+"""What the steering wheel offers: models, the direction files that fit each, uploads.
+
+Everything here is plain Python (no gradio), thread-safe and cached, so the web app stays a
+thin layer and every check can be tested without a browser. Bad files and bad uploads raise
+one-line `ValueError`s (`FileFormatError`, `DirectionMismatch` are ValueErrors too).
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .._io import FileFormatError
+from ..directions import FORMAT, Direction, DirectionMismatch
+from ..models import ZOO, Generator, list_models, load_model
+
+log = logging.getLogger(__name__)
+
+# Packages whose import registers direction kinds (`register_kind`) and combine hooks.
+METHOD_PACKAGES = ("steerlab.walks", "steerlab.trajectories", "steerlab.paramspace")
+MAX_DIRECTION_FILES = 1000      # a folder scan stops here (a runs/ tree can be large)
+MAX_UPLOAD_BYTES = 25 * 2 ** 20  # uploads larger than this are refused before decoding
+INVERT_STEPS = 200               # inversion steps for an uploaded photo
+
+
+def check_launch(port: int, directions: Sequence[str | os.PathLike]) -> None:
+    """Refuse a bad port or a missing direction folder before anything heavy is imported."""
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"port must be a whole number in 1-65535, got {port!r}")
+    for f in directions:
+        if not Path(f).exists():
+            raise FileNotFoundError(f"direction folder {f} does not exist")
+
+
+def import_methods() -> list[str]:
+    """Import every method package present, so all direction kinds can render.
+
+    Returns the packages that failed to import for another reason than being absent (each
+    is logged; the UI still starts and shows directions of the kinds that did register).
+    """
+    failed = []
+    for name in METHOD_PACKAGES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name is None or not name.startswith(e.name):
+                failed.append(name)
+                log.warning("could not import %s: %s", name, e)
+        except Exception as e:  # a broken method module must not take the UI down
+            failed.append(name)
+            log.warning("could not import %s: %s", name, e)
+    from .hooks import register_known_kinds
+    register_known_kinds()
+    return failed
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0].strip("'") if text else e.__class__.__name__
+
+
+@dataclass
+class Entry:
+    """A direction file found on disk: its key (path), a short label and the loaded direction."""
+    key: str
+    label: str
+    direction: Direction
+
+
+def direction_label(d: Direction, path: str | os.PathLike) -> str:
+    """'zoom (linear, z) — runs/zoom/direction' : what a checkbox shows."""
+    what = d.edit or d.config.get("name") or d.kind
+    stem = Path(path).with_suffix("")
+    return f"{what} ({d.kind}, {d.space}) - {stem.parent.name}/{stem.name}"
+
+
+def find_direction_files(folders: Sequence[str | os.PathLike]) -> list[Path]:
+    """Every ``*.safetensors`` under ``folders`` whose header says it is a steerlab direction."""
+    from safetensors import safe_open
+    found = []
+    for folder in folders:
+        folder = Path(folder)
+        paths = [folder] if folder.is_file() else sorted(folder.rglob("*.safetensors"))
+        for p in paths:
+            if len(found) >= MAX_DIRECTION_FILES:
+                log.warning("more than %d direction files; the rest are ignored", MAX_DIRECTION_FILES)
+                return found
+            try:
+                with safe_open(str(p), framework="pt") as f:
+                    if FORMAT in (f.metadata() or {}).get("steerlab", ""):
+                        found.append(p)
+            except Exception:  # not a safetensors file, or a generator file: not a direction
+                continue
+    return found
+
+
+class Library:
+    """Models (zoo names, generator files or `Generator` objects) and direction folders.
+
+    Args:
+        models: what the model menu lists; default every zoo model.
+        directions: folders (or files) searched for direction files, rescanned on demand.
+        device: torch device the models run on.
+    """
+
+    def __init__(self, models: Sequence[str | Generator] | None = None,
+                 directions: Sequence[str | os.PathLike] = (), device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self._lock = threading.RLock()
+        self._models: dict[str, Generator] = {}
+        self._sources: dict[str, str | Generator] = {}
+        for m in models if models is not None else [e.name for e in list_models()]:
+            if isinstance(m, Generator):
+                name = m.name
+            elif str(m).endswith((".safetensors", ".json")):
+                if not Path(m).is_file():
+                    raise FileNotFoundError(f"generator file {m} not found")
+                name = Path(str(m)).stem
+            elif str(m) in ZOO:
+                name = str(m)
+            else:
+                raise ValueError(f"unknown model '{m}'; allowed: {', '.join(sorted(ZOO))} "
+                                 "or the path of a steerlab generator .safetensors file")
+            if name in self._sources:
+                raise ValueError(f"two models are named '{name}'; rename one of the files")
+            self._sources[name] = m
+        if not self._sources:
+            raise ValueError("no models to offer; pass zoo names or generator files")
+        self.folders = [Path(f) for f in directions]
+        self._fingerprints: dict[str, str] = {}
+        self._files: dict[tuple[str, int, int], Direction | Exception] = {}
+        self._offered: dict[str, tuple[list[Entry], list[str]]] = {}
+
+    # ------------------------------------------------------------------ models
+    @property
+    def model_names(self) -> list[str]:
+        return list(self._sources)
+
+    def model(self, name: str) -> Generator:
+        """The named model, loaded once (thread-safe), in eval mode on ``device``."""
+        if name not in self._sources:
+            raise ValueError(f"unknown model '{name}'; allowed: {', '.join(self._sources)}")
+        with self._lock:
+            if name not in self._models:
+                src = self._sources[name]
+                G = src if isinstance(src, Generator) else load_model(src, device=self.device)
+                self._models[name] = G.eval().requires_grad_(False).to(self.device)
+                self._fingerprints[name] = G.fingerprint  # hashes every weight: do it once
+            return self._models[name]
+
+    def fingerprint(self, name: str) -> str:
+        self.model(name)
+        return self._fingerprints[name]
+
+    # ------------------------------------------------------------------ directions
+    def _read(self, path: Path) -> Direction:
+        """A direction file, cached by (path, mtime, size); re-raises its load error."""
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if key not in self._files:
+                try:
+                    self._files[key] = Direction.load(path)
+                except (ValueError, OSError) as e:
+                    self._files[key] = FileFormatError(_first_line(e))
+            got = self._files[key]
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    def check(self, d: Direction, name: str) -> Direction:
+        """Refuse ``d`` unless it was learned for model ``name`` (one-line DirectionMismatch)."""
+        G = self.model(name)
+        if d.fingerprint != self.fingerprint(name):
+            raise DirectionMismatch(
+                f"this direction was learned for model '{d.model}' (fingerprint {d.fingerprint}), "
+                f"not for '{name}' (fingerprint {self.fingerprint(name)})")
+        if d.space != "weight":
+            G.check_space(d.space)  # the latent space must exist too
+        return d
+
+    def directions_for(self, name: str, rescan: bool = True) -> tuple[list[Entry], list[str]]:
+        """Direction files in the folders that fit model ``name``, and why the others were refused.
+
+        Args:
+            name: a model of this library.
+            rescan: search the folders again (new or changed files); False reuses the last
+                search for this model, so rendering does not walk the disk on every slider move.
+
+        Returns:
+            ``(entries, refused)``: entries sorted by label; refused as one-line messages
+            ``"path: reason"`` (another model, a corrupted file, an unknown kind).
+        """
+        from ..directions import KINDS
+        with self._lock:
+            if not rescan and name in self._offered:
+                return self._offered[name]
+        entries, refused = [], []
+        for path in find_direction_files(self.folders):
+            try:
+                d = self.check(self._read(path), name)
+                if d.kind not in KINDS:
+                    raise ValueError(f"direction kind '{d.kind}' is not installed "
+                                     f"(known: {', '.join(sorted(KINDS))})")
+                entries.append(Entry(str(path), direction_label(d, path), d))
+            except (ValueError, OSError) as e:
+                refused.append(f"{path}: {_first_line(e)}")
+        entries.sort(key=lambda e: e.label)
+        with self._lock:
+            self._offered[name] = (entries, refused)
+        return entries, refused
+
+    def load_upload(self, path: str | os.PathLike, name: str) -> Entry:
+        """A direction file the user uploaded, checked against model ``name``."""
+        from ..directions import KINDS
+        path = Path(path)
+        if path.stat().st_size > MAX_UPLOAD_BYTES:
+            raise ValueError(f"{path.name}: larger than {MAX_UPLOAD_BYTES >> 20} MB")
+        d = self.check(self._read(path), name)
+        if d.kind not in KINDS:
+            raise ValueError(f"direction kind '{d.kind}' is not installed")
+        return Entry(str(path), direction_label(d, path) + " (uploaded)", d)
+
+
+# --------------------------------------------------------------------------- real images
+def read_image(path: str | os.PathLike, resolution: int, channels: int = 3) -> Tensor:
+    """Decode an uploaded image into a model's input format.
+
+    The image is centre-cropped to a square and resized (bicubic) to ``resolution``.
+
+    Args:
+        path: any file the user uploaded.
+        resolution, channels: the model's image side and 1 (grey) or 3 (RGB).
+
+    Returns:
+        float32 (1, channels, resolution, resolution) in [0, 1].
+
+    Raises:
+        ValueError: not an image, truncated, too large, or a decompression bomb (one line).
+    """
+    from PIL import Image
+    path = Path(path)
+    if path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise ValueError(f"{path.name}: larger than {MAX_UPLOAD_BYTES >> 20} MB")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = im.convert("RGB" if channels == 3 else "L")
+    except Exception as e:  # PIL raises many types for bad files; all mean "not an image"
+        raise ValueError(f"{path.name}: not a readable image ({_first_line(e)[:120]})") from None
+    w, h = im.size
+    s = min(w, h)
+    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    im = im.resize((resolution, resolution), Image.BICUBIC)
+    x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)
+    x = x[None] if channels == 1 else x.permute(2, 0, 1)
+    return x[None].contiguous()  # (1, C, R, R)
+
+
+def find_inverter(steps: int = INVERT_STEPS) -> Callable[..., Tensor] | None:
+    """``invert(G, images, classes=None) -> z`` from `steerlab.trajectories.invert` if it is installed, else None.
+
+    ``steps`` (optimisation steps) is passed on when the method takes it; the UI uses fewer
+    than the method's default so that a photo is ready in seconds on a CPU.
+
+    The result is normalised to a (N, z_dim) tensor whether the method returns a tensor, a
+    tuple (latent first), a dict (``latent``/``z``) or an object with ``.latent``/``.z``.
+    """
+    try:
+        mod = importlib.import_module("steerlab.trajectories.invert")
+    except Exception:
+        return None
+    fn = getattr(mod, "invert", None) or getattr(mod, "invert_images", None)
+    if not callable(fn):
+        return None
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    options = {k: v for k, v in (("steps", steps), ("progress", False)) if k in params}
+
+    def invert(G: Generator, images: Tensor, classes: Tensor | None = None) -> Tensor:
+        extra = {"classes": classes} if classes is not None and "classes" in params else {}
+        out = fn(G, images, **options, **extra)
+        if isinstance(out, dict):
+            out = out.get("latent", out.get("z"))
+        elif isinstance(out, (tuple, list)):
+            out = out[0]
+        elif not torch.is_tensor(out):
+            out = getattr(out, "latent", getattr(out, "z", None))
+        if not torch.is_tensor(out) or out.shape != (images.shape[0], G.z_dim):
+            raise ValueError("inversion did not return one z per image")
+        return out.detach()
+    return invert

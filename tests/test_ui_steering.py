@@ -1,0 +1,239 @@
+"""The steering wheel's core without a browser: combining directions, the library, uploads."""
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_tiny
+from steerlab.directions import KINDS, Direction, DirectionMismatch, alpha_spec, plain_alpha
+from steerlab.edits import get_edit
+from steerlab.models import DCGANGenerator, save_generator
+from steerlab.ui import WEIGHT_SHIFTS, Library, find_direction_files, read_image, steer
+from steerlab.walks import learn_linear_walk
+
+
+@pytest.fixture(scope="module")
+def G():
+    return make_tiny()
+
+
+@pytest.fixture(scope="module")
+def walks(G):
+    return {e: learn_linear_walk(G, e, steps=8, lr=0.05, progress=False) for e in ("zoom", "color", "shift_x")}
+
+
+def z_of(G, seed=0, n=1):
+    return G.sample_z(n, generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------- steer
+def test_one_direction_equals_its_render(G, walks):
+    z = z_of(G, n=3)
+    for d, a in [(walks["zoom"], 2.0), (walks["color"], [0.3, -0.1, 0.2]), (walks["shift_x"], -0.25)]:
+        assert torch.allclose(steer(G, [(d, a)], z), d.render(G, z, a), atol=1e-6)
+
+
+def test_linear_directions_sum_their_offsets(G, walks):
+    z = z_of(G, n=2)
+    zoom, color = walks["zoom"], walks["color"]
+    both = steer(G, [(zoom, 2.0), (color, [0.3, 0.0, -0.2])], z)
+    offset = (np.log(2.0) * zoom.tensors["w"][0]
+              + 0.3 * color.tensors["w"][0] - 0.2 * color.tensors["w"][2])
+    assert torch.allclose(both, G.synthesize(z + offset), atol=1e-6)
+    assert (both - zoom.render(G, z, 2.0)).abs().max() > 1e-3  # the colour knob did something
+    # order of linear knobs does not matter
+    assert torch.allclose(both, steer(G, [(color, [0.3, 0.0, -0.2]), (zoom, 2.0)], z), atol=1e-6)
+
+
+def test_knobs_at_identity_leave_the_image(G, walks):
+    z = z_of(G)
+    plain = G.synthesize(z)
+    assert torch.equal(steer(G, [(walks["zoom"], 1.0), (walks["color"], [0, 0, 0])], z), plain)
+    assert torch.equal(steer(G, [], z), plain)
+
+
+def test_steer_refuses_another_models_direction_and_bad_alphas(G, walks):
+    other = make_tiny(seed=1)
+    with pytest.raises(DirectionMismatch, match="learned for model"):
+        steer(other, [(walks["zoom"], 2.0)], z_of(other))
+    with pytest.raises(DirectionMismatch):
+        steer(other, [(walks["zoom"], 2.0)], z_of(other), fingerprint=other.fingerprint)
+    with pytest.raises(ValueError, match="outside the allowed range"):
+        steer(G, [(walks["zoom"], 9.0)], z_of(G))
+    with pytest.raises(ValueError, match="outside"):
+        steer(G, [(walks["shift_x"], float("nan"))], z_of(G))
+    with pytest.raises(ValueError, match="exactly one"):
+        steer(G, [], None)
+
+
+def _fake(kind, G, tensors, space="z"):
+    return Direction(kind=kind, space=space, tensors=tensors, model=G.name, fingerprint=G.fingerprint,
+                     alpha=plain_alpha(1.0))
+
+
+def test_kinds_without_a_move_render_last_and_only_one_at_a_time(G, walks, monkeypatch):
+    # A kind with a steerer but no move hook (e.g. a new method): applied as the last step.
+    monkeypatch.setitem(KINDS, "test_flip", lambda d, G_, lat, ag, cls: G_.synthesize(lat).flip(-1))
+    flip, flip2 = _fake("test_flip", G, {"v": torch.zeros(1)}), _fake("test_flip", G, {"v": torch.ones(1)})
+    z = z_of(G)
+    out = steer(G, [(walks["shift_x"], 0.25), (flip, 0.5)], z)
+    assert torch.allclose(out, walks["shift_x"].render(G, z, 0.25).flip(-1), atol=1e-6)
+    assert torch.allclose(steer(G, [(flip, 0.5), (flip2, 0.0)], z), G.synthesize(z).flip(-1))
+    with pytest.raises(ValueError, match="cannot be combined"):
+        steer(G, [(flip, 0.5), (flip2, -0.5)], z)
+
+
+def test_weight_shift_hook_sums_shifts_and_leaves_the_model(G, walks, monkeypatch):
+    name = "conv1.weight"
+    w = G.shiftable_weights()[name]
+    monkeypatch.setitem(KINDS, "test_weight", lambda *a: None)  # never called: the hook wins
+    monkeypatch.setitem(WEIGHT_SHIFTS, "test_weight", lambda d, G_, ag: {name: ag[0, 0] * d.tensors["dw"]})
+    dw1, dw2 = torch.randn_like(w) * 0.1, torch.randn_like(w) * 0.1
+    a, b = _fake("test_weight", G, {"dw": dw1}, "weight"), _fake("test_weight", G, {"dw": dw2}, "weight")
+    z = z_of(G)
+    before = w.clone()
+    out = steer(G, [(walks["zoom"], 2.0), (a, 0.5), (b, -1.0)], z)
+    lat = z + np.log(2.0) * walks["zoom"].tensors["w"][0]
+    assert torch.allclose(out, G.synthesize_shifted(lat, {name: 0.5 * dw1 - dw2}), atol=1e-6)
+    assert torch.equal(G.shiftable_weights()[name], before)
+    assert (out - G.synthesize(lat)).abs().max() > 1e-3
+
+
+class TwoSpaces(DCGANGenerator):
+    latent_spaces = ("z", "w")
+
+    def to_space(self, z, space="z", classes=None):
+        self.check_space(space)
+        return z if space == "z" else 2 * z
+
+    def _synthesize(self, latent, space, classes):
+        return super()._synthesize(latent / 2 if space == "w" else latent, space, classes)
+
+
+def test_directions_in_two_latent_spaces_are_not_mixed():
+    torch.manual_seed(0)
+    G2 = TwoSpaces(z_dim=8, resolution=16, width=8).eval()
+    dz, dw = (Direction(kind="linear", space=sp, tensors={"w": torch.randn(1, 8)}, model=G2.name,
+                        fingerprint=G2.fingerprint, alpha=alpha_spec(get_edit(e)), edit=e)
+              for sp, e in (("z", "shift_x"), ("w", "zoom")))
+    z = z_of(G2)
+    assert torch.allclose(steer(G2, [(dw, 2.0), (dz, 0.0)], z), dw.render(G2, z, 2.0), atol=1e-6)
+    with pytest.raises(ValueError, match="different latent spaces"):
+        steer(G2, [(dw, 2.0), (dz, 0.2)], z)
+
+
+# ----------------------------------------------------------------------------- library
+@pytest.fixture
+def folder(tmp_path, G, walks):
+    walks["zoom"].save(tmp_path / "runs" / "a" / "direction")
+    walks["color"].save(tmp_path / "runs" / "b" / "direction")
+    learn_linear_walk(make_tiny(seed=1, name="tiny2"), "zoom", steps=1, progress=False).save(tmp_path / "runs" / "c" / "other")
+    save_generator(G, tmp_path / "runs" / "tiny")  # a generator file, not a direction: ignored
+    (tmp_path / "runs" / "junk.safetensors").write_bytes(b"\x00" * 50)  # not a direction: ignored
+    return tmp_path
+
+
+def test_library_offers_only_the_models_directions(folder, G):
+    lib = Library([G, make_tiny(seed=1, name="tiny2")], [folder / "runs"])
+    assert len(find_direction_files([folder / "runs"])) == 3
+    entries, refused = lib.directions_for("tiny")
+    assert sorted(e.label.split(" ")[0] for e in entries) == ["color", "zoom"]
+    assert len(refused) == 1 and "other.safetensors" in refused[0] and "learned for model 'tiny2'" in refused[0]
+    entries2, refused2 = lib.directions_for("tiny2")
+    assert [e.label.split(" ")[0] for e in entries2] == ["zoom"] and len(refused2) == 2
+
+
+def test_library_refuses_bad_models_and_direction_uploads(folder, G, tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        Library(["nope"])
+    with pytest.raises(FileNotFoundError):
+        Library([str(tmp_path / "missing.safetensors")])
+    lib = Library([G], [folder / "runs"])
+    with pytest.raises(ValueError, match="unknown model"):
+        lib.model("faces2")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00\x01garbage" * 10)
+    with pytest.raises(ValueError, match="not a valid safetensors"):
+        lib.load_upload(bad, "tiny")
+    pick = tmp_path / "pick.safetensors"
+    pick.write_bytes(pickle.dumps({"w": 1}))
+    with pytest.raises(ValueError, match="pickle"):
+        lib.load_upload(pick, "tiny")
+    with pytest.raises(DirectionMismatch, match="learned for model 'tiny'"):
+        Library([make_tiny(seed=1, name="tiny2")]).load_upload(folder / "runs" / "a" / "direction.safetensors",
+                                                                 "tiny2")
+    # a truncated copy of a real direction
+    good = (folder / "runs" / "a" / "direction.safetensors").read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError):
+        lib.load_upload(cut, "tiny")
+    assert lib.load_upload(folder / "runs" / "a" / "direction.safetensors", "tiny").direction.edit == "zoom"
+
+
+def test_read_image_resizes_and_refuses_non_images(tmp_path):
+    arr = np.zeros((40, 60, 3), np.uint8)
+    arr[:, :30] = 255  # left half white
+    Image.fromarray(arr).save(tmp_path / "a.png")
+    x = read_image(tmp_path / "a.png", 16)
+    assert x.shape == (1, 3, 16, 16) and x.dtype == torch.float32
+    assert 0 <= x.min() and x.max() <= 1
+    # centre crop of 40x40 keeps columns 10..49: white for 20 of 40 -> left half white
+    assert x[0, :, :, :7].mean() > 0.95 and x[0, :, :, 9:].mean() < 0.05
+    assert read_image(tmp_path / "a.png", 8, channels=1).shape == (1, 1, 8, 8)
+    (tmp_path / "b.png").write_bytes(b"this is not a png")
+    with pytest.raises(ValueError, match="b.png: not a readable image"):
+        read_image(tmp_path / "b.png", 16)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG")
+    (tmp_path / "c.jpg").write_bytes(buf.getvalue()[:200])  # truncated
+    with pytest.raises(ValueError, match="not a readable image"):
+        read_image(tmp_path / "c.jpg", 16)
+
+
+def test_cli_ui_refuses_bad_arguments_quickly(capsys, tmp_path):
+    from steerlab.cli import main
+    assert main(["ui", "--port", "0"]) == 2
+    assert "port must be" in capsys.readouterr().err
+    assert main(["ui", "--directions", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["ui", "--model", "bogus", "--directions", str(tmp_path)]) == 2
+    assert "unknown model 'bogus'" in capsys.readouterr().err
+
+
+def test_combine_hooks_match_each_kinds_own_renderer(G, walks):
+    """The hooks in steerlab.ui.hooks must render one direction exactly as its kind's steerer does."""
+    nonlinear = pytest.importorskip("steerlab.walks.nonlinear")
+    pytest.importorskip("steerlab.trajectories")
+    shifts = pytest.importorskip("steerlab.paramspace.shifts")
+    from steerlab.ui import MOVES, WEIGHT_SHIFTS
+    g = torch.Generator().manual_seed(3)
+    dirs = {
+        "nonlinear": (nonlinear.learn_nonlinear_walk(G, "zoom", steps=2, hidden=16, progress=False), 1.7),
+        "nn-linear": (nonlinear.learn_nn_walk(G, "shift_x", steps=2, hidden=16, progress=False), -0.3),
+        "trajectory": (Direction(kind="trajectory", space="z", model=G.name, fingerprint=G.fingerprint,
+                                 tensors={"u": torch.nn.functional.normalize(torch.randn(8, generator=g), dim=0),
+                                          "knots_x": torch.linspace(-3, 3, 7),
+                                          "knots_y": torch.linspace(-3, 3, 7) ** 3 / 9 + torch.linspace(-1, 1, 7)},
+                                 alpha=plain_alpha(4.0, "factor")), 1.5),
+        "weight": (shifts.weight_direction(G, "conv2.weight", torch.randn(G.conv2.weight.shape, generator=g),
+                                           limit=20.0, method="test", index=0), 12.0),
+    }
+    assert set(dirs) <= set(MOVES) | set(WEIGHT_SHIFTS)
+    z = z_of(G, n=2)
+    for kind, (d, a) in dirs.items():
+        alone = steer(G, [(d, a)], z)
+        assert torch.allclose(alone, d.render(G, z, a), atol=1e-5), kind
+        assert (alone - G.synthesize(z)).abs().max() > 1e-4, kind  # the knob does something
+    # a latent move and a weight shift together: the weight steerer applied to the moved latent
+    zoom, (wd, t) = walks["zoom"], dirs["weight"]
+    moved = z + np.log(2.0) * zoom.tensors["w"][0]
+    both = steer(G, [(zoom, 2.0), (wd, t)], z)
+    assert torch.allclose(both, KINDS["weight"](wd, G, moved, torch.full((2, 1), t), None), atol=1e-5)
+    # two moves compose in order: nonlinear after linear
+    nl, a = dirs["nonlinear"]
+    expect = KINDS["nonlinear"](nl, G, moved, nl.to_g(a, 2), None)
+    assert torch.allclose(steer(G, [(zoom, 2.0), (nl, a)], z), expect, atol=1e-5)
