@@ -272,6 +272,11 @@ def test_frechet_distance_agrees_with_torchmetrics_fid():
     fid.update(b.float(), real=False)
     assert insp.frechet_distance(a, b) == pytest.approx(float(fid.compute()), rel=1e-3)
     assert abs(insp.frechet_distance(a, a)) < 1e-6
+    # Fewer samples than features (singular covariances): still exact, symmetric, zero for a set itself.
+    x, y = torch.randn(10, 30, generator=g), torch.randn(12, 30, generator=g) + 0.5
+    assert abs(insp.frechet_distance(x, x)) < 1e-9
+    assert insp.frechet_distance(x, y) == pytest.approx(insp.frechet_distance(y, x), rel=1e-9)
+    assert insp.frechet_distance(x, y) > 30 * 0.25 * 0.9
 
 
 def test_latent_mimic_reproduces_a_latent_shift_control(tiny):

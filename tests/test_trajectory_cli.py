@@ -59,7 +59,7 @@ def test_invert_a_real_face_then_edit_it(tmp_path, capsys, faces, astronaut_face
     d = Direction(kind="linear", space="z", tensors={"w": w}, model="faces", fingerprint=faces.fingerprint,
                   alpha=plain_alpha(2.0))
     dpath = d.save(tmp_path / "rand")
-    code, text, err = run(["apply", dpath, "--latent", out / "latent.safetensors", "--alphas", "-1,0,1",
+    code, text, err = run(["apply", dpath, "--latent", out / "latent.safetensors", "--alphas=-1,0,1",
                            "--out", tmp_path / "edited"], capsys)
     assert code == 0, err
     assert "1 x 3 images" in text and (tmp_path / "edited" / "strip.png").is_file()
@@ -123,7 +123,7 @@ def test_trajectory_command_writes_a_usable_direction(tmp_path, capsys, tiny_fil
     assert d.kind == "trajectory" and "knots_y" in d.tensors
     lo, hi = d.alpha["alpha_range"]
     code, text, err = run(["apply", out / "direction.safetensors", "--model", tiny_file, "--seeds", "0,1",
-                           "--alphas", f"{lo},{hi}", "--out", tmp_path / "ap"], capsys)
+                           f"--alphas={lo},{hi}", "--out", tmp_path / "ap"], capsys)
     assert code == 0 and "2 x 2 images" in text
     code, _, err = run(["trajectory", "--model", tiny_file, "--edit", "shift_x", "--measure", "pixels:hue",
                         "--out", tmp_path / "bad"], capsys)

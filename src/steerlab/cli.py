@@ -439,10 +439,12 @@ COMMANDS = {"models": _cmd_models, "edits": _cmd_edits, "walk": _cmd_walk, "appl
 
 def _cmd_layers(args) -> int:
     from .paramspace_api import layers
-    print(f"{'name':<28} {'kind':<6} {'shape':<20} {'params':>9}  {'SVD matrix':<14} {'sigmas':>6}")
-    for r in layers(args.model, device=args.device):
-        print(f"{r['name']:<28} {r['kind']:<6} {'x'.join(map(str, r['shape'])):<20} {r['params']:>9}  "
-              f"{'x'.join(map(str, r['matrix'])):<14} {r['singular_values']:>6}")
+    rows = layers(args.model, device=args.device)
+    w = max([4] + [len(r["name"]) for r in rows])
+    print(f"{'name':<{w}} {'kind':<6} {'shape':<18} {'params':>9}  {'SVD matrix':<12} {'sigmas':>6}")
+    for r in rows:
+        print(f"{r['name']:<{w}} {r['kind']:<6} {'x'.join(map(str, r['shape'])):<18} {r['params']:>9}  "
+              f"{'x'.join(map(str, r['matrix'])):<12} {r['singular_values']:>6}")
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -103,15 +102,20 @@ def features_of(images_fn, n: int, batch_size: int, net) -> Tensor:
 
 
 def frechet_distance(a: Tensor, b: Tensor) -> float:
-    """FID formula ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}) on feature sets (N, D)."""
-    import scipy.linalg
+    """FID formula ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}) on feature sets (N, D).
 
-    mu_a, mu_b = a.mean(0).numpy(), b.mean(0).numpy()
-    sa, sb = np.cov(a.numpy(), rowvar=False), np.cov(b.numpy(), rowvar=False)
-    covmean = scipy.linalg.sqrtm(sa @ sb)
-    if np.iscomplexobj(covmean):
-        covmean = covmean.real
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean))
+    Tr (S_a S_b)^{1/2} is computed exactly as the nuclear norm of X_a X_b^T / sqrt((n_a-1)(n_b-1))
+    (X the centred features): the nonzero eigenvalues of S_a S_b are the squared singular values
+    of that n_a x n_b matrix. So it stays exact when N < D, where the D x D covariances are
+    singular and a matrix square root is ill-conditioned.
+    """
+    a, b = a.double(), b.double()
+    xa, xb = a - a.mean(0), b - b.mean(0)
+    na, nb = a.shape[0], b.shape[0]
+    cross = torch.linalg.svdvals(xa @ xb.T).sum() / math.sqrt((na - 1) * (nb - 1))
+    value = ((a.mean(0) - b.mean(0)).pow(2).sum() + xa.pow(2).sum() / (na - 1)
+             + xb.pow(2).sum() / (nb - 1) - 2 * cross)
+    return float(value)
 
 
 @torch.no_grad()

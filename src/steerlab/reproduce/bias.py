@@ -98,7 +98,7 @@ def _ground_truth_sigma(attr: str, K: int) -> list[float]:
 
 
 def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes",
-                   attributes: tuple[str, ...] = tuple(BIAS_ATTRIBUTES), walk_steps: int = 500,
+                   attributes: tuple[str, ...] = tuple(BIAS_ATTRIBUTES), walk_steps: int = 1000,
                    walks: str | None = None, n_per_class: int = 200, n_data_per_class: int = 200,
                    n_alphas: int = 7, fid_factor: float = 2.0, seed: int = 0, overwrite: bool = False,
                    device: str = "cpu", progress: bool = True) -> dict:
