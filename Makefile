@@ -33,6 +33,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/walk_step.py
+	$(PY) bench/steerable_throughput.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -89,6 +89,19 @@ def test_joint_lr_is_wired_to_w_only():
     assert small.abs().max() < 1e-3 < 0.05 < big.abs().max()
 
 
+def test_ink_moments_read_shift_zoom_and_rotation():
+    from steerlab.edits import get_edit
+    from steerlab.reproduce._digits import ink_moments
+    x = torch.zeros(1, 1, 32, 32)
+    x[0, 0, 8:24, 14:18] = 1.0  # an upright bar at the centre
+    m0 = ink_moments(x)
+    assert abs(m0["x"].item() - 15.5) < 1e-4 and abs(abs(m0["angle"].item()) - 90) < 1e-3
+    assert abs(ink_moments(get_edit("shift_x")(x, 0.25)[0])["x"].item() - 23.5) < 0.1
+    assert abs(ink_moments(get_edit("zoom")(x, 0.5)[0])["spread"].item() / m0["spread"].item() - 0.5) < 0.05
+    turned = ink_moments(get_edit("rotate2d")(x, 30.0)[0])["angle"].item()
+    assert abs((turned - m0["angle"].item() + 90) % 180 - 90 - 30) < 2  # counter-clockwise is +
+
+
 @pytest.fixture
 def quick_classifier(monkeypatch):
     """The digit CNN trained for a few steps (the experiments' measurements, not their numbers)."""
@@ -114,6 +127,9 @@ def test_reproduce_steerable_training_end_to_end(tmp_path, quick_classifier):
     assert set(v) == {"argmin_w", "argmin_w_aug", "argmin_gw"} and all(x > 0 for x in v.values())
     assert m["ordering"]["zoom"]["holds"] == (v["argmin_gw"] < v["argmin_w_aug"] < v["argmin_w"])
     assert m["feature_network"] == "digits-cnn" and len(m["curves"]["zoom"]["argmin_w"]["walk_l2"]) == 9
+    ends = m["attribute_at_ends"]["zoom"]["argmin_gw"]  # the measured ink spread, not only L2
+    assert len(ends["walk"]) == 2 and ends["target"][0] < ends["target"][1] and "follows_target" in ends
+    assert (out / "attribute_vs_alpha.png").is_file()
     for name in ("fig9_l2_vs_alpha.png", "strip_zoom.png", "report.html", "models/digits-vanilla.safetensors",
                  "models/digits-joint-zoom.safetensors", "directions/zoom-argmin_gw.safetensors"):
         assert (out / name).is_file(), name

@@ -79,7 +79,13 @@ def per_alpha(G: Generator, d: Direction, *, n: int, seed: int, real: Tensor | N
     FID of the walked images against ``real`` (if given; pass a `reference_subset`)."""
     edit = get_edit(d.edit)
     z, classes = held_out(G, n, seed)
-    out = {"alphas": edit.grid(9).tolist(), "identity_walk": [], "identity_target": [], "fid": []}
+    out = {"alphas": edit.grid(9).tolist(), "identity_walk": [], "identity_target": [], "fid": [],
+           "attribute_walk": [], "attribute_target": []}
+    key = ATTRIBUTE.get(d.edit, (None,))[0]
+    if key == "angle":
+        base_angle = torch.cat([ink_moments(G.synthesize(z[i:i + batch_size], classes=None if classes is None
+                                                         else classes[i:i + batch_size]))["angle"]
+                                for i in range(0, n, batch_size)])
     for a in edit.grid(9):
         walked, targets = [], []
         for i in range(0, n, batch_size):
@@ -87,6 +93,12 @@ def per_alpha(G: Generator, d: Direction, *, n: int, seed: int, real: Tensor | N
             walked.append(d.render(G, zb, a, classes=cb))
             targets.append(edit(G.synthesize(zb, classes=cb), a)[0])
         walked, targets = torch.cat(walked), torch.cat(targets)
+        if key is not None:
+            for name, imgs in (("attribute_walk", walked), ("attribute_target", targets)):
+                v = ink_moments(imgs)[key]
+                if key == "angle":  # turn relative to the sample's own axis, wrapped to (-90, 90]
+                    v = torch.remainder(v - base_angle + 90, 180) - 90
+                out[name].append(v.mean().item())
         if classes is not None:
             out["identity_walk"].append(digit_accuracy(walked, classes))
             out["identity_target"].append(digit_accuracy(targets, classes))
@@ -103,6 +115,33 @@ def fid_of(G: Generator, real: Tensor, n: int, seed: int) -> float:
 
 def classifier_accuracy(device) -> float:
     return float(digit_classifier(device=device).accuracy)
+
+
+# The attribute each edit moves, read from the ink (pixel intensity) of a digit image.
+ATTRIBUTE = {"zoom": ("spread", "ink spread (px, RMS radius)"), "shift_x": ("x", "ink centre x (px)"),
+             "shift_y": ("y", "ink centre y (px)"), "rotate2d": ("angle", "turn of the ink principal axis vs G(z) (degrees)")}
+
+
+def ink_moments(images: Tensor) -> dict[str, Tensor]:
+    """Intensity moments of (N, C, H, W) images in [0, 1]: centre ``x``, ``y`` (pixels), RMS radius
+    ``spread`` (pixels) and principal-axis ``angle`` (degrees, counter-clockwise, in (-90, 90]).
+    A shift moves x, a zoom scales spread, a rotation turns angle: the walk's *measured* effect,
+    which the masked L2 alone does not show (a walk can lower it by hiding the digit under the
+    mask instead of moving it)."""
+    w = images.mean(1).clamp_min(0)  # (N, H, W)
+    h, wd = w.shape[-2:]
+    ys = torch.arange(h, dtype=w.dtype, device=w.device)[:, None]
+    xs = torch.arange(wd, dtype=w.dtype, device=w.device)[None, :]
+    m = w.sum((1, 2)).clamp_min(1e-6)
+    cx, cy = (w * xs).sum((1, 2)) / m, (w * ys).sum((1, 2)) / m
+    dx, dy = xs - cx[:, None, None], ys - cy[:, None, None]
+    mxx, myy, mxy = ((w * dx * dx).sum((1, 2)) / m, (w * dy * dy).sum((1, 2)) / m, (w * dx * dy).sum((1, 2)) / m)
+    angle = torch.rad2deg(0.5 * torch.atan2(-2 * mxy, mxx - myy))  # y points down: flip for CCW
+    return {"x": cx, "y": cy, "spread": (mxx + myy).sqrt(), "angle": angle}
+
+
+def fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1f}"
 
 
 def ends(values: Sequence[float]) -> float:

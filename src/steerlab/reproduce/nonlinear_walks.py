@@ -101,27 +101,7 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
                 dirs[edit, kind] = d
         floor = dg.fid_floor(images, n_eval, seed, device) if model is None else None
         metrics = {"model": G.name, "model_text": model_text, "reference": ref_text, "feature_network": feats,
-                   "fid_real_floor": floor,
-                   "curves": {}, "spread": {}, "l2_mean": {}, "fid_mean": {}, "epsilon": {}}
-        for edit in edits:
-            metrics["curves"][edit], metrics["spread"][edit] = {}, {}
-            metrics["l2_mean"][edit], metrics["fid_mean"][edit] = {}, {}
-            for kind in KINDS:
-                d = dirs[edit, kind]
-                c = target_l2(G, d, n=n_eval, n_alphas=9, seed=seed)
-                if model is None:
-                    p = dg.per_alpha(G, d, n=n_eval, seed=seed, real=real)
-                else:
-                    p = _fid_only(G, d, real, feats, n_eval, seed)
-                metrics["curves"][edit][kind] = {"alphas": c["alphas"], "walk_l2": c["walk_l2"],
-                                                 "baseline_l2": c["baseline_l2"], "fid": p["fid"],
-                                                 "identity_walk": p.get("identity_walk", []),
-                                                 "identity_target": p.get("identity_target", [])}
-                metrics["l2_mean"][edit][kind] = c["walk_l2_mean"]
-                metrics["fid_mean"][edit][kind] = sum(p["fid"]) / len(p["fid"])
-                if kind != "linear":
-                    metrics["spread"][edit][kind] = {"init": d.metrics["spread_init"], "trained": d.metrics["spread"]}
-            metrics["epsilon"][edit] = dirs[edit, "nonlinear"].config["epsilon"][0]
+                   "fid_real_floor": floor, **_measure(G, dirs, edits, real, feats, n_eval, seed, model is None)}
         metrics.update(config={"model": model, "edits": list(edits), "walk_steps": walk_steps,
                                "nonlinear_steps": nonlinear_steps, "nonlinear_lr": nonlinear_lr,
                                "n_steps": n_steps, "hidden": hidden, "n_eval": n_eval, "seed": seed,
@@ -137,6 +117,33 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
         f"; A.3 NN(z) mean cos to mean direction {metrics['spread'][e]['nn-linear']['init']['mean_cos'][0]:.3f} -> "
         f"{metrics['spread'][e]['nn-linear']['trained']['mean_cos'][0]:.3f}" for e in edits)
     return {"out": Path(out), "metrics": metrics, "summary": summary}
+
+
+def _measure(G, dirs: dict, edits, real, feats: str, n_eval: int, seed: int, digits: bool) -> dict:
+    """Per edit and walk kind: L2, FID (and for digits identity and the ink attribute) per alpha."""
+    metrics = {"curves": {}, "spread": {}, "l2_mean": {}, "fid_mean": {}, "epsilon": {}}
+    for edit in edits:
+        metrics["curves"][edit], metrics["spread"][edit] = {}, {}
+        metrics["l2_mean"][edit], metrics["fid_mean"][edit] = {}, {}
+        for kind in KINDS:
+            d = dirs[edit, kind]
+            c = target_l2(G, d, n=n_eval, n_alphas=9, seed=seed)
+            if digits:
+                p = dg.per_alpha(G, d, n=n_eval, seed=seed, real=real)
+            else:
+                p = _fid_only(G, d, real, feats, n_eval, seed)
+            metrics["curves"][edit][kind] = {"alphas": c["alphas"], "walk_l2": c["walk_l2"],
+                                             "baseline_l2": c["baseline_l2"], "fid": p["fid"],
+                                             "identity_walk": p.get("identity_walk", []),
+                                             "identity_target": p.get("identity_target", []),
+                                             "attribute_walk": p.get("attribute_walk", []),
+                                             "attribute_target": p.get("attribute_target", [])}
+            metrics["l2_mean"][edit][kind] = c["walk_l2_mean"]
+            metrics["fid_mean"][edit][kind] = sum(p["fid"]) / len(p["fid"])
+            if kind != "linear":
+                metrics["spread"][edit][kind] = {"init": d.metrics["spread_init"], "trained": d.metrics["spread"]}
+        metrics["epsilon"][edit] = dirs[edit, "nonlinear"].config["epsilon"][0]
+    return metrics
 
 
 @torch.no_grad()
@@ -164,6 +171,14 @@ def _figures(folder: Path, G, dirs: dict, edits, m: dict, seed: int) -> None:
                 series["do nothing"] = (c["alphas"], c["baseline_l2"], {"color": "grey", "ls": ":", "marker": None})
             panels.append({"title": edit, "xlabel": f"alpha ({e.unit})", "ylabel": ylabel, "series": series,
                            "logx": e.mapping == "log"})
+    if all(m["curves"][e]["linear"]["attribute_walk"] for e in edits):  # digits: the measured attribute
+        for edit in edits:
+            e, c = get_edit(edit), m["curves"][edit]
+            series = {LABELS[k]: (c[k]["alphas"], c[k]["attribute_walk"], {"color": COLOURS[k]}) for k in KINDS}
+            series["target"] = (c["linear"]["alphas"], c["linear"]["attribute_target"],
+                                {"color": "grey", "ls": ":", "marker": None})
+            panels.append({"title": edit, "xlabel": f"alpha ({e.unit})", "ylabel": dg.ATTRIBUTE[edit][1],
+                           "series": series, "logx": e.mapping == "log"})
     dg.panel_plot(folder / "fig7_l2_fid_vs_alpha.png", panels, ncols=len(edits))
     z, classes = held_out(G, 3, seed + 17)
     for edit in edits:
@@ -188,8 +203,8 @@ def _report(folder: Path, edits, m: dict) -> None:
         f"nonlinear epsilon = max |alpha_g| / {cfg['n_steps']} "
         f"({eps} in alpha_g). FID of the walked images vs "
         f"{m['reference']} in {m['feature_network']} features, on {cfg['n_eval']} held-out samples; total "
-        f"{m['total_seconds']} s. FID of real vs real digits at this sample size: {m['fid_real_floor']}.")),
-        ("Fig. 7's trade-off: L2 to target (top) and FID (bottom) per alpha",
+        f"{m['total_seconds']} s. FID of real vs real digits at this sample size: {dg.fmt(m['fid_real_floor'])}.")),
+        ("Fig. 7's trade-off: L2 to target (top), FID (middle) and the measured attribute (bottom) per alpha",
          html.image("fig7_l2_fid_vs_alpha.png", "L2 and FID vs alpha"))]
     for edit in edits:
         c = m["curves"][edit]
@@ -198,10 +213,14 @@ def _report(folder: Path, edits, m: dict) -> None:
             row = [f"{a:.3g}"] + [c[k]["walk_l2"][j] for k in KINDS] + [c[k]["fid"][j] for k in KINDS]
             if c["linear"]["identity_walk"]:
                 row += [c[k]["identity_walk"][j] for k in KINDS[:2]] + [c["linear"]["identity_target"][j]]
+            if c["linear"]["attribute_walk"]:
+                row += [c[k]["attribute_walk"][j] for k in KINDS] + [c["linear"]["attribute_target"][j]]
             rows.append(row)
         head = ["alpha"] + [f"L2 {k}" for k in KINDS] + [f"FID {k}" for k in KINDS]
         if c["linear"]["identity_walk"]:
             head += ["identity linear", "identity nonlinear", "identity target"]
+        if c["linear"]["attribute_walk"]:
+            head += [f"{dg.ATTRIBUTE[edit][0]} {k}" for k in KINDS] + [f"{dg.ATTRIBUTE[edit][0]} target"]
         sp = m["spread"][edit]
         spread_rows = [[k, name, s["init"]["mean_cos"][i], s["trained"]["mean_cos"][i], s["init"]["min_cos"][i],
                         s["trained"]["min_cos"][i], s["init"]["rel_spread"][i], s["trained"]["rel_spread"][i]]
