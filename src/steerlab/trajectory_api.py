@@ -29,7 +29,7 @@ from .edits import get_edit
 from .models import Generator
 from .report import html
 from .report.plots import grid_image, line_plot, save_png
-from .trajectories import (invert, latent_parts, learn_trajectory_direction, norm_per_part,
+from .trajectories import (factor_measure, invert, latent_parts, learn_trajectory_direction, norm_per_part,
                            save_trajectories, sweep_factor)
 from .trajectories.evaluate import plot_factor_sweeps, plot_norm_per_part
 
@@ -239,6 +239,7 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
     """
     get_edit(edit)
     measure = measure or default_measure(edit)
+    factor_measure(measure)  # fail fast on a bad MEASURE:KEY, before any work
     G = _model(model, device)
     out = Path(out or f"runs/{G.name}-trajectory-{edit}")
     with run_folder(out, overwrite) as tmp:

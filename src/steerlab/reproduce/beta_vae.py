@@ -131,10 +131,15 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
                 steps_per_target=steps_per_target, loss="blurred", sigma=3.0, seed=seed, progress=progress)
             traj_s = time.time() - t0
             sweep = sweep_factor(G, d, "pixels:x", s_values=s_values, n=n_eval, seed=seed)
+            # what else moves along u: the vertical position (should not) and vanishing sprites
+            ys = np.array(sweep_factor(G, d, "pixels:y", s_values=s_values, n=n_eval, seed=seed)["values"])
+            with np.errstate(all="ignore"):
+                y_range = float(np.nanmean(np.nanmax(ys, 0) - np.nanmin(ys, 0)))
             d.metrics.update(std_mean=sweep["std_mean"])
             d.save(tmp / f"direction-b{key}")
             sweeps[f"beta = {key}"] = sweep
             per_beta[key] = {"std_mean": sweep["std_mean"], "spearman": sweep["spearman_all"],
+                             "empty_fraction": sweep["nan_fraction"], "y_range_along_u": y_range,
                              "monotone_fraction": sweep["monotone_fraction"], "fit_r2": fit.r2,
                              "rows_kept": int(data.kept.sum()), "error_kept_mean": d.metrics["error_kept_mean"],
                              "erf_fit_of_mean_x": erf_fit(s_values, sweep["mean"]),
@@ -173,8 +178,8 @@ def _strip(G, d, s_values, seed: int, n_rows: int = 3):
 
 
 def _report(folder: Path, m: dict, trained: bool) -> None:
-    rows = [[k, v["std_mean"], v["spearman"], v["monotone_fraction"], v["fit_r2"],
-             v["erf_fit_of_mean_x"]["a"], v["erf_fit_of_mean_x"]["r2"]] for k, v in m["per_beta"].items()]
+    rows = [[k, v["std_mean"], v["spearman"], v["monotone_fraction"], v["empty_fraction"], v["y_range_along_u"],
+             v["fit_r2"], v["erf_fit_of_mean_x"]["a"], v["erf_fit_of_mean_x"]["r2"]] for k, v in m["per_beta"].items()]
     sections = [
         ("Claim", html.text(
             "Plumerault et al. Fig. 5: moving along the horizontal-position direction found in a beta-VAE "
@@ -183,7 +188,8 @@ def _report(folder: Path, m: dict, trained: bool) -> None:
         ("Fig. 5", html.text("Per beta: the measured x (exact barycentre of the white pixels) of held-out "
                              "samples moved to s along u (blue), its std per s (red) and the encoding "
                              "model g(s) anchored at s = 0 (dashed).") + html.image("fig5.png", "fig5")
-         + html.table(["beta", "mean std of x", "Spearman(s, x)", "monotone samples", "fit R^2",
+         + html.table(["beta", "mean std of x", "Spearman(s, x)", "monotone samples", "empty images",
+                       "y range along u", "fit R^2",
                        f"erf half-range (data: {m['x_half_range_in_data']:.3f})", "erf fit R^2"], rows)),
         ("Strips", html.text("Three rows per beta: one sample moved to s = -3 .. 3.")
          + html.image("strips.png", "strips")),
