@@ -288,6 +288,19 @@ def test_latent_mimic_reproduces_a_latent_shift_control(tiny):
         assert 0 <= r["ratio"]
 
 
+def test_latent_mimic_runs_in_every_space_of_a_stylegan2():
+    from steerlab.models import StyleGAN2Generator
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(resolution=16, z_dim=16, w_dim=16, n_mlp=2, channels=[16, 16, 8]).eval()
+    G.requires_grad_(False)
+    layer = "synthesis.b8.conv0.conv.weight"
+    assert layer in {r["name"] for r in layer_table(G)}
+    xi = svd_directions(G.shiftable_weights()[layer], 1)[0][0]
+    for space in (*G.latent_spaces, insp.ACTIVATION_SPACE):
+        r = insp.latent_mimic(G, layer, xi, 2.0, space=space, n=4, n_eval=4, steps=30, lr=0.05)
+        assert r["do_nothing"] > 0 and r["ratio"] >= 0 and r["control_ratio"] < 1, (space, r)
+
+
 # ----------------------------------------------------------------------------- CLI
 def test_cli_layers_discover_and_analyze(tmp_path, tiny_file, capsys):
     assert main(["layers", "--model", str(tiny_file)]) == 0

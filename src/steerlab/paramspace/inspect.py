@@ -241,8 +241,8 @@ def latent_mimic(G: Generator, layer: str, xi: Tensor, t: float, *, space: str =
     with torch.no_grad():
         lt, le = G.to_space(zt, lat_space, ct), G.to_space(ze, lat_space, ce)
         shift = float(t) * xi.to(zt)
-        target_t = render_shifted(G, zt, layer, shift, space=lat_space, classes=ct)
-        target_e = render_shifted(G, ze, layer, shift, space=lat_space, classes=ce)
+        target_t = render_shifted(G, lt, layer, shift, space=lat_space, classes=ct)
+        target_e = render_shifted(G, le, layer, shift, space=lat_space, classes=ce)
     shape = _activation_shape(G, layer, zt, ct) if space == ACTIVATION_SPACE else tuple(lt.shape[1:])
 
     def err(lat, h, target, classes) -> float:
