@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
 from ._io import write_json
 from .directions import Direction
 from .edits import get_edit, list_edits
@@ -49,6 +49,11 @@ def run_folder(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def _main_rank_folder(out: str | os.PathLike, overwrite: bool = False):
+    """`run_folder` on rank 0 (or in a single process); ``None`` on the other ranks, which write nothing."""
+    return run_folder(out, overwrite) if distributed.is_main() else contextlib.nullcontext(None)
 
 
 def _model(model: str | Generator, device: str) -> Generator:
@@ -104,16 +109,21 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
     G = _model(model, device)
     G.check_space(space)
     out = Path(out or f"runs/{G.name}-{edit}")
-    with run_folder(out, overwrite) as tmp:
+    # Under torchrun every rank trains and evaluates its shard; rank 0 alone writes the folder.
+    with _main_rank_folder(out, overwrite) as tmp:
         t0 = time.time()
         d = learn(G, edit, space=space, steps=steps, batch_size=batch_size, lr=lr or default_lr,
                   loss=loss, seed=seed, progress=progress)
         train_s = time.time() - t0
         m = target_l2(G, d, n=n_eval, seed=seed)
         d.metrics.update(walk_l2_mean=m["walk_l2_mean"], baseline_l2_mean=m["baseline_l2_mean"])
-        d.save(tmp / "direction")
         metrics = {"model": G.name, "edit": edit, "kind": kind, "space": space, "train_seconds": round(train_s, 1),
                    "final_loss": d.metrics["final_loss"], **m, "steerlab_version": __version__}
+        if distributed.world() > 1:
+            metrics["processes"] = distributed.world()
+        if tmp is None:
+            return {"out": out, "direction": out / "direction.safetensors", "metrics": metrics}
+        d.save(tmp / "direction")
         write_json(tmp / "metrics.json", metrics)
         save_png(walk_strip(G, d, seed=seed), tmp / "strip.png")
         curve = d.metrics["loss_curve"]

@@ -6,6 +6,7 @@ line on stderr and exit code 2; nothing partial is written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -201,10 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and report.html into --out.")
     ev.add_argument("direction", help="a direction .safetensors file")
     ev.add_argument("--model", help="model (default: the direction's own)")
-    ev.add_argument("--n", type=int, default=200, help="held-out samples (default: 200)")
+    ev.add_argument("--n", "--n-samples", dest="n", type=int, default=200,
+                    help="held-out samples (default: 200; under torchrun write --n-samples, torchrun "
+                         "takes --n for one of its own options)")
     ev.add_argument("--alphas", type=_floats, help="alpha grid in the direction's units (default: --n-alphas "
                                                    "evenly spaced over its range)")
     ev.add_argument("--n-alphas", type=int, default=9, help="grid size (default: 9)")
+    ev.add_argument("--batch-size", type=int, default=50,
+                    help="images per forward pass (default: 50); under torchrun ranks split whole batches")
     ev.add_argument("--measure", help="attribute measure: colour, box, face_box, object_colour, saliency "
                                       "(default: the edit's, as the model card maps it)")
     ev.add_argument("--key", help="attribute key of the measure (default: the edit's)")
@@ -263,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from . import distributed
+    if distributed.launched():
+        return _main_distributed(args)
     from ._io import FileFormatError
     try:
         return COMMANDS[args.command](args)
@@ -273,6 +281,33 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("steerlab: interrupted; nothing partial was kept", file=sys.stderr)
         return 130
+
+
+def _main_distributed(args) -> int:
+    """One rank of a torchrun job: any failure is one line and an immediate exit of this rank
+    (torchrun then stops the others), never a traceback or a hang on a collective."""
+    from . import distributed
+    from ._io import FileFormatError
+    if args.command not in DISTRIBUTED:
+        print(f"steerlab {args.command}: error: runs in one process only; under torchrun use one of "
+              f"{', '.join(sorted(DISTRIBUTED))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    distributed.stop_on_sigterm()
+    try:
+        if getattr(args, "device", None) is not None:
+            args.device = distributed.init(args.device)
+        else:
+            distributed.init()
+        if not distributed.is_main():  # one rank prints the results
+            sys.stdout = open(os.devnull, "w")
+        code = COMMANDS[args.command](args)
+        distributed.finish()
+        return code
+    except (ValueError, FileNotFoundError, FileExistsError, FileFormatError, KeyError) as e:
+        distributed.fail(args.command, e, EXIT_BAD_INPUT)
+    except BaseException as e:  # noqa: BLE001  (a rank must not hang its peers, whatever went wrong)
+        distributed.fail(args.command, e, 1)
+    return 1
 
 
 def _cmd_models(args) -> int:
@@ -421,7 +456,7 @@ def _cmd_evaluate(args) -> int:
     run = evaluate(args.direction, model=args.model, out=args.out, n=args.n, n_alphas=args.n_alphas,
                    alphas=args.alphas, measure=args.measure, key=args.key, fid_features=args.features,
                    fid=not args.no_fid, seed=args.seed, overwrite=args.overwrite, force=args.force,
-                   device=args.device)
+                   device=args.device, batch_size=args.batch_size)
     m, s = run["metrics"], run["metrics"]["summary"]
     print(f"{m['primary']} ({m['measure']}): {s['attribute_start']:.4f} -> {s['attribute_end']:.4f} over alpha "
           f"(monotonic: {s['monotonic_increasing'] or s['monotonic_decreasing']})")
@@ -472,6 +507,8 @@ def _cmd_analyze_weights(args) -> int:
 
 
 COMMANDS.update({"layers": _cmd_layers, "discover": _cmd_discover, "analyze-weights": _cmd_analyze_weights})
+# Commands that run data-parallel under torchrun (steerlab.distributed); the others refuse to.
+DISTRIBUTED = {"walk", "evaluate"}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from . import distributed
 from .directions import Direction
 from .edits import get_edit
 from .losses import masked_l2
@@ -40,17 +41,22 @@ def target_l2(G: Generator, d: Direction, *, n: int = 64, n_alphas: int = 9, see
     edit = get_edit(d.edit)
     z, classes = held_out(G, n, seed)
     alphas = edit.grid(n_alphas)
+    own = distributed.shard(n, batch_size)  # data-parallel: whole batches per rank, gathered below
     walk, base = [], []
     for a in alphas:
-        wl = bl = 0.0
-        for i in range(0, n, batch_size):
-            zb = z[i:i + batch_size]
-            cb = None if classes is None else classes[i:i + batch_size]
+        per_sample = []  # (B, 2): walk and do-nothing L2 of each sample
+        for i in range(own.start, own.stop, batch_size):
+            zb = z[i:min(i + batch_size, own.stop)]
+            cb = None if classes is None else classes[i:i + zb.shape[0]]
             src = G.synthesize(G.to_space(zb, d.space, cb), space=d.space, classes=cb)
             target, mask = edit(src, a)
             out = d.render(G, zb, a, classes=cb)
-            wl += masked_l2(out, target, mask).sum().item()
-            bl += masked_l2(src, target, mask).sum().item()
+            per_sample.append(torch.stack([masked_l2(out, target, mask), masked_l2(src, target, mask)], 1))
+        values = distributed.gather(torch.cat(per_sample) if per_sample else torch.zeros(0, 2, device=z.device))
+        wl = bl = 0.0
+        for i in range(0, n, batch_size):  # summed batch by batch as in one process: same floats
+            wl += values[i:i + batch_size, 0].sum().item()
+            bl += values[i:i + batch_size, 1].sum().item()
         walk.append(wl / n)
         base.append(bl / n)
     return {"alphas": alphas.tolist(), "walk_l2": walk, "baseline_l2": base,
@@ -97,7 +103,16 @@ def _batched_render(G: Generator, d: Direction, z: torch.Tensor, classes, alpha,
     for i in range(0, z.shape[0], batch_size):
         cb = None if classes is None else classes[i:i + batch_size]
         out.append(d.render(G, z[i:i + batch_size], alpha, classes=cb))
+    if not out:  # an empty shard (more ranks than batches)
+        return torch.zeros(0, G.channels, G.resolution, G.resolution, device=G.device)
     return torch.cat(out)
+
+
+def _gathered_measure(m, images: torch.Tensor, keys, batch_size: int) -> dict[str, torch.Tensor]:
+    """``m`` on ``images`` batch by batch, keys gathered over ranks (float64, CPU)."""
+    parts = [m(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)]
+    return {k: distributed.gather(torch.cat([p[k].detach().double().cpu() for p in parts]) if parts
+                                  else torch.zeros(0, dtype=torch.float64)) for k in keys}
 
 
 def _stats(v: torch.Tensor) -> dict:
@@ -172,6 +187,8 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
 
     if n < 2:
         raise ValueError(f"steerability needs n >= 2 samples, got {n}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     grid = d.knob.grid(n_alphas) if alphas is None else d.knob.check(alphas)
     if grid.shape[0] < 2:
         raise ValueError("steerability needs at least 2 alphas")
@@ -179,15 +196,25 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
     m = get_measure(name)
     card = getattr(G, "card", None) or {}
     z, classes = held_out(G, n, seed)
+    # Data-parallel (steerlab.distributed): each rank renders, measures and embeds whole batches
+    # of the held-out samples and the per-sample results are gathered in order, so every rank
+    # ends with the numbers one process computes. In one process `own` is everything.
+    own = distributed.shard(n, batch_size)
     identity = torch.full_like(grid[:1], d.knob.identity)
-    base = _batched_render(G, d, z, classes, identity[0], batch_size)
-    base_attr = m(base)
+    base = _batched_render(G, d, z[own], None if classes is None else classes[own], identity[0], batch_size)
+    base_attr = _gathered_measure(m, base, keys, batch_size)
     ref = reference_images(G, n_reference or n, seed)
     features = fid_features or card.get("fid_features", "stlpips-vgg")
     if fid and features == "shapes-classifier":
         from .metrics import shapes_features  # noqa: F401  (registers it)
-    fid_kwargs = dict(features=features, device=G.device, kid_subset_size=min(100, n))
-    from .metrics.fid import fid_kid
+    from .metrics.fid import feature_network, fid_kid_features, image_features
+    net = feature_network(features, G.device) if fid else None
+
+    def fid_of(real_feats, imgs):  # features of this rank's images, gathered, then the scores
+        fake_feats = distributed.gather(image_features(net, imgs, batch_size, G.device))
+        return fid_kid_features(real_feats, fake_feats, features=features, batch_size=batch_size,
+                                device=G.device, kid_subset_size=min(100, n))
+
     res: dict = {"model": G.name, "direction": d.describe(), "kind": d.kind, "edit": d.edit,
                  "alphas": grid.tolist(), "alpha_unit": d.alpha["unit"], "n": n, "seed": seed,
                  "measure": name, "measure_description": m.description, "keys": list(keys),
@@ -196,15 +223,19 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
                  "perceptual_steps": [], "perceptual_net": perceptual_net,
                  "reference": ref["name"], "feature_network": features if fid else None}
     res["base"] = {"values": _jsonable(base_attr[keys[0]]), **_stats(base_attr[keys[0]])}
-    ref_attr = m(ref["images"].to(G.device))[keys[0]] if ref["is_data"] else None
+    ref_own = distributed.shard(ref["images"].shape[0], batch_size)
+    ref_attr = (_gathered_measure(m, ref["images"][ref_own].to(G.device), keys, batch_size)[keys[0]]
+                if ref["is_data"] else None)
     res["dataset"] = None if ref_attr is None else {"values": _jsonable(ref_attr), **_stats(ref_attr)}
     if fid:
-        res["fid_base"] = fid_kid(ref["images"], base, **fid_kwargs)["fid"]
+        ref_feats = distributed.gather(image_features(net, ref["images"][ref_own], batch_size, G.device))
+        res["fid_base"] = fid_of(ref_feats, base)["fid"]
     bv = base_attr[keys[0]]
     prev, per_sample_to_base = None, []
-    for j, a in enumerate(tqdm(list(grid), desc="evaluate alphas", disable=not progress, leave=False)):
-        imgs = _batched_render(G, d, z, classes, a, batch_size)
-        attr = m(imgs)
+    show = progress and distributed.is_main()
+    for j, a in enumerate(tqdm(list(grid), desc="evaluate alphas", disable=not show, leave=False)):
+        imgs = _batched_render(G, d, z[own], None if classes is None else classes[own], a, batch_size)
+        attr = _gathered_measure(m, imgs, keys, batch_size)
         for k in keys:
             res["attribute"][k].append(_stats(attr[k]))
         v = attr[keys[0]]
@@ -213,14 +244,15 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
         if ref_attr is not None:
             res["intersection_data"].append(_intersect(intersection, v, ref_attr))
         if fid:
-            s = fid_kid(ref["images"], imgs, **fid_kwargs)
+            s = fid_of(ref_feats, imgs)
             res["fid"].append(s["fid"])
             res["kid"].append(s["kid_mean"])
         if prev is not None:
-            res["perceptual_steps"].append(float(_batched_pd(perceptual_distance, prev, imgs, perceptual_net,
-                                                             batch_size).mean()))
+            res["perceptual_steps"].append(float(distributed.gather(
+                _batched_pd(perceptual_distance, prev, imgs, perceptual_net, batch_size)).mean()))
         if j in (0, len(grid) - 1):  # the two ends only: ST-LPIPS is the slow part
-            per_sample_to_base.append(_batched_pd(perceptual_distance, base, imgs, perceptual_net, batch_size))
+            per_sample_to_base.append(distributed.gather(
+                _batched_pd(perceptual_distance, base, imgs, perceptual_net, batch_size)))
         prev = imgs
     g = d.knob.to_g(grid).reshape(grid.shape[0], -1)
     xs = g[:, 0] if g.shape[1] == 1 else torch.arange(len(grid), dtype=torch.float32)
@@ -248,8 +280,10 @@ def _intersect(fn, a: torch.Tensor, b: torch.Tensor) -> float | None:
 
 
 def _batched_pd(fn, x: torch.Tensor, y: torch.Tensor, net: str, batch_size: int) -> torch.Tensor:
+    if x.shape[0] == 0:
+        return torch.zeros(0)
     return torch.cat([fn(x[i:i + batch_size], y[i:i + batch_size], net=net)
-                      for i in range(0, x.shape[0], batch_size)]).cpu()
+                      for i in range(0, x.shape[0], batch_size)]).float().cpu()
 
 
 def _per_class(classes: torch.Tensor, names: list[str], values: list, to_base: list, ttest):

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from .perceptual import vgg_feature_extractor
 
-__all__ = ["FEATURE_NETWORKS", "register_feature_network", "fid_kid"]
+__all__ = ["FEATURE_NETWORKS", "register_feature_network", "fid_kid", "fid_kid_features", "image_features",
+           "feature_network"]
 
 FeatureFactory = Callable[[torch.device], nn.Module]
 
@@ -121,20 +122,64 @@ def fid_kid(real: Tensor, fake: Tensor, *, features: str = "stlpips-vgg", batch_
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device)
     net = _feature_network(features, device)
+    # The network runs once per image; both metrics then read the features.
+    return fid_kid_features(image_features(net, real, batch_size, device), image_features(net, fake, batch_size, device),
+                            features=features, batch_size=batch_size, device=device,
+                            kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, seed=seed)
+
+
+def feature_network(features: str = "stlpips-vgg", device: torch.device | str = "cpu") -> nn.Module:
+    """The registered feature network ``features`` on ``device`` (eval mode, ``num_features``)."""
+    return _feature_network(features, torch.device(device))
+
+
+@torch.no_grad()
+def image_features(net: nn.Module, images: Tensor, batch_size: int = 64,
+                   device: torch.device | str | None = None) -> Tensor:
+    """Features (N, D) float32 of images (N, C, H, W) in [0, 1], ``batch_size`` images per pass.
+
+    Data-parallel evaluation computes each rank's share with this and gathers the rows
+    (`steerlab.distributed.gather`); ``N = 0`` gives an empty (0, D) tensor.
+    """
+    device = next(net.parameters(), torch.empty(0)).device if device is None else torch.device(device)
+    if images.shape[0] == 0:
+        return torch.zeros(0, net.num_features, device=device)
+    return torch.cat([net(images[i:i + batch_size].to(device, torch.float32)).float()
+                      for i in range(0, images.shape[0], batch_size)])  # (N, D)
+
+
+@torch.no_grad()
+def fid_kid_features(real: Tensor, fake: Tensor, *, features: str, batch_size: int = 64,
+                     device: torch.device | str = "cpu", kid_subset_size: int | None = None,
+                     kid_subsets: int = 100, seed: int = 0) -> dict:
+    """`fid_kid` from precomputed features (N_r, D) and (N_f, D) of network ``features``.
+
+    Features are fed to the metrics ``batch_size`` rows at a time, as `fid_kid` does, so the two
+    give the same numbers. Returns the same dict as `fid_kid`.
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    for f, which in ((real, "real"), (fake, "fake")):
+        if f.ndim != 2 or f.shape[0] < 2:
+            raise ValueError(f"{which} features must be (N >= 2, D), got {tuple(f.shape)}")
+    device = torch.device(device)
     subset = min(1000 if kid_subset_size is None else int(kid_subset_size), real.shape[0], fake.shape[0])
     if subset < 1:
         raise ValueError(f"kid_subset_size must be >= 1, got {kid_subset_size}")
-
-    # The network runs once per image; both metrics then read the features through an identity
-    # "feature module" (torchmetrics' custom-feature contract: forward -> (N, D), num_features = D).
-    identity = _Precomputed(net.num_features)
-    fid = FrechetInceptionDistance(feature=identity).to(device)
+    # Both metrics read the features through an identity "feature module" (torchmetrics'
+    # custom-feature contract: forward -> (N, D), num_features = D).
+    # sync_on_compute=False: under torch.distributed torchmetrics would otherwise sum its states
+    # over ranks, but the features given here are already complete (gathered) on every rank.
+    identity = _Precomputed(real.shape[1])
+    fid = FrechetInceptionDistance(feature=identity, sync_on_compute=False).to(device)
     with warnings.catch_warnings():  # "KID will save all extracted features in buffer" - expected
         warnings.simplefilter("ignore", UserWarning)
-        kid = KernelInceptionDistance(feature=identity, subsets=kid_subsets, subset_size=subset).to(device)
-    for images, is_real in ((real, True), (fake, False)):
-        for start in range(0, images.shape[0], batch_size):
-            feats = net(images[start:start + batch_size].to(device, torch.float32)).float()  # (B, D)
+        kid = KernelInceptionDistance(feature=identity, subsets=kid_subsets, subset_size=subset,
+                                      sync_on_compute=False).to(device)
+    for feats_all, is_real in ((real, True), (fake, False)):
+        for start in range(0, feats_all.shape[0], batch_size):
+            feats = feats_all[start:start + batch_size].to(device)  # (B, D)
             fid.update(feats, real=is_real)
             kid.update(feats, real=is_real)
 

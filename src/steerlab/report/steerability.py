@@ -142,24 +142,27 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
              out: str | os.PathLike | None = None, n: int = 200, n_alphas: int = 9, alphas=None,
              measure: str | None = None, key: str | None = None, fid_features: str | None = None,
              fid: bool = True, perceptual_net: str = "alex", seed: int = 0, overwrite: bool = False,
-             force: bool = False, device: str = "cpu", progress: bool = True) -> dict:
+             force: bool = False, device: str = "cpu", progress: bool = True, batch_size: int = 50) -> dict:
     """`steerlab evaluate`: measure a direction over alpha and write a run folder.
 
     Writes ``metrics.json`` (everything `evaluation.steerability` returns), the PNGs listed in
     the module docstring and ``report.html``. Returns ``{"out": Path, "metrics": dict}``.
     """
-    from ..api import run_folder
+    from ..api import _main_rank_folder
 
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
     G = model if isinstance(model, Generator) else load_model(model or d.model, device=device)
     d.check_model(G, force)
     out = Path(out or f"runs/evaluate-{G.name}-{d.edit or d.kind}")
-    with run_folder(out, overwrite) as tmp:
+    # Under torchrun every rank measures its shard (steerability gathers); rank 0 alone writes.
+    with _main_rank_folder(out, overwrite) as tmp:
         r = steerability(G, d, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
                          fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
-                         progress=progress)
+                         progress=progress, batch_size=batch_size)
         r["steerlab_version"] = __version__
         r["summary"] = summarize(r)
+        if tmp is None:
+            return {"out": out, "metrics": r}
         write_json(tmp / "metrics.json", r)
         save_png(evaluation_strip(G, d, r["alphas"], seed=seed), tmp / "strip.png")
         pics = write_plots(r, tmp)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..directions import Direction, alpha_spec, register_kind
 from ..edits import Edit, get_edit
 from ..losses import get_loss
@@ -35,12 +36,19 @@ def steer_linear(d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
 
 
 def walk_step(G: Generator, edit: Edit, w: Tensor, loss_fn: Callable, *, space: str,
-              batch_size: int, generator: torch.Generator) -> Tensor:
-    """Mean loss of one fresh batch: z and alpha drawn from ``generator``. Differentiable in w."""
+              batch_size: int, generator: torch.Generator, part: slice | None = None) -> Tensor:
+    """Mean loss of one fresh batch: z and alpha drawn from ``generator``. Differentiable in w.
+
+    ``part``: keep only these samples of the drawn batch (a data-parallel rank's slice; the
+    draws, and so the generator's state, are those of the whole batch).
+    """
     z = G.sample_z(batch_size, generator=generator)
     classes = G.sample_classes(batch_size, generator=generator)
     alpha_t = edit.sample(batch_size, generator=generator).to(z.device)
-    alpha_g = edit.to_g(alpha_t).reshape(batch_size, -1)
+    if part is not None:
+        z, alpha_t = z[part], alpha_t[part]
+        classes = None if classes is None else classes[part]
+    alpha_g = edit.to_g(alpha_t).reshape(z.shape[0], -1)
     with torch.no_grad():
         latent = G.to_space(z, space, classes)
         target, mask = edit.fn(G.synthesize(latent, space=space, classes=classes), alpha_t)
@@ -63,6 +71,10 @@ def learn_linear_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps
             "perceptual" (ST-LPIPS).
         seed: seeds z, alpha and class draws; the run is deterministic on the CPU.
 
+    Under torchrun (`steerlab.distributed`) ``batch_size`` is per rank: every rank draws the
+    global batch ``batch_size x world`` and trains on its own slice, gradients are averaged,
+    so N ranks with batch B follow one process with batch N*B up to float summation order.
+
     Returns:
         A "linear" `Direction` with tensor ``w`` of shape (alpha_dim, *latent_shape) and the
         loss curve in ``metrics["loss_curve"]``.
@@ -79,16 +91,23 @@ def learn_linear_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps
     w = torch.zeros(edit.alpha_dim, *probe.shape[1:], device=probe.device, requires_grad=True)
     opt = torch.optim.Adam([w], lr=lr)
     curve = []
-    bar = tqdm(range(steps), desc=f"walk {edit.name}", disable=not progress, leave=False)
+    world = distributed.world()
+    part = distributed.shard(batch_size * world, batch_size) if world > 1 else None
+    bar = tqdm(range(steps), desc=f"walk {edit.name}", disable=not progress or not distributed.is_main(),
+               leave=False)
     for _ in bar:
         opt.zero_grad(set_to_none=True)
-        value = walk_step(G, edit, w, loss_fn, space=space, batch_size=batch_size, generator=g)
+        value = walk_step(G, edit, w, loss_fn, space=space, batch_size=batch_size * world, generator=g,
+                          part=part)
         value.backward()
+        distributed.all_reduce_grads([w])
         opt.step()
-        curve.append(value.item())
+        curve.append(distributed.all_reduce_mean(value.detach()).item())
         bar.set_postfix(loss=f"{curve[-1]:.4f}", refresh=False)
     config = {"method": "linear", "space": space, "steps": steps, "batch_size": batch_size,
               "lr": lr, "loss": loss, "seed": seed}
+    if world > 1:
+        config.update(processes=world, global_batch_size=batch_size * world)
     return Direction(kind="linear", space=space, tensors={"w": w.detach().clone()}, model=G.name,
                      fingerprint=G.fingerprint, alpha=alpha_spec(edit), edit=edit.name, config=config,
                      metrics={"final_loss": sum(curve[-20:]) / len(curve[-20:]), "loss_curve": curve})

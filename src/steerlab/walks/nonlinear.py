@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..directions import Direction, alpha_spec, register_kind
 from ..edits import Edit, get_edit
 from ..losses import get_loss
@@ -141,11 +142,15 @@ def _sample_steps(batch: int, pos: int, neg: int, components: int, g: torch.Gene
 
 def nonlinear_walk_step(G: Generator, edit: Edit, nets: Nets, loss_fn: Callable, *, space: str,
                         epsilon: list[float], pos: int, neg: int, batch_size: int,
-                        generator: torch.Generator) -> Tensor:
-    """Mean Eq. 2 loss of one fresh batch (z, n, classes drawn from ``generator``)."""
+                        generator: torch.Generator, part: slice | None = None) -> Tensor:
+    """Mean Eq. 2 loss of one fresh batch (z, n, classes drawn from ``generator``).
+
+    ``part``: keep only these samples of the drawn batch (a data-parallel rank's slice).
+    """
     z = G.sample_z(batch_size, generator=generator)
     classes = G.sample_classes(batch_size, generator=generator)
     n = _sample_steps(batch_size, pos, neg, edit.alpha_dim, generator).to(z.device)
+    z, classes, n = _part(part, z, classes, n)
     alpha_g = n * torch.tensor(epsilon, device=z.device)
     alpha_t = edit.to_t(alpha_g).clamp(*edit.alpha_range)
     alpha_t = alpha_t[:, 0] if edit.alpha_dim == 1 else alpha_t
@@ -157,17 +162,24 @@ def nonlinear_walk_step(G: Generator, edit: Edit, nets: Nets, loss_fn: Callable,
 
 
 def nn_walk_step(G: Generator, edit: Edit, nets: Nets, loss_fn: Callable, *, space: str,
-                 batch_size: int, generator: torch.Generator) -> Tensor:
+                 batch_size: int, generator: torch.Generator, part: slice | None = None) -> Tensor:
     """Mean loss of A.3's walk G(z + alpha_g NN(z)) on one fresh batch, continuous alpha."""
     z = G.sample_z(batch_size, generator=generator)
     classes = G.sample_classes(batch_size, generator=generator)
     alpha_t = edit.sample(batch_size, generator=generator).to(z.device)
-    alpha_g = edit.to_g(alpha_t).reshape(batch_size, -1)
+    z, classes, alpha_t = _part(part, z, classes, alpha_t)
+    alpha_g = edit.to_g(alpha_t).reshape(z.shape[0], -1)
     with torch.no_grad():
         latent = G.to_space(z, space, classes)
         target, mask = edit.fn(G.synthesize(latent, space=space, classes=classes), alpha_t)
     moved = nn_shift(nets, latent.flatten(1), alpha_g).view_as(latent)
     return loss_fn(G.synthesize(moved, space=space, classes=classes), target, mask).mean()
+
+
+def _part(part: slice | None, z: Tensor, classes: Tensor | None, x: Tensor):
+    if part is None:
+        return z, classes, x
+    return z[part], None if classes is None else classes[part], x[part]
 
 
 def direction_spread(nets: Nets, z: Tensor) -> dict:
@@ -219,22 +231,30 @@ def _train(G: Generator, edit: str | Edit, *, kind: str, space: str, steps: int,
     eps, pos, neg = epsilon_for(edit, n_steps)
     opt = torch.optim.Adam(list(nets.values()), lr=lr)
     curve = []
-    bar = tqdm(range(steps), desc=f"{kind} walk {edit.name}", disable=not progress, leave=False)
+    # Data-parallel (steerlab.distributed): batch_size is per rank, see learn_linear_walk.
+    world = distributed.world()
+    part = distributed.shard(batch_size * world, batch_size) if world > 1 else None
+    bar = tqdm(range(steps), desc=f"{kind} walk {edit.name}", disable=not progress or not distributed.is_main(),
+               leave=False)
     for _ in bar:
         opt.zero_grad(set_to_none=True)
         if kind == "nonlinear":
             value = nonlinear_walk_step(G, edit, nets, loss_fn, space=space, epsilon=eps, pos=pos, neg=neg,
-                                        batch_size=batch_size, generator=g)
+                                        batch_size=batch_size * world, generator=g, part=part)
         else:
-            value = nn_walk_step(G, edit, nets, loss_fn, space=space, batch_size=batch_size, generator=g)
+            value = nn_walk_step(G, edit, nets, loss_fn, space=space, batch_size=batch_size * world,
+                                 generator=g, part=part)
         value.backward()
+        distributed.all_reduce_grads(list(nets.values()))
         opt.step()
-        curve.append(value.item())
+        curve.append(distributed.all_reduce_mean(value.detach()).item())
         bar.set_postfix(loss=f"{curve[-1]:.4f}", refresh=False)
     nets = {k: v.detach().clone() for k, v in nets.items()}
     config = {"method": kind, "space": space, "steps": steps, "batch_size": batch_size, "lr": lr,
               "loss": loss, "seed": seed, "hidden": hidden,
               "architecture": "NN(z) = W2 relu(W1 z + b1) + b2 per (component, slot)"}
+    if world > 1:
+        config.update(processes=world, global_batch_size=batch_size * world)
     if kind == "nonlinear":
         config.update(epsilon=eps, n_steps=n_steps, max_steps_pos=pos, max_steps_neg=neg, renorm=True)
     return Direction(kind=kind, space=space, tensors=nets, model=G.name, fingerprint=G.fingerprint,
