@@ -115,3 +115,22 @@ def test_bad_input_under_torchrun_is_one_line_per_rank(tiny_file, tmp_path):
     assert len(lines) == 2 and all("unknown edit 'zoomm'" in ln for ln in lines), res.stderr[-2000:]
     assert os.path.join(SRC, "steerlab") not in res.stderr  # no traceback through steerlab
     assert not (tmp_path / "bad").exists()
+
+
+def test_invert_on_two_processes_gives_the_one_process_latents(tiny, tiny_file, tmp_path):
+    from PIL import Image
+
+    from steerlab.trajectory_api import invert_images
+
+    images = tiny.synthesize(tiny.sample_z(3, generator=torch.Generator().manual_seed(5)))
+    paths = []
+    for i, x in enumerate(images):
+        paths.append(tmp_path / f"img{i}.png")
+        Image.fromarray((x.permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(paths[-1])
+    # 6 image-starts in chunks of 2: rank 0 solves one chunk, rank 1 two; the same chunks as one process.
+    one = invert_images(paths, str(tiny_file), steps=10, restarts=2, batch_size=2, progress=False)
+    res = torchrun(["invert", *map(str, paths), "--model", str(tiny_file), "--steps", "10", "--restarts", "2",
+                    "--batch-size", "2", "--out", "two"], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert torch.equal(load_file(tmp_path / "two" / "latent.safetensors")["z"], one["z"])
+    assert _leftovers(tmp_path) == []

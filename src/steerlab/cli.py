@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--steps", type=int, default=1000, help="Adam steps (default: 1000)")
     iv.add_argument("--lr", type=float, default=0.1, help="Adam learning rate (default: 0.1)")
     iv.add_argument("--restarts", type=int, default=4, help="random starts per image, best kept (default: 4)")
+    iv.add_argument("--batch-size", type=int, help="image-starts optimised together (default: all; under "
+                                                   "torchrun all of each rank's share)")
     iv.add_argument("--classes", type=_ints, help="class per image for conditional models")
     iv.add_argument("--seed", type=int, default=0)
     iv.add_argument("--out", help="run folder (default: runs/invert)")
@@ -391,7 +393,8 @@ def _cmd_invert(args) -> int:
     from .trajectory_api import invert_images
     run = invert_images(args.images, args.model, loss=args.loss, sigma=args.sigma, steps=args.steps, lr=args.lr,
                         restarts=args.restarts, seed=args.seed, classes=args.classes,
-                        out=args.out or "runs/invert", overwrite=args.overwrite, device=args.device)
+                        out=args.out or "runs/invert", overwrite=args.overwrite, device=args.device,
+                        batch_size=args.batch_size)
     m = run["metrics"]
     for name, loss, mse in zip(m["images"], m["final_loss"], m["mse"]):
         print(f"{name}: {m['loss']} loss {loss:.5f}, MSE {mse:.5f}")
@@ -508,7 +511,7 @@ def _cmd_analyze_weights(args) -> int:
 
 COMMANDS.update({"layers": _cmd_layers, "discover": _cmd_discover, "analyze-weights": _cmd_analyze_weights})
 # Commands that run data-parallel under torchrun (steerlab.distributed); the others refuse to.
-DISTRIBUTED = {"walk", "evaluate"}
+DISTRIBUTED = {"walk", "evaluate", "invert"}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import __version__
 from ._io import FileFormatError, read_tensors, write_json, write_tensors
+from . import distributed
 from .api import _model, run_folder
 from .directions import DirectionMismatch
 from .edits import get_edit
@@ -119,11 +120,12 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
                   loss: str = "blurred", sigma: float = 3.0, steps: int = 1000, lr: float = 0.1,
                   restarts: int = 4, seed: int = 0, classes: Sequence[int] | None = None,
                   out: str | os.PathLike | None = None, overwrite: bool = False, device: str = "cpu",
-                  progress: bool = True) -> dict:
+                  progress: bool = True, batch_size: int | None = None) -> dict:
     """Find latents for real images (Eq. 2) and write a run folder (see `steerlab invert --help`).
 
-    Each image is inverted from ``restarts`` random starts at once (one batch) and the start
-    with the lowest final loss is kept.
+    Each image is inverted from ``restarts`` random starts at once (one batch, or chunks of
+    ``batch_size`` image-starts) and the start with the lowest final loss is kept. Under
+    torchrun the image-starts are split over the ranks and gathered; rank 0 writes the folder.
 
     Args:
         images: image paths, or a tensor (N, C, R, R) in [0, 1].
@@ -152,7 +154,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
     t0 = time.time()
     rep = lambda x: None if x is None else x.repeat_interleave(restarts, 0)  # noqa: E731
     inv = invert(G, rep(targets.to(G.device)), loss=loss, sigma=sigma, steps=steps, lr=lr, seed=seed,
-                 classes=rep(cls), progress=progress)
+                 classes=rep(cls), progress=progress, batch_size=batch_size, data_parallel=True)
     best = inv.loss.reshape(n, restarts).argmin(1) + torch.arange(n, device=inv.loss.device) * restarts
     z, curve = inv.z[best], inv.curve[:, best]
     seconds = time.time() - t0
@@ -166,8 +168,8 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
     metrics["perceptual"] = _perceptual_or_none(recon, targets.cpu())
     result = {"out": None, "latent": None, "z": z.cpu(), "reconstruction": recon, "targets": targets.cpu(),
               "metrics": metrics}
-    if out is None:
-        return result
+    if out is None or not distributed.is_main():
+        return result if out is None else {**result, "out": Path(out), "latent": Path(out) / "latent.safetensors"}
     out = Path(out)
     with run_folder(out, overwrite) as tmp:
         save_latent(tmp / "latent", z, G, classes=cls, meta={k: metrics[k] for k in

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..losses import blurred_l2, get_loss
 from ..models.base import Generator
 
@@ -91,7 +92,7 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
            sigma: float = 3.0, steps: int = 500, lr: float = 0.1, z_init: Tensor | None = None,
            classes: Tensor | None = None, constrain: bool = True, seed: int = 0,
            batch_size: int | None = None, on_step: StepHook | None = None,
-           progress: bool = True) -> Inversion:
+           progress: bool = True, data_parallel: bool = False) -> Inversion:
     """Find latents whose images match ``targets`` (Eq. 2), batched over many targets.
 
     Args:
@@ -108,6 +109,10 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
         batch_size: targets optimised together (default all); does not change the result.
         on_step: called as ``on_step(step, z, images)`` before every update, with z inside
             the ball and images = G(z), both detached (per chunk when ``batch_size`` < N).
+        data_parallel: under torchrun (`steerlab.distributed`), each rank solves a contiguous
+            share of whole ``batch_size`` chunks (default: N / world per rank) and the results
+            are gathered, so every rank returns all N. Starting points are drawn for all N
+            as in one process. ``on_step`` then sees this rank's chunks only.
 
     Returns:
         An `Inversion` (z, final loss, loss curve, radius).
@@ -120,6 +125,8 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
     loss_fn = inversion_loss(loss, sigma)
     if steps < 0 or not lr > 0:
         raise ValueError(f"steps must be >= 0 and lr > 0 (got {steps}, {lr})")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n, device = targets.shape[0], G.device
     radius = math.sqrt(G.z_dim) if constrain else math.inf
     if z_init is None:
@@ -127,12 +134,15 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
     if tuple(z_init.shape) != (n, G.z_dim) or not torch.isfinite(z_init).all():
         raise ValueError(f"z_init must be finite with shape ({n}, {G.z_dim}), got {tuple(z_init.shape)}")
     classes = G.check_classes(classes, n)
-    batch_size = batch_size or max(n, 1)
-    zs, curves = [], []
-    bar = tqdm(total=steps * math.ceil(n / batch_size), desc=f"invert ({loss})", disable=not progress,
-               leave=False)
-    for lo in range(0, n, batch_size):
-        sl = slice(lo, lo + batch_size)
+    split = data_parallel and distributed.world() > 1
+    batch_size = batch_size or max(math.ceil(n / distributed.world()) if split else n, 1)
+    own = distributed.shard(n, batch_size) if split else slice(0, n)
+    zs = [torch.zeros(0, G.z_dim, device=device)]
+    curves = [torch.zeros(steps + 1, 0, device=device)]
+    bar = tqdm(total=steps * math.ceil((own.stop - own.start) / batch_size), desc=f"invert ({loss})",
+               disable=not progress or not distributed.is_main(), leave=False)
+    for lo in range(own.start, own.stop, batch_size):
+        sl = slice(lo, min(lo + batch_size, own.stop))
         z, curve = _invert_batch(G, targets[sl].to(device), None if mask is None else mask[sl].to(device),
                                  loss_fn, project_to_ball(z_init[sl].to(device).float(), radius), steps, lr,
                                  radius, None if classes is None else classes[sl],
@@ -141,6 +151,8 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
         curves.append(curve)
     bar.close()
     z, curve = torch.cat(zs), torch.cat(curves, dim=1)
+    if split:  # every rank's targets, in order
+        z, curve = distributed.gather(z), distributed.gather(curve.T.contiguous()).T
     return Inversion(z=z, loss=curve[-1].clone(), curve=curve, radius=radius)
 
 
