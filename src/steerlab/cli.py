@@ -511,7 +511,7 @@ def _cmd_analyze_weights(args) -> int:
 
 COMMANDS.update({"layers": _cmd_layers, "discover": _cmd_discover, "analyze-weights": _cmd_analyze_weights})
 # Commands that run data-parallel under torchrun (steerlab.distributed); the others refuse to.
-DISTRIBUTED = {"walk", "evaluate", "invert"}
+DISTRIBUTED = {"walk", "evaluate", "invert", "discover"}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -115,6 +115,23 @@ def all_reduce_mean(t: Tensor) -> Tensor:
     return (out / world()).to(t.device)
 
 
+def all_reduce_sum(t: Tensor) -> Tensor:
+    """Sum of ``t`` over ranks (a new tensor on ``t``'s device); ``t`` itself in one process."""
+    if not active():
+        return t
+    out = _comm(t.detach().clone())
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out.to(t.device)
+
+
+def all_reduce_sum_autograd(t: Tensor) -> Tensor:
+    """Sum of ``t`` over ranks that backpropagates (the gradient is summed back over ranks)."""
+    if not active():
+        return t
+    from torch.distributed.nn.functional import all_reduce
+    return all_reduce(_comm(t), op=dist.ReduceOp.SUM).to(t.device)
+
+
 def all_reduce_grads(params: Sequence[Tensor]) -> None:
     """Average ``.grad`` of ``params`` over ranks in place, in one flat message.
 

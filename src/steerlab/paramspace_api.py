@@ -27,7 +27,7 @@ from typing import Sequence
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
 from ._io import write_json
 from .api import _model, run_folder
 from .directions import Direction
@@ -131,6 +131,10 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
         analyze: any of "locality", "fid", "mimic" (see `paramspace.inspect`).
         resume: continue an interrupted optimisation from its checkpoint (beside ``out``).
 
+    Under torchrun the Eq. 1 training (optimize, hybrid) and the Hessian products (hessian,
+    hybrid) are data-parallel (`steerlab.distributed`); calibration, grids and analyses then run
+    on rank 0, which alone writes.
+
     Returns:
         ``{"out": Path, "directions": [Path, ...], "metrics": dict}``.
     """
@@ -148,6 +152,8 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
                                  batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol,
                                  block=block, seed=seed, checkpoint=ckpt, resume=resume, progress=progress)
     seconds = time.time() - t0
+    if not distributed.is_main():  # data-parallel: the directions are found; rank 0 calibrates and writes
+        return {"out": out, "directions": [], "metrics": {"method": method, "layer": layer, "seconds": seconds}}
     directions = _as_directions(G, method, layer, dirs, info, limit=limit, target=target, seed=seed,
                                 progress=progress)
     with run_folder(out, overwrite) as tmp:

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..metrics.perceptual import STLPIPS, _cached_model
 from ..models.base import Generator
 from .shifts import layer_weight
@@ -80,6 +81,10 @@ class LayerHessian:
     Counters ``passes`` (forward+backward traversals of G and the distance: a gradient is 1, a
     block of b exact HVPs is 1 + b: one shared forward+backward, then one backward-of-backward per
     vector), ``grads`` and ``hvps`` grow with every call.
+
+    Under torchrun (`steerlab.distributed`) each rank owns whole chunks of z and every value,
+    gradient and HVP is summed over ranks: all ranks get the full-batch result (equal to one
+    process up to float summation order), so the solvers run unchanged on each rank.
     """
 
     def __init__(self, G: Generator, layer: str, z: Tensor, *, distance: str = "stlpips-alex",
@@ -88,7 +93,9 @@ class LayerHessian:
         self.weight = layer_weight(G, layer)
         self.shape = tuple(self.weight.shape)
         self.dim = self.weight.numel()
-        self.z, self.classes, self.chunk = z, classes, max(1, int(chunk))
+        # Data-parallel: at most an equal share of z per chunk, so that every rank gets some.
+        share = -(-z.shape[0] // distributed.world())
+        self.z, self.classes, self.chunk = z, classes, max(1, min(int(chunk), share))
         self.distance = distance
         self._refs = []
         with torch.no_grad():
@@ -97,9 +104,10 @@ class LayerHessian:
         self.passes = self.grads = self.hvps = 0
 
     def _chunks(self):
-        n = self.z.shape[0]
-        for i in range(0, n, self.chunk):
-            yield self.z[i:i + self.chunk], None if self.classes is None else self.classes[i:i + self.chunk]
+        own = distributed.shard(self.z.shape[0], self.chunk)  # all of z in one process
+        for i in range(own.start, own.stop, self.chunk):
+            i_end = min(i + self.chunk, own.stop)
+            yield self.z[i:i_end], None if self.classes is None else self.classes[i:i_end]
 
     def _value(self, a: Tensor, j: int, zc: Tensor, cc: Tensor | None) -> Tensor:
         x = self.G.synthesize_shifted(zc, {self.layer: a}, classes=cc)
@@ -108,7 +116,9 @@ class LayerHessian:
     def value(self, a: Tensor) -> float:
         """f(a) for a weight-shaped shift ``a``."""
         with torch.no_grad():
-            return float(sum(self._value(a, j, zc, cc) for j, (zc, cc) in enumerate(self._chunks())))
+            total = sum((self._value(a, j, zc, cc) for j, (zc, cc) in enumerate(self._chunks())),
+                        torch.zeros((), device=self.weight.device))
+            return float(distributed.all_reduce_sum(total))
 
     def grad(self, a: Tensor) -> Tensor:
         """g(a) = df/da, weight-shaped (one forward+backward pass)."""
@@ -118,7 +128,7 @@ class LayerHessian:
             out += torch.autograd.grad(self._value(a_, j, zc, cc), a_)[0]
         self.passes += 1
         self.grads += 1
-        return out
+        return distributed.all_reduce_sum(out)
 
     def hvp(self, v: Tensor) -> Tensor:
         """Exact H v at a = 0 for a block v (b, *weight_shape) -> (b, *weight_shape)."""
@@ -131,7 +141,7 @@ class LayerHessian:
                 out[i] += torch.autograd.grad(g, a, v[i], retain_graph=i + 1 < v.shape[0])[0]
         self.passes += 1 + v.shape[0]
         self.hvps += v.shape[0]
-        return out
+        return distributed.all_reduce_sum(out)
 
     def matvec(self, x: Tensor) -> Tensor:
         """Flat interface for the solvers: (b, dim) -> (b, dim)."""
@@ -317,6 +327,7 @@ def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 8, seed: 
     z = G.sample_z(n_z, generator=g)
     classes = G.sample_classes(n_z, generator=g)
     op = LayerHessian(G, layer, z, distance=distance, chunk=chunk, classes=classes)
+    progress = progress and distributed.is_main()
     t0 = time.time()
     if solver == "lanczos":
         vals, vecs, info = lanczos_topk(op.matvec, op.dim, k, block=block, tol=tol,

@@ -28,11 +28,34 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .. import distributed
 from .._io import FileFormatError, read_json, read_tensors, write_json, write_tensors
 from ..models.base import Generator
 from .shifts import render_shifted, unit
 
 __all__ = ["Reconstructor", "ReconstructorConfig", "learn_directions"]
+
+
+class _BatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics span the whole data-parallel batch.
+
+    In one process (or in eval mode) it is ``nn.BatchNorm2d``. Under torchrun the per-channel
+    mean and variance are summed over ranks with a differentiable all-reduce, so N ranks x B
+    normalise as one process x N*B does (PyTorch's SyncBatchNorm does this on GPUs only).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and distributed.active()):
+            return super().forward(x)
+        count = distributed.all_reduce_sum(torch.tensor(float(x.shape[0] * x.shape[2] * x.shape[3])))
+        mean = distributed.all_reduce_sum_autograd(x.sum(dim=(0, 2, 3))) / count             # (C,)
+        var = distributed.all_reduce_sum_autograd((x - mean[:, None, None]).pow(2).sum(dim=(0, 2, 3))) / count
+        with torch.no_grad():  # running statistics as nn.BatchNorm2d keeps them (unbiased variance)
+            self.num_batches_tracked += 1
+            self.running_mean.lerp_(mean.detach(), self.momentum)
+            self.running_var.lerp_(var.detach() * count / (count - 1).clamp_min(1), self.momentum)
+        x_hat = (x - mean[:, None, None]) / torch.sqrt(var[:, None, None] + self.eps)
+        return x_hat * self.weight[:, None, None] + self.bias[:, None, None]
 
 
 class _Block(nn.Module):
@@ -41,10 +64,10 @@ class _Block(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
+        self.bn1 = _BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.skip = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        self.bn2 = _BatchNorm2d(c_out)
+        self.skip = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), _BatchNorm2d(c_out))
                      if stride != 1 or c_in != c_out else nn.Identity())
 
     def forward(self, x: Tensor) -> Tensor:
@@ -76,7 +99,7 @@ class Reconstructor(nn.Module):
         super().__init__()
         self.input_size = input_size
         self.stem = nn.Sequential(nn.Conv2d(2 * channels, width, 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU())
+                                  _BatchNorm2d(width), nn.ReLU())
         widths = [width, 2 * width, 4 * width, 8 * width]
         self.stages = nn.Sequential(*[_Block(widths[max(i - 1, 0)], w, 1 if i == 0 else 2)
                                       for i, w in enumerate(widths)])
@@ -131,6 +154,12 @@ def learn_directions(G: Generator, layer: str, basis: nn.Module, config: Reconst
             are written atomically.
         resume: continue from ``checkpoint`` if it exists (its config must match).
 
+    Under torchrun (`steerlab.distributed`) ``config.batch_size`` is per rank: every rank draws
+    the global batch and trains on its slice, R's BatchNorm statistics span the global batch
+    and the gradients of the directions and of R are averaged, so N ranks x B follow one process
+    x N*B up to float summation order. Rank 0 alone writes checkpoints; every rank must see the
+    same checkpoint to resume (a shared folder).
+
     Returns:
         ``(directions (K, *weight_shape) unit-norm, info)``; ``info`` has the coordinates,
         loss / accuracy curves, held-out accuracy and t error, and the wall time.
@@ -149,15 +178,23 @@ def learn_directions(G: Generator, layer: str, basis: nn.Module, config: Reconst
     start, seconds = 0, 0.0
     if checkpoint and resume and Path(checkpoint).with_suffix(".json").exists():
         start, history, seconds = _load(checkpoint, cfg, coords, R, opt, g)
+    starts = distributed.gather(torch.tensor([start]))
+    if not bool((starts == start).all()):
+        raise FileFormatError(f"{checkpoint}: the ranks found different checkpoints (steps {starts.tolist()}); "
+                              "put the run folder on storage every node sees, or pass --no-resume")
+    world = distributed.world()
+    part = distributed.shard(cfg.batch_size * world, cfg.batch_size)  # this rank's slice of the global batch
     R.train()
     t0 = time.time()
-    bar = tqdm(range(start, cfg.steps), desc=f"directions {layer}", disable=not progress, leave=False,
-               initial=start, total=cfg.steps)
+    bar = tqdm(range(start, cfg.steps), desc=f"directions {layer}", disable=not progress or not distributed.is_main(),
+               leave=False, initial=start, total=cfg.steps)
     for step in bar:
-        z = G.sample_z(cfg.batch_size, generator=g)
-        classes = G.sample_classes(cfg.batch_size, generator=g)
-        k = torch.randint(0, cfg.k, (cfg.batch_size,), generator=g).to(device)
-        t = ((torch.rand(cfg.batch_size, generator=g) * 2 - 1) * cfg.limit).to(device)
+        n = cfg.batch_size * world
+        z = G.sample_z(n, generator=g)
+        classes = G.sample_classes(n, generator=g)
+        k = torch.randint(0, cfg.k, (n,), generator=g).to(device)
+        t = ((torch.rand(n, generator=g) * 2 - 1) * cfg.limit).to(device)
+        z, k, t, classes = z[part], k[part], t[part], None if classes is None else classes[part]
         with torch.no_grad():
             x0 = G.synthesize(z, classes=classes)
         used, slot = torch.unique(k, return_inverse=True)  # form each direction's weight once
@@ -169,12 +206,13 @@ def learn_directions(G: Generator, layer: str, basis: nn.Module, config: Reconst
         loss = ce + cfg.lam * mae
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.all_reduce_grads([coords, *R.parameters()])
         opt.step()
-        for key, v in (("loss", loss), ("ce", ce), ("mae", mae),
-                       ("acc", (logits.argmax(1) == k).float().mean())):
-            history[key].append(float(v.detach()))
+        logged = distributed.all_reduce_mean(torch.stack([loss, ce, mae, (logits.argmax(1) == k).float().mean()]))
+        for key, v in zip(("loss", "ce", "mae", "acc"), logged.tolist()):
+            history[key].append(v)
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{history['acc'][-1]:.2f}", refresh=False)
-        if checkpoint and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+        if checkpoint and distributed.is_main() and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
             _save(checkpoint, cfg, coords, R, opt, g, step + 1, history, seconds + time.time() - t0)
     seconds += time.time() - t0
     final = unit(coords.detach())
