@@ -20,7 +20,7 @@ from steerlab import distributed
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 # Max abs difference of the learned tensors, 2 ranks x batch B vs 1 rank x batch 2B, after 20
 # Adam steps on the tiny model: the updates differ only in float summation order (measured
-# ~4e-8 linear, ~1e-7 nonlinear).
+# 4e-8 linear, 2e-7 nonlinear).
 WALK_TOL = 1e-5
 
 
@@ -108,11 +108,13 @@ def test_a_failing_rank_ends_the_job_with_one_line_not_a_hang(tiny_file, tmp_pat
     assert not (tmp_path / "never").exists() and _leftovers(tmp_path) == []
 
 
-def test_bad_input_under_torchrun_is_one_line_per_rank(tiny_file, tmp_path):
+def test_bad_input_under_torchrun_is_a_one_line_error(tiny_file, tmp_path):
     res = torchrun(["walk", "--model", str(tiny_file), "--edit", "zoomm", "--out", "bad"], tmp_path, timeout=90)
     assert res.returncode != 0
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("steerlab walk: error")]
-    assert len(lines) == 2 and all("unknown edit 'zoomm'" in ln for ln in lines), res.stderr[-2000:]
+    # Every rank sees the bad name; the first to exit may get the other stopped before it prints.
+    assert 1 <= len(lines) <= 2 and "unknown edit 'zoomm'" in lines[0], res.stderr[-2000:]
+    assert all("unknown edit 'zoomm'" in ln or "stopped by the launcher" in ln for ln in lines)
     assert os.path.join(SRC, "steerlab") not in res.stderr  # no traceback through steerlab
     assert not (tmp_path / "bad").exists()
 

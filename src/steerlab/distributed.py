@@ -78,9 +78,12 @@ def init(device: str | None = "cpu") -> str | None:
 
 
 def finish() -> None:
-    """Leave the process group (all ranks together); a no-op in a single process."""
+    """Leave the process group; a no-op in a single process.
+
+    No barrier: once the collective work is done the other ranks leave while rank 0 may still
+    write reports for a long time, which a barrier's timeout would turn into a failure.
+    """
     if active():
-        dist.barrier()
         dist.destroy_process_group()
 
 
