@@ -64,7 +64,7 @@ def train_shapes_stylegan2(out: str | Path, *, steps: int = 2000, batch_size: in
                             f"--batch-size {batch_size} --lr {lr} --seed {seed} --n-images {n_images}"
                             + (" --conditional" if conditional else ""),
         "training_threads": torch.get_num_threads(),
-        "training_seconds": round(result["seconds"], 1),
+        "training_seconds": round(result["seconds"], 3),
         "wall_seconds": round(time.time() - t0, 1),
         "training_device": str(device),
         "data": f"steerlab.data.shapes.make_shapes({n_images}, resolution={arch['resolution']}, seed={seed}): "
