@@ -133,6 +133,22 @@ def test_evaluate_run_folder_on_tiny_conditional(tmp_path):
     assert run["metrics"]["summary"]["monotonic_increasing"] == (np.diff(lum) > 0).all()
 
 
+def test_evaluate_reports_an_attribute_found_in_no_image(tmp_path, tiny, capsys):
+    """A face detector on 16 px noise finds nothing at any alpha: the report says so, no crash."""
+    from steerlab.cli import main
+    from steerlab.walks import learn_linear_walk
+    d = learn_linear_walk(tiny, "zoom", steps=2, progress=False)
+    d.save(tmp_path / "d")
+    from steerlab.models import save_generator
+    save_generator(tiny, tmp_path / "g")
+    code = main(["evaluate", str(tmp_path / "d.safetensors"), "--model", str(tmp_path / "g.safetensors"),
+                 "--measure", "face_box", "--n", "6", "--n-alphas", "3", "--no-fid", "--out", str(tmp_path / "ev")])
+    assert code == 0 and "not found in any image" in capsys.readouterr().out
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert all(s["found_rate"] == 0 for s in m["attribute"][m["primary"]]) and m["summary"]["attribute_start"] is None
+    assert "not found in any image" in (tmp_path / "ev" / "report.html").read_text()
+
+
 def test_attribute_of_defaults_and_bad_input(tiny):
     d = Direction(kind="linear", space="z", tensors={"w": torch.zeros(1, 8)}, model="tiny",
                   fingerprint=tiny.fingerprint, alpha=plain_alpha(1.0), edit="zoom")

@@ -455,14 +455,13 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .report.steerability import evaluate
+    from .report.steerability import attribute_sentence, evaluate
     run = evaluate(args.direction, model=args.model, out=args.out, n=args.n, n_alphas=args.n_alphas,
                    alphas=args.alphas, measure=args.measure, key=args.key, fid_features=args.features,
                    fid=not args.no_fid, seed=args.seed, overwrite=args.overwrite, force=args.force,
                    device=args.device, batch_size=args.batch_size)
     m, s = run["metrics"], run["metrics"]["summary"]
-    print(f"{m['primary']} ({m['measure']}): {s['attribute_start']:.4f} -> {s['attribute_end']:.4f} over alpha "
-          f"(monotonic: {s['monotonic_increasing'] or s['monotonic_decreasing']})")
+    print(f"{m['primary']} ({m['measure']}) {attribute_sentence(s)}")
     if m["fid"]:
         print(f"FID ({m['feature_network']}) per alpha: " + ", ".join(f"{v:.2f}" for v in m["fid"]))
     print(f"report: {Path(run['out']) / 'report.html'}")

@@ -170,6 +170,16 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
     return {"out": out, "metrics": r}
 
 
+def attribute_sentence(s: dict) -> str:
+    """How the mean attribute moved, from `summarize`'s numbers (which are None when the measure
+    found the attribute in no image at any alpha)."""
+    if s["attribute_start"] is None:
+        return "was not found in any image at any alpha (the measure does not apply to these images)"
+    trend = "increasing" if s["monotonic_increasing"] else "decreasing" if s["monotonic_decreasing"] else "no"
+    return (f"moves from {s['attribute_start']:.4f} to {s['attribute_end']:.4f} "
+            f"(span {s['attribute_span']:.4f}); monotonic: {trend}")
+
+
 def summarize(r: dict) -> dict:
     """Headline numbers: attribute range moved, monotonicity, where the perceptual steps peak."""
     means = [s["mean"] for s in r["attribute"][r["primary"]]]
@@ -207,9 +217,7 @@ def _report(folder: Path, r: dict, pics: list[str]) -> None:
         ("What was measured", html.text(intro)),
         ("Samples along alpha", html.image("strip.png", "strip")),
         ("Attribute under model(alpha)", html.text(
-            f"Mean {r['primary']} moves from {s['attribute_start']:.4f} to {s['attribute_end']:.4f} "
-            f"(span {s['attribute_span']:.4f}); monotonic: "
-            f"{'increasing' if s['monotonic_increasing'] else 'decreasing' if s['monotonic_decreasing'] else 'no'}.")
+            f"Mean {r['primary']} {attribute_sentence(s)}.")
          + html.image("attribute_hist.png", "histograms") + html.image("attribute_vs_alpha.png", "attribute")
          + html.table(["alpha", "mean", "std", "found", "intersection G(z)", "intersection data", "FID"], rows)),
         ("Overlap and realism", "".join(html.image(p, p) for p in pics if p in ("intersection.png", "fid.png"))),
