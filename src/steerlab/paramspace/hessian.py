@@ -80,7 +80,10 @@ class LayerHessian:
 
     Counters ``passes`` (forward+backward traversals of G and the distance: a gradient is 1, a
     block of b exact HVPs is 1 + b: one shared forward+backward, then one backward-of-backward per
-    vector), ``grads`` and ``hvps`` grow with every call.
+    vector), ``grads`` and ``hvps`` grow with every call. H is taken at the one point a = 0, so
+    when z fits in a single chunk the first-order graph is built once and kept: later blocks cost
+    b passes (the graph's memory is what one block needs anyway). With several chunks it is
+    rebuilt per block, keeping memory at one chunk's graph.
 
     Under torchrun (`steerlab.distributed`) each rank owns whole chunks of z and every value,
     gradient and HVP is summed over ranks: all ranks get the full-batch result (equal to one
@@ -101,7 +104,12 @@ class LayerHessian:
         with torch.no_grad():
             for zc, cc in self._chunks():
                 self._refs.append(_reference_distance(distance, G.synthesize(zc, classes=cc)))
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the counters and drop the kept first-order graph (a fresh, fairly counted start)."""
         self.passes = self.grads = self.hvps = 0
+        self._graph = None
 
     def _chunks(self):
         own = distributed.shard(self.z.shape[0], self.chunk)  # all of z in one process
@@ -130,16 +138,26 @@ class LayerHessian:
         self.grads += 1
         return distributed.all_reduce_sum(out)
 
+    def _first_order(self, j: int, zc: Tensor, cc: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(a, df/da) at a = 0 with its graph, for chunk j (its share of one forward+backward pass)."""
+        a = torch.zeros_like(self.weight, requires_grad=True)
+        return a, torch.autograd.grad(self._value(a, j, zc, cc), a, create_graph=True)[0]
+
     def hvp(self, v: Tensor) -> Tensor:
         """Exact H v at a = 0 for a block v (b, *weight_shape) -> (b, *weight_shape)."""
         v = v.to(self.weight)
         out = torch.zeros_like(v)
-        for j, (zc, cc) in enumerate(self._chunks()):
-            a = torch.zeros_like(self.weight, requires_grad=True)
-            g = torch.autograd.grad(self._value(a, j, zc, cc), a, create_graph=True)[0]
+        chunks = list(self._chunks())
+        keep = len(chunks) == 1
+        if not keep or self._graph is None:
+            self.passes += 1  # the first-order forward+backward with graph
+        for j, (zc, cc) in enumerate(chunks):
+            if keep and self._graph is None:
+                self._graph = self._first_order(j, zc, cc)
+            a, g = self._graph if keep else self._first_order(j, zc, cc)
             for i in range(v.shape[0]):
-                out[i] += torch.autograd.grad(g, a, v[i], retain_graph=i + 1 < v.shape[0])[0]
-        self.passes += 1 + v.shape[0]
+                out[i] += torch.autograd.grad(g, a, v[i], retain_graph=keep or i + 1 < v.shape[0])[0]
+        self.passes += v.shape[0]
         self.hvps += v.shape[0]
         return distributed.all_reduce_sum(out)
 
