@@ -279,3 +279,25 @@ def test_trajectories_file_roundtrip_and_refusals(tmp_path, tiny):
         load_trajectories(tmp_path / "bad.safetensors")
     with pytest.raises(ValueError, match="outside"):
         recursive_trajectories(tiny, "shift_x", T=0.9, progress=False)
+
+
+def test_heldout_r2_tells_a_determined_axis_from_an_overfitted_one():
+    """Few trajectories in many dimensions: the training R^2 is high but the held-out one is not."""
+    from steerlab.trajectories import heldout_r2
+    g = torch.Generator().manual_seed(1)
+    d, groups, per = 6, 40, 5
+    u = torch.randn(d, generator=g)
+    u /= u.norm()
+    z0 = torch.randn(groups, d, generator=g).repeat_interleave(per, 0)
+    z = z0 + 0.6 * torch.randn(groups * per, d, generator=g)
+    good = heldout_r2(z0, z, erf_g(z @ u) - erf_g(z0 @ u), steps=200)
+    assert good["heldout_r2"] > 0.95 and good["cos_u"] > 0.98
+    d = 40  # as many dimensions as trajectories, and dt unrelated to any axis
+    z0 = torch.randn(groups, d, generator=g).repeat_interleave(per, 0)
+    z = z0 + 0.6 * torch.randn(groups * per, d, generator=g)
+    noise = 0.1 * torch.randn(groups * per, generator=g)
+    bad = heldout_r2(z0, z, noise, steps=200)
+    assert bad["train_r2"] > bad["heldout_r2"] + 0.3
+    assert bad["heldout_r2"] < 0.2
+    with pytest.raises(ValueError, match="distinct"):
+        heldout_r2(z0[:15], z[:15], noise[:15])

@@ -411,7 +411,9 @@ def _cmd_trajectory(args) -> int:
     m = run["metrics"]
     lo, hi = m["alpha_range"]
     print(f"factor range [{lo:.3f}, {hi:.3f}]; {m['measure']} along u: mean std {m['sweep']['std_mean']:.4f}, "
-          f"Spearman {m['sweep']['spearman_all']:.3f}")
+          f"Spearman {m['sweep']['spearman_all']:.3f} (of the means {m['sweep']['spearman_mean']:.3f}), "
+          f"monotone {m['sweep']['monotone_fraction']:.0%}; fit R^2 {m['fit_r2']:.3f}, "
+          f"on held-out trajectories {m['heldout_r2']:.3f}")
     print(f"report: {Path(run['out']) / 'report.html'}")
     return 0
 

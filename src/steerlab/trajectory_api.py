@@ -30,8 +30,8 @@ from .edits import get_edit
 from .models import Generator
 from .report import html
 from .report.plots import grid_image, line_plot, save_png
-from .trajectories import (factor_measure, invert, latent_parts, learn_trajectory_direction, norm_per_part,
-                           save_trajectories, sweep_factor)
+from .trajectories import (factor_measure, heldout_r2, invert, latent_parts, learn_trajectory_direction,
+                           norm_per_part, save_trajectories, sweep_factor)
 from .trajectories.evaluate import plot_factor_sweeps, plot_norm_per_part
 
 LATENT_FORMAT = "steerlab-latent/1"
@@ -251,6 +251,11 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
             lr=lr, loss=loss, sigma=sigma, discard=discard, fit_steps=fit_steps, seed=seed, progress=progress)
         seconds = time.time() - t0
         sweep = sweep_factor(G, d, measure, n=n_eval, seed=seed)
+        kept = data.selected()
+        try:  # does u generalise to trajectories it was not fitted on?
+            held = heldout_r2(kept.z0, kept.z, kept.dt, seed=seed, steps=fit_steps)
+        except ValueError:
+            held = {"train_r2": float("nan"), "heldout_r2": float("nan"), "cos_u": float("nan")}
         parts = latent_parts(G)
         norms = norm_per_part(d.tensors["u"], parts)
         d.metrics.update(std_mean=sweep["std_mean"], spearman=sweep["spearman_all"])
@@ -258,6 +263,7 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
         save_trajectories(data, tmp / "trajectories")
         metrics = {"model": G.name, "edit": edit, "measure": measure, "seconds": round(seconds, 1),
                    "fit_mse": fit.mse, "fit_r2": fit.r2, "cos_linear_fit": float(fit.u @ fit.linear_u),
+                   "heldout_r2": held["heldout_r2"], "cos_u_halves": held["cos_u"],
                    "rows": len(data), "rows_kept": int(data.kept.sum()),
                    "error_mean": data.error.mean().item(), "alpha_range": d.alpha["alpha_range"],
                    "g": {"knots_x": fit.knots_x.tolist(), "knots_y": fit.knots_y.tolist()},
@@ -269,7 +275,10 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
         sections = [
             ("Direction", html.text(d.describe()) + html.text(
                 f"{len(data)} trajectory rows ({metrics['rows_kept']} kept after discarding the worst "
-                f"{discard:.0%}) in {seconds:.0f} s; encoding-model fit R^2 {fit.r2:.3f}.")),
+                f"{discard:.0%}) in {seconds:.0f} s; encoding-model fit R^2 {fit.r2:.3f}; fitted on half "
+                f"of the trajectories, R^2 {held['heldout_r2']:.3f} on the other half, and the two "
+                f"halves' axes have cosine {held['cos_u']:.3f} (both near 1: u is determined by the "
+                f"data; far lower: too few trajectories for the latent size).")),
             ("Strip", html.text("Rows: held-out samples moved to the factor value above each column "
                                 "(z - <z,u>u + g^-1(t)u).") + html.image("strip.png", "strip")),
             ("Measured factor along u (Sec. 3.1)",

@@ -9,7 +9,7 @@
 """
 from .control import (KIND, controlled_latents, factor_of, learn_trajectory_direction, move_to,
                       parse_distribution, trajectory_direction)
-from .encoding import EncodingFit, PiecewiseLinear, erf_g, factor_density, fit_encoding_model
+from .encoding import EncodingFit, PiecewiseLinear, erf_g, factor_density, fit_encoding_model, heldout_r2
 from .evaluate import factor_measure, latent_parts, norm_per_part, sweep_factor
 from .invert import Inversion, invert, inversion_loss, project_to_ball
 from .recursive import (Trajectories, compare_with_naive, default_T, load_trajectories,
@@ -17,7 +17,8 @@ from .recursive import (Trajectories, compare_with_naive, default_T, load_trajec
 
 __all__ = ["KIND", "controlled_latents", "factor_of", "learn_trajectory_direction", "move_to",
            "parse_distribution", "trajectory_direction", "EncodingFit", "PiecewiseLinear", "erf_g",
-           "factor_density", "fit_encoding_model", "factor_measure", "latent_parts", "norm_per_part",
+           "factor_density", "fit_encoding_model", "heldout_r2", "factor_measure", "latent_parts",
+           "norm_per_part",
            "sweep_factor", "Inversion", "invert", "inversion_loss", "project_to_ball", "Trajectories",
            "compare_with_naive", "default_T", "load_trajectories", "recursive_trajectories",
            "save_trajectories"]

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["EncodingFit", "PiecewiseLinear", "fit_encoding_model", "piecewise_linear",
+__all__ = ["EncodingFit", "PiecewiseLinear", "fit_encoding_model", "heldout_r2", "piecewise_linear",
            "piecewise_linear_inverse", "erf_g", "factor_density"]
 
 
@@ -193,3 +193,35 @@ def fit_encoding_model(z0: Tensor, z: Tensor, dt: Tensor, *, n_knots: int = 21, 
         mse = (g(z @ u) - g(z0 @ u) - dt).pow(2).mean().item()
         return EncodingFit(u=u.float(), knots_x=g.knots_x.float(), knots_y=g.knots_y().float(), mse=mse,
                            r2=1 - mse / var.item(), linear_u=linear_u.float(), loss_curve=curve)
+
+
+def heldout_r2(z0: Tensor, z: Tensor, dt: Tensor, *, seed: int = 0, **fit_kwargs) -> dict:
+    """R^2 of the encoding model on trajectories it was not fitted on.
+
+    Rows sharing a z0 are one trajectory and are strongly correlated, so the training R^2 of
+    `fit_encoding_model` says little when the trajectories are few for the latent size: u
+    can then fit every trajectory's own wiggles. Here the trajectories (distinct z0) are split
+    in two halves at random; the model is fitted on one and scored on the other.
+
+    Args:
+        z0, z, dt: as `fit_encoding_model` (at least 4 distinct z0).
+        seed: the split.
+        fit_kwargs: passed to `fit_encoding_model`.
+
+    Returns:
+        ``{"train_r2", "heldout_r2", "cos_u"}``: R^2 on the fitted half, R^2 on the other half,
+        and the cosine between the axes fitted on each half (1 when u is determined by the data).
+    """
+    groups = torch.unique(z0, dim=0, return_inverse=True)[1]
+    k = int(groups.max()) + 1 if groups.numel() else 0
+    if k < 4:
+        raise ValueError(f"need at least 4 distinct trajectories (z0) to hold half out, got {k}")
+    perm = torch.randperm(k, generator=torch.Generator().manual_seed(seed))
+    first = torch.isin(groups, perm[: k // 2])
+    a = fit_encoding_model(z0[first], z[first], dt[first], **fit_kwargs)
+    b = fit_encoding_model(z0[~first], z[~first], dt[~first], **fit_kwargs)
+    with torch.no_grad():
+        t = dt[~first].double()
+        pred = (a.f(z[~first].float()) - a.f(z0[~first].float())).double()
+        r2 = 1 - (pred - t).pow(2).mean() / t.var(unbiased=False).clamp_min(1e-30)
+    return {"train_r2": a.r2, "heldout_r2": float(r2), "cos_u": float(a.u @ b.u)}
