@@ -5,6 +5,7 @@ CLI, as a user would; the 1-process reference runs in this process through the A
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -35,6 +36,18 @@ def torchrun(args: list[str], cwd: Path, nproc: int = 2, timeout: float = 120, *
 
 def _leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run in-process like a torchrun rank (OMP_NUM_THREADS=1): bitwise comparisons need the same
+    arithmetic, and the number of threads changes the summation order of the convolutions."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- in one process
@@ -87,8 +100,9 @@ def test_evaluate_is_identical_on_one_and_two_processes(tiny_file, tmp_path):
     run = walk(str(tiny_file), "brightness", steps=10, batch_size=8, n_eval=8, out=tmp_path / "w",
                progress=False)
     # 20 samples in batches of 8: rank 0 takes two batches, rank 1 one batch of 4.
-    one = evaluate(run["direction"], model=str(tiny_file), n=20, n_alphas=3, batch_size=8,
-                   out=tmp_path / "one", progress=False)["metrics"]
+    with one_thread():
+        one = evaluate(run["direction"], model=str(tiny_file), n=20, n_alphas=3, batch_size=8,
+                       out=tmp_path / "one", progress=False)["metrics"]
     res = torchrun(["evaluate", str(run["direction"]), "--model", str(tiny_file), "--n-samples", "20",
                     "--n-alphas", "3", "--batch-size", "8", "--out", "two"], tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -131,7 +145,8 @@ def test_invert_on_two_processes_gives_the_one_process_latents(tiny, tiny_file, 
         paths.append(tmp_path / f"img{i}.png")
         Image.fromarray((x.permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(paths[-1])
     # 6 image-starts in chunks of 2: rank 0 solves one chunk, rank 1 two; the same chunks as one process.
-    one = invert_images(paths, str(tiny_file), steps=10, restarts=2, batch_size=2, progress=False)
+    with one_thread():
+        one = invert_images(paths, str(tiny_file), steps=10, restarts=2, batch_size=2, progress=False)
     res = torchrun(["invert", *map(str, paths), "--model", str(tiny_file), "--steps", "10", "--restarts", "2",
                     "--batch-size", "2", "--out", "two"], tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
