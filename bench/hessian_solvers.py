@@ -19,8 +19,8 @@ Passes = forward+backward traversals of G and ST-LPIPS over the z batch: a gradi
 graph, then one backward-of-backward per vector; the graph at a = 0 is built once per solver run and
 kept, so later blocks cost b). Overlap = mean squared cosine of the principal
 angles. Wall times are measured in this run on this machine (noisy when shared).
-Last line: `passes ratio: X` = paper passes / fast passes at overlap 0.95 (the issue's target is
-X >= 10; see README for what we measured and why it falls short on `faces`).
+Last line: `passes ratio: X` = paper passes / fast passes at overlap 0.95 (target X >= 10; the
+README gives what we measured on `faces` conv2 and conv3).
 
 Usage: python bench/hessian_solvers.py [--layer conv2.weight] [--n-z 4] [--k 16] [--threads 1]
 """
