@@ -76,6 +76,19 @@ def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise FileFormatError(f"{path}: not a valid safetensors file ({msg})") from None
 
 
+def read_header(path: str | os.PathLike, key: str = "steerlab") -> dict:
+    """The JSON object stored under ``key`` in a safetensors file's metadata; ``{}`` if there is
+    none or it is not valid JSON (call `read_tensors` first: it refuses files that are not safetensors)."""
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        raw = (f.metadata() or {}).get(key)
+    try:
+        head = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return {}
+    return head if isinstance(head, dict) else {}
+
+
 def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a foreign PyTorch checkpoint with ``weights_only=True`` (never runs pickled code)."""
     path = Path(path)

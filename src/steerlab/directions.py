@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from . import __version__
-from ._io import FileFormatError, read_tensors, write_json, write_tensors
+from ._io import FileFormatError, read_header, read_tensors, write_json, write_tensors
 from .edits import Edit
 from .models.base import Generator
 
@@ -138,14 +138,8 @@ class Direction:
         if path.suffix == ".json":
             path = path.with_suffix(".safetensors")
         tensors = read_tensors(path)
-        from safetensors import safe_open
-        with safe_open(str(path), framework="pt") as f:
-            meta = (f.metadata() or {}).get("steerlab")
-        try:
-            head = json.loads(meta) if meta else None
-        except json.JSONDecodeError:
-            head = None
-        if not head or head.get("format") != FORMAT:
+        head = read_header(path)
+        if head.get("format") != FORMAT:
             raise FileFormatError(f"{path}: not a steerlab direction file (no {FORMAT} header)")
         shapes = {k: list(v.shape) for k, v in tensors.items()}
         if shapes != head.get("tensor_shapes"):

@@ -22,7 +22,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from . import __version__
-from ._io import FileFormatError, read_tensors, write_json, write_tensors
+from ._io import FileFormatError, read_header, read_tensors, write_json, write_tensors
 from . import distributed
 from .api import _model, run_folder
 from .directions import DirectionMismatch
@@ -92,13 +92,7 @@ def load_latent(path: str | os.PathLike, G: Generator | None = None, *, force: b
     path = Path(path)
     path = path.with_suffix(".safetensors") if path.suffix == ".json" else path
     t = read_tensors(path)
-    from safetensors import safe_open
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get("steerlab")
-    try:
-        head = json.loads(raw) if raw else {}
-    except json.JSONDecodeError:
-        head = {}
+    head = read_header(path)
     if head.get("format") != LATENT_FORMAT or "z" not in t:
         raise FileFormatError(f"{path}: not a steerlab latent file (no {LATENT_FORMAT} header)")
     z = t["z"]

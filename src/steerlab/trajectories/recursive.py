@@ -26,7 +26,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import __version__
-from .._io import FileFormatError, read_tensors, write_json, write_tensors
+from .._io import FileFormatError, read_header, read_tensors, write_json, write_tensors
 from ..edits import Edit, get_edit
 from ..models.base import Generator
 from .invert import inversion_loss, invert, project_to_ball
@@ -246,13 +246,7 @@ def load_trajectories(path: str | Path) -> Trajectories:
     path = Path(path)
     path = path.with_suffix(".safetensors") if path.suffix == ".json" else path
     t = read_tensors(path)
-    from safetensors import safe_open
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get("steerlab")
-    try:
-        head = json.loads(raw) if raw else {}
-    except json.JSONDecodeError:
-        head = {}
+    head = read_header(path)
     if head.get("format") != FORMAT or not {"z0", "z", "dt", "error", "kept"} <= set(t):
         raise FileFormatError(f"{path}: not a steerlab trajectories file")
     m = t["dt"].shape[0]
