@@ -14,6 +14,12 @@ Prints per loss: median steps to each level, the fraction of targets reaching it
 losses and the ratio naive / recursive; writes fig10-<loss>.png (rows: recursive, naive; columns:
 every K steps) and metrics.json into --out.
 
+Second comparison, the cost of Algorithm 1 itself (``compare_trajectory_with_naive``): every one
+of the N targets of a trajectory must be solved. Each method gets K steps per target; the
+recursive one starts target n from its solution of n - 1, the naive one starts each from z0.
+Printed: steps summed over the trajectory to bring every target to each level (mean over the
+S trajectories; a target not reached counts K + 1) and the ratio naive / recursive.
+
 A lower loss is not the point of App. F: for a large transformation the naive solver can stop in
 a poor local minimum where the object has not moved (the gradient vanishes once the object and
 its target no longer overlap, App. D). With ``--measure`` (e.g. ``pixels:x`` on dSprites) the
@@ -32,7 +38,7 @@ from steerlab._io import write_json
 from steerlab.edits import get_edit
 from steerlab.models import load_model
 from steerlab.report.plots import grid_image, save_png
-from steerlab.trajectories import compare_with_naive
+from steerlab.trajectories import compare_trajectory_with_naive, compare_with_naive
 from steerlab.trajectories.evaluate import factor_measure
 
 
@@ -104,6 +110,22 @@ def main() -> None:
                 print(f"{'':>12}{name:>9}: |{a.measure} - target| median {median:.4f} (inf: unmeasurable), "
                       f"within {a.tolerance:g}: {within:.0%} of {int(valid.sum())} targets, "
                       f"unmeasurable {lost.float().mean():.0%}")
+        traj = compare_trajectory_with_naive(G, a.edit, z0, T=a.T, n_steps=a.n_steps,
+                                             steps_per_target=a.steps_per_target, loss=loss, classes=classes,
+                                             levels=(0.5, 0.25, 0.1, 0.05))
+        print(f"{'':>12}whole trajectory ({a.n_steps} targets x {a.steps_per_target} steps each): level  "
+              f"recursive steps (reached)  naive steps (reached)  naive/recursive")
+        trows = {}
+        for i, r in enumerate(traj["levels"]):
+            tr, tn = float(np.mean(traj["recursive_total"][i])), float(np.mean(traj["naive_total"][i]))
+            trows[str(r)] = {"recursive_mean_total_steps": tr, "naive_mean_total_steps": tn,
+                             "recursive_reached": traj["recursive_reached"][i], "naive_reached": traj["naive_reached"][i]}
+            print(f"{'':>12}{r:>5}  {tr:>8.1f} ({traj['recursive_reached'][i]:.0%}){'':>12}{tn:>6.1f} "
+                  f"({traj['naive_reached'][i]:.0%}){'':>10}{tn / max(tr, 1):>6.2f}")
+        print(f"{'':>12}final loss per target, recursive: " + " ".join(f"{v:.4f}" for v in traj["recursive_final"]))
+        print(f"{'':>12}final loss per target, naive:     " + " ".join(f"{v:.4f}" for v in traj["naive_final"]))
+        record["losses"][loss]["trajectory"] = {"levels": trows, "recursive_final": traj["recursive_final"],
+                                                "naive_final": traj["naive_final"]}
         # Fig. 10: one target, images every K steps (with --measure, the first target still in the frame)
         k = int(torch.isfinite(target_value).float().argmax()) if a.measure else 0
         ri, ni = out["recursive_images"][:, k], out["naive_images"][:, k]

@@ -248,6 +248,16 @@ def test_split_blob_shift_is_monotone_and_lives_in_its_part():
     sweep = sweep_factor(G, d, "pixels:x", s_values=np.linspace(-2, 2, 5), n=12)
     assert sweep["spearman_all"] > 0.9 and sweep["spearman_mean"] > 0.99
     assert sweep["monotone_fraction"] > 0.8
+    assert sweep["spearman_per_sample"] > 0.9 and sweep["positive_fraction"] > 0.9 and sweep["ends_ordered"] > 0.9
+    # a large spread between samples hides the move from the pooled correlation, not from each sample's
+    from steerlab.data.dsprites import pixel_stats
+    offsets = 10 * torch.randn(12, generator=torch.Generator().manual_seed(3))
+    spread = sweep_factor(G, d, lambda im: pixel_stats(im)["x"] + offsets, s_values=np.linspace(-2, 2, 5), n=12)
+    assert spread["spearman_all"] < 0.5 < sweep["spearman_all"]
+    assert spread["spearman_per_sample"] == pytest.approx(sweep["spearman_per_sample"])
+    assert spread["positive_fraction"] == sweep["positive_fraction"]
+    flipped = sweep_factor(G, d, lambda im: -pixel_stats(im)["x"], s_values=np.linspace(-2, 2, 5), n=12)
+    assert flipped["spearman_per_sample"] < -0.9 and flipped["positive_fraction"] < 0.1 and flipped["ends_ordered"] < 0.1
     norms = norm_per_part(d.tensors["u"], G.latent_parts)
     assert sum(norms) == pytest.approx(1.0) and norms[0] > 0.85  # Fig. 4: position lives in part 0
     with pytest.raises(ValueError, match="no key"):
@@ -264,6 +274,23 @@ def test_recursive_beats_naive_on_a_large_shift():
     assert out["levels"] == [0.5, 0.25, 0.1] and out["budget"] == 150
     assert out["naive_reached"][1] == 0 and out["recursive_reached"][1] >= 0.5
     assert np.mean(out["recursive_final"]) < 0.5 * np.mean(out["naive_final"])
+
+
+def test_recursive_needs_fewer_steps_for_a_whole_trajectory():
+    """Algorithm 1's cost: every target of the trajectory brought to the same error, each method
+    given the same steps per target; the recursive solver starts each from its last solution."""
+    from steerlab.trajectories import compare_trajectory_with_naive
+    G = split_blob(bump=True)
+    z0 = torch.zeros(6, 8)
+    z0[:, :4] = 0.5 * torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    out = compare_trajectory_with_naive(G, "shift_x", z0, T=0.3, n_steps=6, steps_per_target=25, loss="l2")
+    assert np.array(out["naive_steps"]).shape == (3, 6, 6) and len(out["recursive_final"]) == 6
+    for i in range(3):
+        assert np.mean(out["recursive_total"][i]) < np.mean(out["naive_total"][i])
+        assert out["recursive_reached"][i] >= out["naive_reached"][i]
+    # the first target starts from z0 for both: the same problem, the same steps
+    assert out["recursive_steps"][0][0] == out["naive_steps"][0][0]
+    assert out["recursive_final"][-1] < out["naive_final"][-1]
 
 
 def test_trajectories_file_roundtrip_and_refusals(tmp_path, tiny):

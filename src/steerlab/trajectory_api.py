@@ -252,7 +252,8 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
             held = {"train_r2": float("nan"), "heldout_r2": float("nan"), "cos_u": float("nan")}
         parts = latent_parts(G)
         norms = norm_per_part(d.tensors["u"], parts)
-        d.metrics.update(std_mean=sweep["std_mean"], spearman=sweep["spearman_all"])
+        d.metrics.update(std_mean=sweep["std_mean"], spearman=sweep["spearman_all"],
+                         spearman_per_sample=sweep["spearman_per_sample"])
         d.save(tmp / "direction")
         save_trajectories(data, tmp / "trajectories")
         metrics = {"model": G.name, "edit": edit, "measure": measure, "seconds": round(seconds, 1),
@@ -277,9 +278,13 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
                                 "(z - <z,u>u + g^-1(t)u).") + html.image("strip.png", "strip")),
             ("Measured factor along u (Sec. 3.1)",
              html.text(f"{measure} on {n_eval} held-out samples per s: blue, the values; red, their std. "
-                       f"Mean std {sweep['std_mean']:.4f}; Spearman rank correlation with s "
-                       f"{sweep['spearman_all']:.3f}; {sweep['monotone_fraction']:.0%} of samples move "
-                       f"monotonically; {sweep['nan_fraction']:.0%} unmeasurable.")
+                       f"Mean std {sweep['std_mean']:.4f}. Rank correlation of s with the factor: "
+                       f"per sample (median) {sweep['spearman_per_sample']:.3f}, of the per-s means "
+                       f"{sweep['spearman_mean']:.3f}, of all values pooled {sweep['spearman_all']:.3f}; "
+                       f"the factor rises with s in {sweep['positive_fraction']:.0%} of samples, ends "
+                       f"higher than it starts in {sweep['ends_ordered']:.0%}, never falls (1% "
+                       f"tolerance) in {sweep['monotone_fraction']:.0%}; "
+                       f"{sweep['nan_fraction']:.0%} unmeasurable.")
              + html.image("sweep.png", "sweep"))]
         if len(parts) > 1:
             plot_norm_per_part(tmp / "parts.png", {edit: norms}, title="squared norm of u per latent part")

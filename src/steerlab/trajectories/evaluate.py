@@ -71,9 +71,15 @@ def sweep_factor(G: Generator, d: Direction, measure: str | Callable[[Tensor], T
     Returns:
         ``{"s", "values" (per s, n values, NaN where the measure failed), "mean", "std",
         "model_t" (g(s) where the direction has knots), "std_mean" (mean over s of the std),
-        "spearman_all" (rank correlation of s with every value), "spearman_mean" (with the
-        per-s means), "monotone_fraction" (samples whose value never decreases by more than
-        1% of the measured range from one s to the next), "nan_fraction"}``.
+        "spearman_all" (rank correlation of s with every value pooled: low when the spread
+        between samples is large next to the move along u), "spearman_mean" (with the per-s
+        means), "spearman_per_sample" (median over samples of each sample's own rank
+        correlation of s with its values: does moving one z along u move its factor one way?),
+        "positive_fraction" (samples whose own correlation is > 0; both over the samples
+        measurable at every s), "ends_ordered" (samples
+        whose value at the last s exceeds that at the first), "monotone_fraction" (samples whose
+        value never decreases by more than 1% of the measured range from one s to the next),
+        "nan_fraction"}``.
     """
     d.check_model(G)
     fn = factor_measure(measure)
@@ -99,9 +105,16 @@ def sweep_factor(G: Generator, d: Direction, measure: str | Callable[[Tensor], T
     span = np.nanmax(v) - np.nanmin(v) if ok.any() else 0.0
     steps = np.diff(v, axis=0)  # (S-1, n)
     mono = np.all(np.nan_to_num(steps, nan=-np.inf) >= -0.01 * span, axis=0).mean()
+    # each sample measurable at every s: its own rank correlation (0 when its value never changes)
+    rho_each = np.array([spearmanr(s_values, v[:, i]).statistic if np.ptp(v[:, i]) > 0 else 0.0
+                         for i in np.flatnonzero(ok.all(0))])
+    ends = v[-1] > v[0]  # NaN at either end counts as not ordered
     out = {"s": s_values, "values": v.tolist(), "mean": mean.tolist(), "std": std.tolist(),
            "std_mean": float(np.nanmean(std)), "spearman_all": float(rho_all),
            "spearman_mean": float(rho_mean), "monotone_fraction": float(mono),
+           "spearman_per_sample": float(np.median(rho_each)) if rho_each.size else float("nan"),
+           "positive_fraction": float((rho_each > 0).mean()) if rho_each.size else float("nan"),
+           "ends_ordered": float(ends.mean()),
            "nan_fraction": float(1 - ok.mean()), "n": n}
     if "knots_x" in d.tensors:
         out["model_t"] = piecewise_linear(torch.tensor(s_values), d.tensors["knots_x"].float(),
@@ -134,12 +147,19 @@ def save_figure(fig, path):
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
 
 
-def plot_factor_sweeps(path, sweeps: dict[str, dict], *, ylabel: str, xlabel: str = "s = <z, u>"):
-    """Figs. 2 / 5: per panel, the measured values per s (blue) and their std (red, right axis)."""
+def plot_factor_sweeps(path, sweeps: dict[str, dict], *, ylabel: str, xlabel: str = "s = <z, u>",
+                       ncols: int | None = None):
+    """Figs. 2 / 5: per panel, the measured values per s (blue) and their std (red, right axis).
+
+    Panels fill rows of ``ncols`` (default: all in one row)."""
     k = len(sweeps)
-    fig, axes = plt.subplots(1, k, figsize=(3.3 * k, 3.0), dpi=110, squeeze=False)
+    ncols = min(ncols or k, k)
+    nrows = -(-k // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.0 * nrows), dpi=110, squeeze=False)
+    for ax in axes.flat[k:]:
+        ax.axis("off")
     std_max = max(max(np.nan_to_num(sw["std"])) for sw in sweeps.values()) * 1.15 or 1.0
-    for ax, (label, sw) in zip(axes[0], sweeps.items()):
+    for ax, (label, sw) in zip(axes.flat, sweeps.items()):
         s, v = np.array(sw["s"]), np.array(sw["values"])
         width = (s[1] - s[0]) * 0.35 if len(s) > 1 else 0.1
         rng = np.random.default_rng(0)

@@ -12,7 +12,8 @@ the generator cannot produce, e.g. an object pushed out of the training distribu
 
 ``dt`` is in the edit's walk units alpha_g (= the user units for shifts, fraction of the
 width; log of the factor for zoom). ``compare_with_naive`` measures App. F / Fig. 10: steps to
-bring the error on the final target down, recursive vs one direct inversion from z0 (Eq. 4).
+bring the error on the final target down, recursive vs one direct inversion from z0 (Eq. 4);
+``compare_trajectory_with_naive`` the steps to bring every target of a trajectory down.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from ..edits import Edit, get_edit
 from ..models.base import Generator
 from .invert import inversion_loss, invert, project_to_ball
 
-__all__ = ["Trajectories", "recursive_trajectories", "default_T", "compare_with_naive",
+__all__ = ["Trajectories", "recursive_trajectories", "default_T", "compare_with_naive", "compare_trajectory_with_naive",
            "save_trajectories", "load_trajectories"]
 
 FORMAT = "steerlab-trajectories/1"
@@ -223,6 +224,62 @@ def compare_with_naive(G: Generator, edit: str | Edit, z0: Tensor, *, T: float |
         out["recursive_images"] = torch.stack(snaps["recursive"])
         out["naive_images"] = torch.stack(snaps["naive"])
         out["final_target"] = (final * fmask + 0.5 * (1 - fmask)).cpu()
+    return out
+
+
+def compare_trajectory_with_naive(G: Generator, edit: str | Edit, z0: Tensor, *, T: float | None = None,
+                                  n_steps: int = 10, steps_per_target: int = 50, lr: float = 0.1,
+                                  loss: str = "blurred", sigma: float = 3.0, classes: Tensor | None = None,
+                                  levels: tuple[float, ...] = (0.5, 0.25, 0.1)) -> dict:
+    """Steps to bring every point of a trajectory to an error, recursive vs naive (Algorithm 1's cost).
+
+    Algorithm 1 needs a latent for each of the N targets T_{nT/N}(G(z0)). Both methods get
+    ``steps_per_target`` Adam steps on each target; the recursive one starts target n from its
+    solution of target n - 1 (Eq. 5), the naive one starts every target from z0 (Eq. 4, all N
+    solved in one batch). Error level r on target n is r times the loss of G(z0) on that target,
+    the same for both. A target not reached counts ``steps_per_target + 1`` steps.
+
+    Returns:
+        ``{"levels", "steps_per_target", "n_steps", "T",
+        "recursive_steps" / "naive_steps": per level, (N, S) steps per target and trajectory,
+        "recursive_total" / "naive_total": per level, (S,) steps summed over the trajectory,
+        "recursive_reached" / "naive_reached": per level, fraction of (target, trajectory) reached,
+        "recursive_final" / "naive_final": (N,) mean final loss per target}``.
+    """
+    edit = get_edit(edit) if isinstance(edit, str) else edit
+    T = default_T(edit) if T is None else float(T)
+    ident = float(edit.to_g(torch.tensor(edit.identity, dtype=torch.float64)))
+    s = z0.shape[0]
+    z0 = project_to_ball(z0, math.sqrt(G.z_dim))
+    with torch.no_grad():
+        images0 = G.synthesize(z0, classes=classes)
+    targets = [_targets(edit, images0, torch.full((s,), ident + T * n / n_steps, device=z0.device))
+               for n in range(1, n_steps + 1)]
+    rec_curves, current = [], z0.clone()
+    for target, mask in targets:
+        inv = invert(G, target, mask=mask, loss=loss, sigma=sigma, steps=steps_per_target, lr=lr,
+                     z_init=current, classes=classes, progress=False)
+        current = inv.z
+        rec_curves.append(inv.curve)
+    rep = lambda x: None if x is None else x.repeat(n_steps, *([1] * (x.dim() - 1)))  # noqa: E731
+    inv = invert(G, torch.cat([t for t, _ in targets]), mask=torch.cat([m for _, m in targets]), loss=loss,
+                 sigma=sigma, steps=steps_per_target, lr=lr, z_init=rep(z0), classes=rep(classes), progress=False)
+    curves = {"recursive": torch.stack(rec_curves, 1),  # (K + 1, N, S)
+              "naive": inv.curve.reshape(steps_per_target + 1, n_steps, s)}
+    start = curves["naive"][0]  # loss of G(z0) on each target, (N, S)
+    out = {"levels": list(levels), "steps_per_target": steps_per_target, "n_steps": n_steps, "T": T,
+           "edit": edit.name}
+    for name, c in curves.items():
+        steps, totals, reached = [], [], []
+        for r in levels:
+            hit = c <= r * start
+            first = torch.where(hit.any(0), hit.float().argmax(0),
+                                torch.full_like(start, steps_per_target + 1).long())
+            steps.append(first.tolist())
+            totals.append(first.sum(0).tolist())
+            reached.append(hit.any(0).float().mean().item())
+        out[f"{name}_steps"], out[f"{name}_total"], out[f"{name}_reached"] = steps, totals, reached
+        out[f"{name}_final"] = c[-1].mean(1).tolist()
     return out
 
 
