@@ -130,17 +130,44 @@ def test_trajectory_command_writes_a_usable_direction(tmp_path, capsys, tiny_fil
     assert code == 2 and "no key" in err
 
 
+def test_reproduce_beta_vae_bundled_seeds(tmp_path):
+    """The bundled VAEs (two training seeds per beta): the std is averaged over the seeds."""
+    from steerlab.reproduce.beta_vae import reproduce_beta_vae
+    m = reproduce_beta_vae(tmp_path / "bv", betas=(5, 20), seeds=(0, 1), pretrained=True, n_trajectories=4,
+                           n_steps=2, steps_per_target=5, n_eval=8, progress=False)["metrics"]
+    for beta in ("5", "20"):
+        per_seed = m["std_per_beta_per_seed"][beta]
+        assert set(per_seed) == {"0", "1"} and per_seed["0"] != per_seed["1"]  # two different models
+        assert all(0 < v < 0.5 for v in per_seed.values())
+        assert m["std_per_beta"][beta] == pytest.approx((per_seed["0"] + per_seed["1"]) / 2)
+        assert m["per_beta"][beta]["1"]["training"]["seed"] == 1
+    assert (tmp_path / "bv" / "direction-b20-s1.safetensors").is_file()
+    # the trend over the 4 models, checked against a rank correlation computed here
+    import scipy.stats
+    betas_, stds = zip(*[(float(b), v) for b, runs in m["std_per_beta_per_seed"].items() for v in runs.values()])
+    want = scipy.stats.spearmanr(betas_, stds, alternative="less")
+    assert m["trend"]["models"] == 4
+    assert m["trend"]["spearman_beta_std"] == pytest.approx(want.statistic)
+    assert m["trend"]["p_one_sided"] == pytest.approx(want.pvalue)
+
+
 def test_reproduce_beta_vae_smoke(tmp_path, capsys):
     from steerlab.reproduce.beta_vae import reproduce_beta_vae
-    run_ = reproduce_beta_vae(tmp_path / "bv", betas=(1, 5), train_steps=3, batch_size=8, n_train=32,
+    run_ = reproduce_beta_vae(tmp_path / "bv", betas=(1, 5), seeds=(0, 2), train_steps=3, batch_size=8, n_train=32,
                               n_trajectories=2, n_steps=2, steps_per_target=2, n_eval=4, progress=False)
     m = json.loads((tmp_path / "bv" / "metrics.json").read_text())
     assert set(m["std_per_beta"]) == {"1", "5"} and m == json.loads(json.dumps(run_["metrics"]))
-    assert all(v >= 0 for v in m["std_per_beta"].values())
+    assert set(m["std_per_beta_per_seed"]["5"]) == {"0", "2"}
+    assert m["per_beta"]["5"]["2"]["training"]["seed"] == 2
     for name in ("fig5.png", "strips.png", "training.png", "report.html", "direction-b1.safetensors",
-                 "models/dsprites-vae-b5.safetensors"):
+                 "direction-b5-s2.safetensors", "models/dsprites-vae-b5.safetensors",
+                 "models/dsprites-vae-b5-s2.safetensors"):
         assert (tmp_path / "bv" / name).is_file(), name
     code, _, err = run(["reproduce", "beta-vea", "--out", tmp_path / "x"], capsys)
     assert code == 2 and "unknown experiment" in err
     code, _, err = run(["reproduce", "beta-vae", "--betas", "1,x", "--out", tmp_path / "x"], capsys)
     assert code == 2 and "--betas" in err
+    code, _, err = run(["reproduce", "beta-vae", "--seeds", "0,0", "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "seeds" in err and not (tmp_path / "x").exists()
+    code, _, err = run(["reproduce", "beta-vae", "--pretrained", "--seeds", "7", "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "unknown model 'dsprites-vae-b1-s7'" in err and not (tmp_path / "x").exists()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from scipy.optimize import curve_fit
 from scipy.special import erf
+from scipy.stats import spearmanr
 
 from .. import __version__
 from .._io import write_json
@@ -34,7 +35,7 @@ from ..report.plots import grid_image, line_plot, save_png
 from ..trajectories import learn_trajectory_direction, move_to, sweep_factor
 from ..trajectories.evaluate import plot_factor_sweeps
 
-__all__ = ["reproduce_beta_vae", "train_dsprites_vae", "erf_fit", "BETAS", "X_HALF_RANGE"]
+__all__ = ["reproduce_beta_vae", "train_dsprites_vae", "bundled_name", "x_code_linearity", "erf_fit", "BETAS", "X_HALF_RANGE"]
 
 BETAS = (1.0, 5.0, 10.0, 20.0)
 # dSprites centres span MARGIN .. 63 - MARGIN px: x in the data is uniform with this half-range
@@ -58,7 +59,7 @@ def train_dsprites_vae(beta: float, *, steps: int = 2000, batch_size: int = 64, 
         def sample(n, g):
             return pool[torch.randint(0, n_train, (n,), generator=g)].float()
     return train_beta_vae(sample, beta=beta, steps=steps, batch_size=batch_size, seed=seed,
-                          name=f"dsprites-vae-b{beta:g}", device=device, progress=progress)
+                          name=bundled_name(beta, seed), device=device, progress=progress)
 
 
 def erf_fit(s: Sequence[float], x: Sequence[float]) -> dict:
@@ -75,24 +76,52 @@ def erf_fit(s: Sequence[float], x: Sequence[float]) -> dict:
     return {"c": float(c), "a": float(a), "b": float(b), "r2": float(r2)}
 
 
+@torch.no_grad()
+def x_code_linearity(vae: BetaVAE, n: int = 2000, seed: int = 12345) -> float:
+    """R^2 of the true sprite x regressed linearly on the encoder's mean code (held-out dSprites).
+
+    A disentanglement score of the one factor we control: near 1 when x lives on a line in the
+    latent space (a linear u can follow it), lower when the code bends it across several dims.
+    """
+    data = sample_dsprites(n, generator=torch.Generator().manual_seed(seed))
+    mu = vae.encode(data.images.to(vae.device))[0].double().cpu()
+    x = data.factors["pos_x"].double()
+    design = torch.cat([mu, torch.ones(n, 1, dtype=torch.float64)], 1)
+    fit = design @ torch.linalg.lstsq(design, x[:, None]).solution
+    return float(1 - ((x - fit[:, 0]) ** 2).sum() / ((x - x.mean()) ** 2).sum())
+
+
+def bundled_name(beta: float, seed: int) -> str:
+    """Zoo name of the bundled VAE trained with ``beta`` and ``seed`` (seed 0 has no suffix)."""
+    return f"dsprites-vae-b{beta:g}" + (f"-s{seed}" if seed else "")
+
+
 def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Sequence[float] = BETAS,
-                       pretrained: bool = False, full: bool = False, train_steps: int = 2000,
-                       batch_size: int = 64, n_train: int = 20000, n_trajectories: int = 32,
-                       T: float = 0.2, n_steps: int = 10, steps_per_target: int = 50, n_eval: int = 64,
-                       seed: int = 0, overwrite: bool = False, device: str = "cpu",
+                       seeds: Sequence[int] = (0, 1, 2), pretrained: bool = False, full: bool = False,
+                       train_steps: int = 2000, batch_size: int = 64, n_train: int = 20000,
+                       n_trajectories: int = 32, T: float = 0.2, n_steps: int = 10, steps_per_target: int = 50,
+                       n_eval: int = 64, seed: int = 0, overwrite: bool = False, device: str = "cpu",
                        progress: bool = True) -> dict:
     """Reproduce Fig. 5 and write a run folder (see `steerlab reproduce beta-vae --help`).
 
+    How disentangled a beta-VAE comes out depends on its training seed as much as on beta
+    (Locatello et al., 2019), so each beta is trained (or loaded) once per training seed and the
+    std is averaged over them.
+
     Args:
-        out: run folder: ``metrics.json`` (``std_per_beta``), ``fig5.png``, ``strips.png``,
-            ``training.png``, ``report.html``, and per beta ``direction-b{beta}.safetensors``,
-            ``models/dsprites-vae-b{beta}.safetensors`` (when trained here).
+        out: run folder: ``metrics.json`` (``std_per_beta``: mean over the seeds; per seed in
+            ``std_per_beta_per_seed``), ``fig5.png`` (a row per seed), ``strips.png``,
+            ``training.png``, ``report.html``, and per beta and seed
+            ``direction-b{beta}[-s{seed}].safetensors`` and, when trained here,
+            ``models/dsprites-vae-b{beta}[-s{seed}].safetensors``.
         betas: the KL weights.
-        pretrained: use the bundled ``dsprites-vae-b{beta}`` weights instead of training.
+        seeds: training seeds of the VAEs (the bundled weights hold seeds 0, 1 and 2).
+        pretrained: use the bundled ``dsprites-vae-b{beta}[-s{seed}]`` weights instead of training.
         full: the paper's training protocol (1e5 steps, batch 128, all 737,280 images).
         train_steps, batch_size, n_train: the quick protocol (ignored with ``full``).
         n_trajectories, T, n_steps, steps_per_target: Algorithm 1 on shift_x.
         n_eval: held-out samples per s in the evaluation (s = -3 .. 3, step 0.5).
+        seed: seed of the trajectories and the evaluation draws.
 
     Returns:
         ``{"out": Path, "metrics": dict}``.
@@ -101,66 +130,90 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
         raise ValueError("give at least one beta")
     if any(not (b >= 0 and np.isfinite(b)) for b in betas):
         raise ValueError(f"betas must be finite and >= 0, got {list(betas)}")
+    if not seeds or any(int(k) != k or k < 0 for k in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct integers >= 0, got {list(seeds)}")
+    if pretrained:  # fail before any work on a model that is not bundled
+        for beta in betas:
+            for k in seeds:
+                load_model(bundled_name(beta, k))
     out = Path(out)
     s_values = np.linspace(-3, 3, 13)
     with run_folder(out, overwrite) as tmp:
         sweeps, strips, curves, per_beta = {}, [], {}, {}
-        for beta in betas:
-            key = f"{beta:g}"
-            t0 = time.time()
-            if pretrained:
-                G = load_model(f"dsprites-vae-b{key}", device=device)
-                train_log = {"source": "bundled weights", **G.card.get("training", {})}
-            else:
-                G, log = train_dsprites_vae(beta, steps=100_000 if full else train_steps,
-                                            batch_size=128 if full else batch_size,
-                                            n_train=None if full else n_train, seed=seed, device=device,
-                                            progress=progress)
-                curves[f"beta {key}"] = (np.arange(1, len(log["rec_curve"]) + 1) * 50, log["rec_curve"])
-                train_log = {"source": "trained in this run", "steps": 100_000 if full else train_steps,
-                             "batch_size": 128 if full else batch_size,
-                             "n_train": "all 737280" if full else n_train, "seconds": log["seconds"],
-                             "final_reconstruction_bce": log["rec_curve"][-1], "final_kl": log["kl_curve"][-1]}
-                save_generator(G, tmp / "models" / f"dsprites-vae-b{key}",
-                               card={"description": f"beta-VAE (beta={key}) on procedural dSprites",
-                                     "training": train_log})
-            train_s = time.time() - t0
-            t0 = time.time()
-            d, data, fit = learn_trajectory_direction(
-                G, "shift_x", n_trajectories=n_trajectories, T=T, n_steps=n_steps,
-                steps_per_target=steps_per_target, loss="blurred", sigma=3.0, seed=seed, progress=progress)
-            traj_s = time.time() - t0
-            sweep = sweep_factor(G, d, "pixels:x", s_values=s_values, n=n_eval, seed=seed)
-            # what else moves along u: the vertical position (should not) and vanishing sprites
-            ys = np.array(sweep_factor(G, d, "pixels:y", s_values=s_values, n=n_eval, seed=seed)["values"])
-            with np.errstate(all="ignore"):
-                y_range = float(np.nanmean(np.nanmax(ys, 0) - np.nanmin(ys, 0)))
-            d.metrics.update(std_mean=sweep["std_mean"])
-            d.save(tmp / f"direction-b{key}")
-            sweeps[f"beta = {key}"] = sweep
-            per_beta[key] = {"std_mean": sweep["std_mean"], "spearman": sweep["spearman_all"],
-                             "empty_fraction": sweep["nan_fraction"], "y_range_along_u": y_range,
-                             "monotone_fraction": sweep["monotone_fraction"], "fit_r2": fit.r2,
-                             "rows_kept": int(data.kept.sum()), "error_kept_mean": d.metrics["error_kept_mean"],
-                             "erf_fit_of_mean_x": erf_fit(s_values, sweep["mean"]),
-                             "x_range": [float(np.nanmin(sweep["mean"])), float(np.nanmax(sweep["mean"]))],
-                             "training": train_log, "train_seconds": round(train_s, 1),
-                             "trajectory_seconds": round(traj_s, 1)}
-            strips += _strip(G, d, s_values[::2], seed)
-        std = {k: v["std_mean"] for k, v in per_beta.items()}
+        for k in seeds:
+            for beta in betas:
+                key, name = f"{beta:g}", bundled_name(beta, k)
+                t0 = time.time()
+                if pretrained:
+                    G = load_model(name, device=device)
+                    train_log = {"source": "bundled weights", **G.card.get("training", {})}
+                else:
+                    G, log = train_dsprites_vae(beta, steps=100_000 if full else train_steps,
+                                                batch_size=128 if full else batch_size,
+                                                n_train=None if full else n_train, seed=k, device=device,
+                                                progress=progress)
+                    curves[f"beta {key}, seed {k}"] = (np.arange(1, len(log["rec_curve"]) + 1) * 50, log["rec_curve"])
+                    train_log = {"source": "trained in this run", "steps": 100_000 if full else train_steps,
+                                 "batch_size": 128 if full else batch_size, "seed": k,
+                                 "n_train": "all 737280" if full else n_train, "seconds": log["seconds"],
+                                 "final_reconstruction_bce": log["rec_curve"][-1], "final_kl": log["kl_curve"][-1]}
+                    save_generator(G, tmp / "models" / name,
+                                   card={"description": f"beta-VAE (beta={key}, seed {k}) on procedural dSprites",
+                                         "training": train_log})
+                train_s = time.time() - t0
+                t0 = time.time()
+                d, data, fit = learn_trajectory_direction(
+                    G, "shift_x", n_trajectories=n_trajectories, T=T, n_steps=n_steps,
+                    steps_per_target=steps_per_target, loss="blurred", sigma=3.0, seed=seed, progress=progress)
+                traj_s = time.time() - t0
+                sweep = sweep_factor(G, d, "pixels:x", s_values=s_values, n=n_eval, seed=seed)
+                # what else moves along u: the vertical position (should not) and vanishing sprites
+                ys = np.array(sweep_factor(G, d, "pixels:y", s_values=s_values, n=n_eval, seed=seed)["values"])
+                with np.errstate(all="ignore"):
+                    y_range = float(np.nanmean(np.nanmax(ys, 0) - np.nanmin(ys, 0)))
+                d.metrics.update(std_mean=sweep["std_mean"])
+                d.save(tmp / f"direction-{name.removeprefix('dsprites-vae-')}")
+                sweeps[f"beta = {key}, seed {k}"] = sweep
+                per_beta.setdefault(key, {})[str(k)] = {
+                    "std_mean": sweep["std_mean"], "spearman": sweep["spearman_all"],
+                    "spearman_per_sample": sweep["spearman_per_sample"], "empty_fraction": sweep["nan_fraction"],
+                    "y_range_along_u": y_range, "monotone_fraction": sweep["monotone_fraction"],
+                    "fit_r2": fit.r2, "rows_kept": int(data.kept.sum()), "x_code_linear_r2": x_code_linearity(G),
+                    "error_kept_mean": d.metrics["error_kept_mean"],
+                    "erf_fit_of_mean_x": erf_fit(s_values, sweep["mean"]),
+                    "x_range": [float(np.nanmin(sweep["mean"])), float(np.nanmax(sweep["mean"]))],
+                    "training": train_log, "train_seconds": round(train_s, 1), "trajectory_seconds": round(traj_s, 1)}
+                strips += _strip(G, d, s_values[::2], seed)
+        per_seed = {key: {k: v["std_mean"] for k, v in runs.items()} for key, runs in per_beta.items()}
+        std = {key: float(np.mean(list(v.values()))) for key, v in per_seed.items()}
         order = [std[f"{b:g}"] for b in sorted(betas)]
-        metrics = {"std_per_beta": std, "per_beta": per_beta, "s_values": s_values.tolist(),
+        falls = {str(k): bool(all(per_seed[f"{a:g}"][str(k)] > per_seed[f"{b:g}"][str(k)]
+                                  for a, b in zip(sorted(betas), sorted(betas)[1:]))) for k in seeds}
+        # the trend over every trained model: rank correlation of beta with its std (and one-sided p)
+        pairs = [(float(b), v) for b, runs in per_seed.items() for v in runs.values() if np.isfinite(v)]
+        trend = spearmanr(*zip(*pairs), alternative="less") if len(pairs) > 2 else None
+        # the paper's reason for the trend: precise control needs a disentangled code
+        pairs = [(r["x_code_linear_r2"], r["std_mean"]) for runs in per_beta.values() for r in runs.values()
+                 if np.isfinite(r["std_mean"])]
+        by_code = spearmanr(*zip(*pairs), alternative="less") if len(pairs) > 2 else None
+        metrics = {"std_per_beta": std, "std_per_beta_per_seed": per_seed, "per_beta": per_beta,
+                   "s_values": s_values.tolist(),
                    "std_falls_with_beta": bool(all(a > b for a, b in zip(order, order[1:]))),
+                   "std_falls_with_beta_per_seed": falls,
+                   "trend": {"spearman_beta_std": float(trend.statistic) if trend else float("nan"),
+                             "p_one_sided": float(trend.pvalue) if trend else float("nan"), "models": len(pairs),
+                             "spearman_code_linearity_std": float(by_code.statistic) if by_code else float("nan"),
+                             "p_code_one_sided": float(by_code.pvalue) if by_code else float("nan")},
                    "x_half_range_in_data": X_HALF_RANGE, "measure": "pixels:x (exact bright-pixel barycentre)",
-                   "protocol": {"pretrained": pretrained, "full": full, "train_steps": train_steps,
-                                "batch_size": batch_size, "n_train": n_train, "n_trajectories": n_trajectories,
-                                "T": T, "n_steps": n_steps, "steps_per_target": steps_per_target,
-                                "n_eval": n_eval, "seed": seed},
+                   "protocol": {"pretrained": pretrained, "full": full, "seeds": list(seeds),
+                                "train_steps": train_steps, "batch_size": batch_size, "n_train": n_train,
+                                "n_trajectories": n_trajectories, "T": T, "n_steps": n_steps,
+                                "steps_per_target": steps_per_target, "n_eval": n_eval, "seed": seed},
                    "steerlab_version": __version__}
         write_json(tmp / "metrics.json", metrics)
-        plot_factor_sweeps(tmp / "fig5.png", sweeps, ylabel="measured x (fraction of width)")
+        plot_factor_sweeps(tmp / "fig5.png", sweeps, ylabel="measured x (fraction of width)", ncols=len(betas))
         save_png(grid_image(strips, col_labels=[f"s={s:+g}" for s in s_values[::2]],
-                            row_labels=[f"beta {b:g}" for b in betas for _ in range(3)], scale=1),
+                            row_labels=[f"b{b:g} s{k}" for k in seeds for b in betas for _ in range(3)], scale=1),
                  tmp / "strips.png")
         if curves:
             line_plot(tmp / "training.png", curves, xlabel="step", ylabel="reconstruction BCE (sum over pixels)",
@@ -178,20 +231,30 @@ def _strip(G, d, s_values, seed: int, n_rows: int = 3):
 
 
 def _report(folder: Path, m: dict, trained: bool) -> None:
-    rows = [[k, v["std_mean"], v["spearman"], v["monotone_fraction"], v["empty_fraction"], v["y_range_along_u"],
-             v["fit_r2"], v["erf_fit_of_mean_x"]["a"], v["erf_fit_of_mean_x"]["r2"]] for k, v in m["per_beta"].items()]
+    rows = [[f"{key} (seed {k})", v["std_mean"], v["x_code_linear_r2"], v["spearman_per_sample"], v["spearman"],
+             v["monotone_fraction"], v["empty_fraction"], v["y_range_along_u"], v["fit_r2"],
+             v["erf_fit_of_mean_x"]["a"], v["erf_fit_of_mean_x"]["r2"]]
+            for key, runs in m["per_beta"].items() for k, v in runs.items()]
+    rows += [[f"{key} (mean)", v] + [""] * 9 for key, v in m["std_per_beta"].items()]
     sections = [
         ("Claim", html.text(
             "Plumerault et al. Fig. 5: moving along the horizontal-position direction found in a beta-VAE "
             "controls the position of the sprite, more precisely (smaller std of the measured x per s) as "
-            f"beta grows. Here: std falls with beta: {m['std_falls_with_beta']}.")),
-        ("Fig. 5", html.text("Per beta: the measured x (exact barycentre of the white pixels) of held-out "
-                             "samples moved to s along u (blue), its std per s (red) and the encoding "
-                             "model g(s) anchored at s = 0 (dashed).") + html.image("fig5.png", "fig5")
-         + html.table(["beta", "mean std of x", "Spearman(s, x)", "monotone samples", "empty images",
-                       "y range along u", "fit R^2",
+            f"beta grows. Here, with the std averaged over training seeds {m['protocol']['seeds']}: falls with "
+            f"beta: {m['std_falls_with_beta']}; per seed: {m['std_falls_with_beta_per_seed']}. Over all "
+            f"{m['trend']['models']} models, Spearman(beta, std) = {m['trend']['spearman_beta_std']:.2f} "
+            f"(one-sided p = {m['trend']['p_one_sided']:.3g}); Spearman(x code linearity, std) = "
+            f"{m['trend']['spearman_code_linearity_std']:.2f} (one-sided p = {m['trend']['p_code_one_sided']:.3g}): "
+            "does the std follow how disentangled x is in each model's code?")),
+        ("Fig. 5", html.text("Per beta (columns) and training seed (rows): the measured x (exact barycentre "
+                             "of the white pixels) of held-out samples moved to s along u (blue), its std "
+                             "per s (red) and the encoding model g(s) anchored at s = 0 (dashed).")
+         + html.image("fig5.png", "fig5")
+         + html.table(["beta", "mean std of x", "x code linearity (R^2 from the encoder)",
+                       "Spearman(s, x) per sample", "pooled", "monotone samples",
+                       "empty images", "y range along u", "fit R^2",
                        f"erf half-range (data: {m['x_half_range_in_data']:.3f})", "erf fit R^2"], rows)),
-        ("Strips", html.text("Three rows per beta: one sample moved to s = -3 .. 3.")
+        ("Strips", html.text("Three rows per beta and seed: one sample moved to s = -3 .. 3.")
          + html.image("strips.png", "strips")),
     ]
     if trained:
