@@ -102,14 +102,14 @@ def render_dsprites(shape: Tensor, scale: Tensor, orientation: Tensor, pos_x: Te
         pos_x, pos_y: (N,) position in [0, 1] (left/top to right/bottom).
 
     Returns:
-        float32 images (N, 1, 64, 64) with values exactly 0.0 or 1.0.
+        float32 images (N, 1, 64, 64) with values exactly 0.0 or 1.0, on the device of ``pos_x``.
     """
     shape = torch.as_tensor(shape, dtype=torch.long).reshape(-1, 1, 1)
     scale, theta, px, py = (torch.as_tensor(v, dtype=torch.float32).reshape(-1, 1, 1)
                             for v in (scale, orientation, pos_x, pos_y))
     span = RESOLUTION - 1 - 2 * MARGIN_PX
     cx, cy = MARGIN_PX + px * span, MARGIN_PX + py * span
-    grid = torch.arange(RESOLUTION, dtype=torch.float32)
+    grid = torch.arange(RESOLUTION, dtype=torch.float32, device=px.device)
     dx = (grid[None, None, :] - cx) / (UNIT_PX * scale)  # (N, 1, W), to the right
     dy = (cy - grid[None, :, None]) / (UNIT_PX * scale)  # (N, H, 1), upwards
     # Rotate the pixel into the sprite's own frame (by -theta), so the sprite turns by +theta.
@@ -123,12 +123,18 @@ def render_dsprites(shape: Tensor, scale: Tensor, orientation: Tensor, pos_x: Te
     return inside.float()[:, None]
 
 
-def sample_dsprites(n: int, *, generator: torch.Generator | None = None) -> DSprites:
-    """``n`` sprites drawn uniformly from the 737,280 (with replacement), rendered exactly."""
+def sample_dsprites(n: int, *, generator: torch.Generator | None = None,
+                    device: str | torch.device = "cpu") -> DSprites:
+    """``n`` sprites drawn uniformly from the 737,280 (with replacement), rendered exactly.
+
+    The draw uses the (CPU) ``generator``, so the same seed gives the same sprites on every
+    device; images and factors are rendered on ``device`` (a GPU renders a training batch far
+    faster than the CPU can feed it).
+    """
     if n < 1:
         raise ValueError(f"need n >= 1 sprites, got {n}")
     index = torch.randint(0, N_IMAGES, (n,), generator=generator)
-    f = factors_of(index)
+    f = {k: v.to(device) for k, v in factors_of(index).items()}
     return DSprites(render_dsprites(f["shape"], f["scale"], f["orientation"], f["pos_x"], f["pos_y"]), f)
 
 

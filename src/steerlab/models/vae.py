@@ -135,7 +135,7 @@ def train_beta_vae(sample: Callable[[int, torch.Generator], Tensor], *, beta: fl
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
     log = {"loss_curve": [], "rec_curve": [], "kl_curve": []}
-    acc = torch.zeros(3)
+    acc = torch.zeros(3, device=device)  # summed on the device: no host sync per step
     t0 = time.time()
     bar = tqdm(range(steps), desc=f"beta-VAE beta={beta:g}", disable=not progress, leave=False)
     for step in bar:
@@ -144,7 +144,7 @@ def train_beta_vae(sample: Callable[[int, torch.Generator], Tensor], *, beta: fl
         loss, rec, kl = beta_vae_loss(vae, x, beta, g)
         loss.backward()
         opt.step()
-        acc += torch.tensor([loss.item(), rec.item(), kl.item()])
+        acc += torch.stack([loss.detach(), rec.detach(), kl.detach()])
         if (step + 1) % 50 == 0 or step + 1 == steps:
             k = (step % 50) + 1
             for key, v in zip(("loss_curve", "rec_curve", "kl_curve"), (acc / k).tolist()):

@@ -52,7 +52,7 @@ def train_dsprites_vae(beta: float, *, steps: int = 2000, batch_size: int = 64, 
     """
     if n_train is None:
         def sample(n, g):
-            return sample_dsprites(n, generator=g).images
+            return sample_dsprites(n, generator=g, device=device).images
     else:
         pool = sample_dsprites(n_train, generator=torch.Generator().manual_seed(seed + 7919)).images.to(torch.uint8)
 
