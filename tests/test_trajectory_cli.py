@@ -131,7 +131,7 @@ def test_trajectory_command_writes_a_usable_direction(tmp_path, capsys, tiny_fil
 
 
 def test_reproduce_beta_vae_bundled_seeds(tmp_path):
-    """The bundled VAEs (two training seeds per beta): the std is averaged over the seeds."""
+    """Two of the bundled training seeds per beta: the std is averaged over the seeds."""
     from steerlab.reproduce.beta_vae import reproduce_beta_vae
     m = reproduce_beta_vae(tmp_path / "bv", betas=(5, 20), seeds=(0, 1), pretrained=True, n_trajectories=4,
                            n_steps=2, steps_per_target=5, n_eval=8, progress=False)["metrics"]

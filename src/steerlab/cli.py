@@ -144,8 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "e.g. --set gan_steps=6000 --set edits=zoom,shift_x (unknown keys list the allowed)")
     rp.add_argument("--out", help="run folder (default: runs/EXPERIMENT)")
     rp.add_argument("--betas", default="1,5,10,20", help="comma-separated betas (default: 1,5,10,20)")
-    rp.add_argument("--seeds", default="0,1,2", help="beta-vae: training seeds per beta; the std is averaged "
-                                                   "over them (default: 0,1,2, the bundled ones)")
+    rp.add_argument("--seeds", type=_ints, default=[0, 1, 2], help="beta-vae: training seeds per beta, e.g. 0,1 "
+                                                                 "or 0-2; the std is averaged over them (default: "
+                                                                 "0,1,2, the bundled ones)")
     rp.add_argument("--pretrained", action="store_true", help="use the bundled weights instead of training")
     rp.add_argument("--full", action="store_true", help="paper protocol: 1e5 steps of batch 128 (hours on a CPU)")
     rp.add_argument("--train-steps", type=int, default=2000, help="quick protocol steps (default: 2000)")
@@ -437,13 +438,9 @@ def _cmd_reproduce(args) -> int:
         betas = [float(b) for b in args.betas.split(",")]
     except ValueError:
         raise ValueError(f"--betas must be numbers, e.g. 1,5,10,20 (got {args.betas!r})") from None
-    try:
-        seeds = [int(k) for k in args.seeds.split(",")]
-    except ValueError:
-        raise ValueError(f"--seeds must be integers, e.g. 0,1 (got {args.seeds!r})") from None
+    seeds = args.seeds
     run = fn(args.out or f"runs/{args.experiment}", betas=betas, seeds=seeds, pretrained=args.pretrained,
-             full=args.full,
-             train_steps=args.train_steps, n_trajectories=args.trajectories,
+             full=args.full, train_steps=args.train_steps, n_trajectories=args.trajectories,
              steps_per_target=args.steps_per_target, n_eval=args.n_eval, seed=args.seed,
              overwrite=args.overwrite, device=args.device)
     m = run["metrics"]

@@ -190,18 +190,18 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
         falls = {str(k): bool(all(per_seed[f"{a:g}"][str(k)] > per_seed[f"{b:g}"][str(k)]
                                   for a, b in zip(sorted(betas), sorted(betas)[1:]))) for k in seeds}
         # the trend over every trained model: rank correlation of beta with its std (and one-sided p)
-        pairs = [(float(b), v) for b, runs in per_seed.items() for v in runs.values() if np.isfinite(v)]
-        trend = spearmanr(*zip(*pairs), alternative="less") if len(pairs) > 2 else None
+        by_beta = [(float(b), v) for b, runs in per_seed.items() for v in runs.values() if np.isfinite(v)]
+        trend = spearmanr(*zip(*by_beta), alternative="less") if len(by_beta) > 2 else None
         # the paper's reason for the trend: precise control needs a disentangled code
-        pairs = [(r["x_code_linear_r2"], r["std_mean"]) for runs in per_beta.values() for r in runs.values()
-                 if np.isfinite(r["std_mean"])]
-        by_code = spearmanr(*zip(*pairs), alternative="less") if len(pairs) > 2 else None
+        code_std = [(r["x_code_linear_r2"], r["std_mean"]) for runs in per_beta.values() for r in runs.values()
+                    if np.isfinite(r["std_mean"])]
+        by_code = spearmanr(*zip(*code_std), alternative="less") if len(code_std) > 2 else None
         metrics = {"std_per_beta": std, "std_per_beta_per_seed": per_seed, "per_beta": per_beta,
                    "s_values": s_values.tolist(),
                    "std_falls_with_beta": bool(all(a > b for a, b in zip(order, order[1:]))),
                    "std_falls_with_beta_per_seed": falls,
                    "trend": {"spearman_beta_std": float(trend.statistic) if trend else float("nan"),
-                             "p_one_sided": float(trend.pvalue) if trend else float("nan"), "models": len(pairs),
+                             "p_one_sided": float(trend.pvalue) if trend else float("nan"), "models": len(by_beta),
                              "spearman_code_linearity_std": float(by_code.statistic) if by_code else float("nan"),
                              "p_code_one_sided": float(by_code.pvalue) if by_code else float("nan")},
                    "x_half_range_in_data": X_HALF_RANGE, "measure": "pixels:x (exact bright-pixel barycentre)",
