@@ -37,9 +37,9 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 def worker(batch: int, steps: int, warmup: int) -> None:
     import torch
 
-    from steerlab import distributed
+    from steerlab.core import distributed
     from steerlab.models import load_model
-    from steerlab.walks.linear import learn_linear_walk
+    from steerlab.methods.walks.linear import learn_linear_walk
 
     torch.set_num_threads(1)
     distributed.init("cpu")

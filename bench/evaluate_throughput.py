@@ -17,7 +17,7 @@ import torch
 
 from steerlab.directions import Direction, alpha_spec
 from steerlab.edits import get_edit
-from steerlab.evaluation import steerability
+from steerlab.evaluation.steerability import steerability
 from steerlab.models import ZOO, load_model
 
 N, N_ALPHAS, BATCH = 64, 5, 50

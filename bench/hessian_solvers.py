@@ -32,7 +32,7 @@ import time
 import torch
 
 from steerlab.models import load_model
-from steerlab.paramspace.hessian import (LayerHessian, dense_hessian, lanczos_topk, power_iteration_fd,
+from steerlab.methods.paramspace.hessian import (LayerHessian, dense_hessian, lanczos_topk, power_iteration_fd,
                                          subspace_overlap)
 
 

@@ -17,7 +17,7 @@ import time
 import torch
 
 from steerlab.models import load_model
-from steerlab.trajectories import invert
+from steerlab.methods.trajectories import invert
 
 
 def fwd_bwd_rate(G, batch: int, reps: int) -> float:

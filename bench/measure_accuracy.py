@@ -22,7 +22,7 @@ import skimage.data
 import torch
 
 from steerlab.data.shapes import make_shapes
-from steerlab.measure import measure_box, measure_colour, measure_face_box, measure_saliency
+from steerlab.attributes import measure_box, measure_colour, measure_face_box, measure_saliency
 
 
 def astronaut_crops(shifts, zooms, *, crop=180, size=64):

@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steerlab._io import write_json
+from steerlab.core.io import write_json
 from steerlab.edits import get_edit
 from steerlab.models import load_model
 from steerlab.report.plots import grid_image, save_png
-from steerlab.trajectories import compare_trajectory_with_naive, compare_with_naive
-from steerlab.trajectories.evaluate import factor_measure
+from steerlab.methods.trajectories import compare_trajectory_with_naive, compare_with_naive
+from steerlab.evaluation.trajectories import factor_measure
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from steerlab.compare import compare_spaces_run
+from steerlab.jobs.compare_spaces import compare_spaces_run
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def main() -> None:
     folder = Path(args.directions) if args.directions else Path(tempfile.mkdtemp(prefix="ui-shot-"))
     if not args.directions:
         from steerlab.models import load_model
-        from steerlab.walks import learn_linear_walk
+        from steerlab.methods.walks import learn_linear_walk
         G = load_model("faces")
         for edit in ("zoom", "color"):
             learn_linear_walk(G, edit, steps=args.steps).save(folder / f"faces-{edit}" / "direction")

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from steerlab._io import FileFormatError
+from steerlab.core.io import FileFormatError
 from steerlab.models import BigGANGenerator, load_biggan, load_generator, save_generator
-from steerlab.walks import learn_linear_walk
+from steerlab.methods.walks import learn_linear_walk
 
 pytest.importorskip("pytorch_pretrained_biggan")
 

@@ -54,7 +54,7 @@ def test_existing_run_folder_is_kept(tmp_path, tiny_file, capsys):
     (["apply", "DIR", "--model", "faces"], "learned for model"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, tiny_file, capsys, args, needle):
-    from steerlab.walks import learn_linear_walk
+    from steerlab.methods.walks import learn_linear_walk
     from steerlab.models import load_generator
     d = learn_linear_walk(load_generator(tiny_file), "zoom", steps=1, batch_size=2, progress=False)
     dpath = d.save(tmp_path / "d")
@@ -94,7 +94,7 @@ def test_console_script_help_and_exit_code(tmp_path):
 def test_readme_python_api_snippet(tmp_path, blob):
     """The README's API example on a toy model (same calls, smaller numbers)."""
     import steerlab
-    from steerlab.walks import learn_linear_walk
+    from steerlab.methods.walks import learn_linear_walk
     d = learn_linear_walk(blob, "zoom", steps=3, batch_size=4, progress=False)
     d.save(tmp_path / "zoom")
     z = blob.sample_z(4, generator=torch.Generator().manual_seed(0))

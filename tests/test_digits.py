@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from steerlab._io import FileFormatError
+from steerlab.core.io import FileFormatError
 from steerlab.data.digits import digits_dataset, load_mnist, procedural_digits, read_idx, sklearn_digits
 
 

@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from steerlab._io import FileFormatError
+from steerlab.core.io import FileFormatError
 from steerlab.directions import Direction, DirectionMismatch
-from steerlab.walks import learn_linear_walk
+from steerlab.methods.walks import learn_linear_walk
 
 from conftest import make_tiny
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from steerlab import distributed
+from steerlab.core import distributed
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 # Max abs difference of the learned tensors, 2 ranks x batch B vs 1 rank x batch 2B, after 20
@@ -74,7 +74,7 @@ def test_single_process_has_no_process_group(monkeypatch):
 # --------------------------------------------------------------------------- 2 processes
 @pytest.mark.parametrize("kind", ["linear", pytest.param("nonlinear", marks=pytest.mark.slow)])
 def test_walk_on_two_processes_matches_one_with_twice_the_batch(tiny_file, tmp_path, kind):
-    from steerlab.api import walk
+    from steerlab.jobs.walk import walk
 
     one = walk(str(tiny_file), "zoom", kind=kind, steps=20, batch_size=8, seed=3, n_eval=8,
                out=tmp_path / "one", progress=False)
@@ -94,7 +94,7 @@ def test_walk_on_two_processes_matches_one_with_twice_the_batch(tiny_file, tmp_p
 
 
 def test_evaluate_is_identical_on_one_and_two_processes(tiny_file, tmp_path):
-    from steerlab.api import walk
+    from steerlab.jobs.walk import walk
     from steerlab.report.steerability import evaluate
 
     run = walk(str(tiny_file), "brightness", steps=10, batch_size=8, n_eval=8, out=tmp_path / "w",
@@ -137,7 +137,7 @@ def test_bad_input_under_torchrun_is_a_one_line_error(tiny_file, tmp_path):
 def test_invert_on_two_processes_gives_the_one_process_latents(tiny, tiny_file, tmp_path):
     from PIL import Image
 
-    from steerlab.trajectory_api import invert_images
+    from steerlab.jobs.invert import invert_images
 
     images = tiny.synthesize(tiny.sample_z(3, generator=torch.Generator().manual_seed(5)))
     paths = []
@@ -157,7 +157,7 @@ def test_invert_on_two_processes_gives_the_one_process_latents(tiny, tiny_file, 
 @pytest.mark.slow
 def test_hybrid_discover_on_two_processes_matches_one(tiny_file, tmp_path):
     """Hessian products summed over ranks, then Eq. 1 with global BatchNorm and averaged gradients."""
-    from steerlab.paramspace_api import discover
+    from steerlab.jobs.discover import discover
 
     common = ["--k", "3", "--eigen", "3", "--steps", "3", "--shift", "1.0", "--analyze", ""]
     one = discover(str(tiny_file), "hybrid", "conv3.weight", k=3, eigen=3, steps=3, batch_size=8, limit=1.0,

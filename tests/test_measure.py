@@ -8,7 +8,7 @@ import skimage.data
 import torch
 
 from steerlab.data.shapes import make_shapes
-from steerlab.measure import (
+from steerlab.attributes import (
     ATTRIBUTE_FOR_EDIT,
     MEASURES,
     attribute_for_edit,

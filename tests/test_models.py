@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from steerlab._io import FileFormatError
+from steerlab.core.io import FileFormatError
 from steerlab.models import (DCGANGenerator, list_models, load_generator, load_model,
                              save_generator, wrap_generator)
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from steerlab.directions import Direction
-from steerlab.evaluation import target_l2
+from steerlab.evaluation.steerability import target_l2
 from steerlab.models import wrap_generator
-from steerlab.walks import learn_nn_walk, learn_nonlinear_walk
-from steerlab.walks.nonlinear import direction_spread, euler_walk, init_nets
+from steerlab.methods.walks import learn_nn_walk, learn_nonlinear_walk
+from steerlab.methods.walks.nonlinear import direction_spread, euler_walk, init_nets
 
 from conftest import Blob, make_tiny
 

@@ -5,16 +5,16 @@ import json
 import pytest
 import torch
 
-from steerlab._io import FileFormatError
+from steerlab.core.io import FileFormatError
 from steerlab.cli import main
 from steerlab.directions import Direction, DirectionMismatch
-from steerlab.paramspace import inspect as insp
-from steerlab.paramspace.hessian import (LayerHessian, dense_hessian, lanczos_topk, power_iteration_fd,
+from steerlab.evaluation import weights as insp
+from steerlab.methods.paramspace.hessian import (LayerHessian, dense_hessian, lanczos_topk, power_iteration_fd,
                                          subspace_overlap)
-from steerlab.paramspace.hybrid import hybrid_directions
-from steerlab.paramspace.reconstructor import Reconstructor, ReconstructorConfig, learn_directions
-from steerlab.paramspace.shifts import layer_table, render_shifted, render_shifts, weight_direction
-from steerlab.paramspace.svd import SVDBasis, svd_directions
+from steerlab.methods.paramspace.hybrid import hybrid_directions
+from steerlab.methods.paramspace.reconstructor import Reconstructor, ReconstructorConfig, learn_directions
+from steerlab.methods.paramspace.shifts import layer_table, render_shifted, render_shifts, weight_direction
+from steerlab.methods.paramspace.svd import SVDBasis, svd_directions
 
 from conftest import make_tiny
 
@@ -351,7 +351,7 @@ def test_cli_discover_bad_input_exits_2(tmp_path, tiny_file, capsys, args, msg):
 
 
 def test_weight_directions_are_evaluated_like_latent_ones(tiny):
-    from steerlab.evaluation import steerability
+    from steerlab.evaluation.steerability import steerability
     d = weight_direction(tiny, "conv2.weight", svd_directions(tiny.conv2.weight, 1)[0][0], limit=3.0,
                          method="svd", index=0)
     res = steerability(tiny, d, n=4, n_alphas=3, fid=False, progress=False)

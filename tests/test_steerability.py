@@ -11,7 +11,7 @@ from steerlab.cli import main
 from steerlab.data.shapes import make_shapes
 from steerlab.directions import Direction, plain_alpha
 from steerlab.edits import get_edit
-from steerlab.evaluation import attribute_of, steerability
+from steerlab.evaluation.steerability import attribute_of, steerability
 from steerlab.metrics.stats import intersection, pearson, ttest
 
 
@@ -53,7 +53,7 @@ def test_stats_bad_input(call):
 
 # --------------------------------------------------------------------------- measures and FID
 def test_object_colour_accuracy_on_known_factors():
-    from steerlab.measure import measure_object_colour
+    from steerlab.attributes import measure_object_colour
     d = make_shapes(120, seed=11)
     m = measure_object_colour(d.images)
     assert float(m["found"].mean()) == 1.0
@@ -108,7 +108,7 @@ def test_steerability_reads_a_known_shift(blob):
 def test_evaluate_run_folder_on_tiny_conditional(tmp_path):
     from steerlab.metrics.fid import FEATURE_NETWORKS, register_feature_network
     from steerlab.report.steerability import evaluate
-    from steerlab.walks import learn_linear_walk
+    from steerlab.methods.walks import learn_linear_walk
 
     class Cheap(torch.nn.Module):  # a fast feature network so the test stays quick
         num_features = 12
@@ -136,7 +136,7 @@ def test_evaluate_run_folder_on_tiny_conditional(tmp_path):
 def test_evaluate_reports_an_attribute_found_in_no_image(tmp_path, tiny, capsys):
     """A face detector on 16 px noise finds nothing at any alpha: the report says so, no crash."""
     from steerlab.cli import main
-    from steerlab.walks import learn_linear_walk
+    from steerlab.methods.walks import learn_linear_walk
     d = learn_linear_walk(tiny, "zoom", steps=2, progress=False)
     d.save(tmp_path / "d")
     from steerlab.models import save_generator

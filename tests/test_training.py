@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from steerlab._io import FileFormatError
+from steerlab.core.io import FileFormatError
 from steerlab.training import DCGANDiscriminator, GANConfig, train_gan
 
 from conftest import make_tiny

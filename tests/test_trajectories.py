@@ -7,11 +7,11 @@ import torch
 from scipy.stats import kstest
 
 from conftest import make_tiny
-from steerlab._io import FileFormatError
+from steerlab.core.io import FileFormatError
 from steerlab.directions import Direction
 from steerlab.models import wrap_generator
-from steerlab.trajectories.encoding import piecewise_linear
-from steerlab.trajectories import (PiecewiseLinear, compare_with_naive, controlled_latents, erf_g,
+from steerlab.methods.trajectories.encoding import piecewise_linear
+from steerlab.methods.trajectories import (PiecewiseLinear, compare_with_naive, controlled_latents, erf_g,
                                    factor_density, factor_of, fit_encoding_model, invert,
                                    learn_trajectory_direction, load_trajectories, move_to, norm_per_part,
                                    parse_distribution, recursive_trajectories, save_trajectories,
@@ -214,7 +214,7 @@ def test_planted_direction_is_found(planted):
 
 def test_trajectory_direction_controls_value_and_distribution(planted, tmp_path):
     from steerlab.edits import get_edit
-    from steerlab.trajectories import trajectory_direction
+    from steerlab.methods.trajectories import trajectory_direction
     G, _, fit = planted
     d = trajectory_direction(G, fit, get_edit("brightness"))
     path = d.save(tmp_path / "dir")
@@ -279,7 +279,7 @@ def test_recursive_beats_naive_on_a_large_shift():
 def test_recursive_needs_fewer_steps_for_a_whole_trajectory():
     """Algorithm 1's cost: every target of the trajectory brought to the same error, each method
     given the same steps per target; the recursive solver starts each from its last solution."""
-    from steerlab.trajectories import compare_trajectory_with_naive
+    from steerlab.methods.trajectories import compare_trajectory_with_naive
     G = split_blob(bump=True)
     z0 = torch.zeros(6, 8)
     z0[:, :4] = 0.5 * torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
@@ -310,7 +310,7 @@ def test_trajectories_file_roundtrip_and_refusals(tmp_path, tiny):
 
 def test_heldout_r2_tells_a_determined_axis_from_an_overfitted_one():
     """Few trajectories in many dimensions: the training R^2 is high but the held-out one is not."""
-    from steerlab.trajectories import heldout_r2
+    from steerlab.methods.trajectories import heldout_r2
     g = torch.Generator().manual_seed(1)
     d, groups, per = 6, 40, 5
     u = torch.randn(d, generator=g)

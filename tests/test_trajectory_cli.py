@@ -9,7 +9,7 @@ from PIL import Image
 from steerlab.cli import main
 from steerlab.directions import Direction, plain_alpha
 from steerlab.models import load_generator, load_model
-from steerlab.trajectory_api import load_image, load_latent, save_latent
+from steerlab.jobs.invert import load_image, load_latent, save_latent
 
 
 def run(args, capsys):
@@ -63,7 +63,7 @@ def test_invert_a_real_face_then_edit_it(tmp_path, capsys, faces, astronaut_face
                            "--out", tmp_path / "edited"], capsys)
     assert code == 0, err
     assert "1 x 3 images" in text and (tmp_path / "edited" / "strip.png").is_file()
-    from steerlab.api import apply
+    from steerlab.jobs.walk import apply
     images = apply(dpath, latent=z, alphas=[0.0, 1.0])
     assert torch.allclose(images[0, 0], recon[0], atol=1e-5)  # alpha 0 is the reconstruction itself
     assert not torch.allclose(images[0, 1], recon[0], atol=1e-2)

@@ -58,7 +58,7 @@ def server(tmp_path_factory):
     """`steerlab ui` on a free port: models faces + tiny, directions trained in a few steps."""
     pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[ui]')")
     from steerlab.models import load_model, save_generator
-    from steerlab.walks import learn_linear_walk
+    from steerlab.methods.walks import learn_linear_walk
     root = tmp_path_factory.mktemp("ui")
     runs = root / "runs"
     runs.mkdir()
@@ -355,7 +355,7 @@ def test_ten_concurrent_sessions(server, browser):
 
 
 def test_photo_upload_is_inverted_and_a_bad_image_is_refused(server, browser, tmp_path):
-    pytest.importorskip("steerlab.trajectories.invert", reason="inversion (steerlab.trajectories) not installed")
+    pytest.importorskip("steerlab.methods.trajectories.invert", reason="inversion (steerlab.methods.trajectories) not installed")
     from steerlab.report.plots import to_uint8
     G = server.tiny
     target = to_uint8(G.synthesize(G.sample_z(1, generator=torch.Generator().manual_seed(123))))[0]

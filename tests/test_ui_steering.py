@@ -12,7 +12,7 @@ from steerlab.directions import KINDS, Direction, DirectionMismatch, alpha_spec,
 from steerlab.edits import get_edit
 from steerlab.models import DCGANGenerator, save_generator
 from steerlab.ui import WEIGHT_SHIFTS, Library, find_direction_files, read_image, steer
-from steerlab.walks import learn_linear_walk
+from steerlab.methods.walks import learn_linear_walk
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +206,9 @@ def test_cli_ui_refuses_bad_arguments_quickly(capsys, tmp_path):
 
 def test_combine_hooks_match_each_kinds_own_renderer(G, walks):
     """The hooks in steerlab.ui.hooks must render one direction exactly as its kind's steerer does."""
-    nonlinear = pytest.importorskip("steerlab.walks.nonlinear")
-    pytest.importorskip("steerlab.trajectories")
-    shifts = pytest.importorskip("steerlab.paramspace.shifts")
+    nonlinear = pytest.importorskip("steerlab.methods.walks.nonlinear")
+    pytest.importorskip("steerlab.methods.trajectories")
+    shifts = pytest.importorskip("steerlab.methods.paramspace.shifts")
     from steerlab.ui import MOVES, WEIGHT_SHIFTS
     g = torch.Generator().manual_seed(3)
     dirs = {

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from steerlab.edits import get_edit
-from steerlab.evaluation import target_l2
-from steerlab.walks import learn_linear_walk
+from steerlab.evaluation.steerability import target_l2
+from steerlab.methods.walks import learn_linear_walk
 
 from conftest import make_tiny
 

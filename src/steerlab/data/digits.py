@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._io import FileFormatError
+from steerlab.core.io import FileFormatError
 
 __all__ = ["sklearn_digits", "procedural_digits", "read_idx", "load_mnist", "digits_dataset"]
 

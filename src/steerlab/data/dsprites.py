@@ -25,7 +25,7 @@ half a pixel (``pixel_stats``). Geometry (pixel units, pixel centres at 0 .. 63)
   every sprite stays inside the image at every orientation.
 
 The position as a fraction of the image width (the unit of the ``shift_x`` edit and of
-``steerlab.measure``) is ``x = (centre_px + 0.5) / 64``, from 0.195 to 0.805.
+``steerlab.attributes``) is ``x = (centre_px + 0.5) / 64``, from 0.195 to 0.805.
 
 Example:
     >>> batch = sample_dsprites(8, generator=torch.Generator().manual_seed(0))

@@ -14,7 +14,7 @@ DatasetFactory = Callable[[int, int, int], "tuple[Tensor, Tensor | None, list[st
 
 
 def _shapes(n: int, resolution: int, seed: int):
-    from .shapes import make_shapes
+    from steerlab.data.shapes import make_shapes
     d = make_shapes(n, resolution=resolution, seed=seed)
     return d.images, d.labels, list(d.class_names)
 
@@ -23,7 +23,7 @@ def _digits(n: int, resolution: int, seed: int):
     """scikit-learn's real digits (all 1,797 in a seeded order; topped up with procedural ones)."""
     import torch
 
-    from .digits import digits_dataset
+    from steerlab.data.digits import digits_dataset
     images, labels = digits_dataset(resolution, procedural=max(0, n - 1797), seed=seed)
     order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
     return images[order], labels[order], [str(k) for k in range(10)]

@@ -15,7 +15,7 @@ robin-like class (smallest sigma everywhere) and ``square`` the laptop-like one 
 Objects sit on a background with context: sky (bluish vertical gradient) above a horizon and
 ground (green to brown, darker towards the bottom) below, the horizon height varying a little
 from image to image, so a vertical shift changes what surrounds the object. The background of
-every row is horizontally uniform, which ``steerlab.measure.objects`` relies on.
+every row is horizontally uniform, which ``steerlab.attributes.objects`` relies on.
 
 Rendering is analytic antialiasing on the pixel grid: each shape is a union of convex polygons
 and ellipses whose signed distance (in pixels) gives the pixel coverage

@@ -8,7 +8,7 @@ Example:
     (torch.Size([2, 3, 16, 16]), torch.Size([2, 1, 16, 16]))
 """
 
-from .functional import (
+from steerlab.edits.functional import (
     billboard_corners,
     brightness,
     color,
@@ -20,7 +20,7 @@ from .functional import (
     warp_with_mask,
     zoom,
 )
-from .registry import EDITS, Edit, UnknownEditError, get_edit, list_edits, register_edit
+from steerlab.edits.registry import EDITS, Edit, UnknownEditError, get_edit, list_edits, register_edit
 
 __all__ = [
     "Edit",

@@ -20,7 +20,7 @@ from typing import Callable, Sequence, Union
 
 import torch
 
-from . import functional as F
+from steerlab.edits import functional as F
 
 __all__ = ["Edit", "EDITS", "UnknownEditError", "get_edit", "list_edits", "register_edit"]
 

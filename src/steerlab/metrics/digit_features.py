@@ -71,7 +71,7 @@ class _Features(nn.Module):
 
 
 def _augment(x: Tensor, g: torch.Generator) -> Tensor:
-    from ..edits import get_edit
+    from steerlab.edits import get_edit
 
     n = x.shape[0]
     for name, lo, hi, log in (("zoom", 0.5, 2.0, True), ("shift_x", -0.25, 0.25, False),
@@ -94,7 +94,7 @@ def digit_classifier(*, steps: int = 400, batch_size: int = 64, copies: int = 4,
     key = (steps, batch_size, copies, seed, str(device))
     if key in _CACHE:
         return _CACHE[key]
-    from ..data.digits import sklearn_digits
+    from steerlab.data.digits import sklearn_digits
 
     images, labels = sklearn_digits(32)
     g = torch.Generator().manual_seed(seed)

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from .perceptual import vgg_feature_extractor
+from steerlab.metrics.perceptual import vgg_feature_extractor
 
 __all__ = ["FEATURE_NETWORKS", "register_feature_network", "fid_kid", "fid_kid_features", "image_features",
            "feature_network"]
@@ -26,7 +26,7 @@ __all__ = ["FEATURE_NETWORKS", "register_feature_network", "fid_kid", "fid_kid_f
 FeatureFactory = Callable[[torch.device], nn.Module]
 
 def _digits_cnn(device: torch.device) -> nn.Module:
-    from .digit_features import digit_feature_extractor  # trains on first use (seconds), then cached
+    from steerlab.metrics.digit_features import digit_feature_extractor  # trains on first use (seconds), then cached
     return digit_feature_extractor(device)
 
 
@@ -139,7 +139,7 @@ def image_features(net: nn.Module, images: Tensor, batch_size: int = 64,
     """Features (N, D) float32 of images (N, C, H, W) in [0, 1], ``batch_size`` images per pass.
 
     Data-parallel evaluation computes each rank's share with this and gathers the rows
-    (`steerlab.distributed.gather`); ``N = 0`` gives an empty (0, D) tensor.
+    (`steerlab.core.distributed.gather`); ``N = 0`` gives an empty (0, D) tensor.
     """
     device = next(net.parameters(), torch.empty(0)).device if device is None else torch.device(device)
     if images.shape[0] == 0:

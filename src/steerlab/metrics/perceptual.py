@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._io import read_torch_checkpoint
+from steerlab.core.io import read_torch_checkpoint
 
 __all__ = [
     "STLPIPS", "perceptual_distance", "VGGFeatures", "vgg_feature_extractor",

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._io import FileFormatError, read_json, read_tensors, write_json, write_tensors
-from .fid import FEATURE_NETWORKS, register_feature_network
+from steerlab.core.io import FileFormatError, read_json, read_tensors, write_json, write_tensors
+from steerlab.metrics.fid import FEATURE_NETWORKS, register_feature_network
 
 __all__ = ["ShapesCNN", "shapes_feature_extractor", "train_shapes_classifier", "WEIGHTS"]
 
@@ -90,7 +90,7 @@ def train_shapes_classifier(*, n_images: int = 12000, steps: int = 600, batch_si
     """Train `ShapesCNN` on a fresh shapes draw; write weights + a JSON card with held-out scores."""
     from tqdm.auto import tqdm
 
-    from ..data.shapes import make_shapes
+    from steerlab.data.shapes import make_shapes
 
     torch.manual_seed(seed)
     data = make_shapes(n_images, resolution=32, seed=seed)

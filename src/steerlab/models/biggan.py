@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._io import FileFormatError, read_json, read_torch_checkpoint
-from .base import Generator
+from steerlab.core.io import FileFormatError, read_json, read_torch_checkpoint
+from steerlab.models.base import Generator
 
 WEIGHTS_NAME, CONFIG_NAME = "pytorch_model.bin", "config.json"
 _INSTALL = "pip install -c constraints.txt pytorch-pretrained-biggan==0.1.1 (make setup does)"

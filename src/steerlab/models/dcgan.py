@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .base import Generator
+from steerlab.models.base import Generator
 
 
 class DCGANGenerator(Generator):

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._io import FileFormatError, read_torch_checkpoint
-from .base import Generator
+from steerlab.core.io import FileFormatError, read_torch_checkpoint
+from steerlab.models.base import Generator
 
 BLUR = (1.0, 3.0, 3.0, 1.0)
 SQRT2 = math.sqrt(2.0)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .base import Generator
+from steerlab.models.base import Generator
 
 __all__ = ["BetaVAE", "beta_vae_loss", "train_beta_vae"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .base import Generator
+from steerlab.models.base import Generator
 
 
 class ModuleGenerator(Generator):

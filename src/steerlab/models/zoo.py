@@ -13,11 +13,11 @@ from typing import Callable
 
 import torch
 
-from .. import __version__
-from .._io import FileFormatError, read_json, read_tensors, read_torch_checkpoint, write_json, write_tensors
-from .base import Generator
-from .dcgan import DCGANGenerator
-from .vae import BetaVAE
+from steerlab._version import __version__
+from steerlab.core.io import FileFormatError, read_json, read_tensors, read_torch_checkpoint, write_json, write_tensors
+from steerlab.models.base import Generator
+from steerlab.models.dcgan import DCGANGenerator
+from steerlab.models.vae import BetaVAE
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 

@@ -5,7 +5,7 @@ import html
 from pathlib import Path
 from typing import Any, Sequence
 
-from .._io import atomic_write
+from steerlab.core.io import atomic_write
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}

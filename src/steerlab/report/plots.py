@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from .._io import atomic_write  # noqa: E402
+from steerlab.core.io import atomic_write  # noqa: E402
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
-from .._io import write_json
-from ..directions import Direction
-from ..evaluation import held_out, steerability
-from ..models import Generator, load_model
-from . import html
-from .plots import grid_image, line_plot, plt, save_figure, save_png
+from steerlab._version import __version__
+from steerlab.core.io import write_json
+from steerlab.directions import Direction
+from steerlab.evaluation.steerability import held_out, steerability
+from steerlab.models import Generator, load_model
+from steerlab.report import html
+from steerlab.report.plots import grid_image, line_plot, plt, save_figure, save_png
 
 
 def _vals(v) -> np.ndarray:
@@ -148,7 +148,7 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
     Writes ``metrics.json`` (everything `evaluation.steerability` returns), the PNGs listed in
     the module docstring and ``report.html``. Returns ``{"out": Path, "metrics": dict}``.
     """
-    from ..api import _main_rank_folder
+    from steerlab.jobs.walk import _main_rank_folder
 
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
     G = model if isinstance(model, Generator) else load_model(model or d.model, device=device)

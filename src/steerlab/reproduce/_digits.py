@@ -7,15 +7,15 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ..data.digits import digits_dataset
-from ..directions import Direction
-from ..edits import get_edit
-from ..evaluation import held_out
-from ..metrics.digit_features import digit_accuracy, digit_classifier
-from ..metrics.fid import fid_kid
-from ..models import Generator, save_generator
-from ..report.plots import grid_image, save_figure
-from ..training import GANConfig
+from steerlab.data.digits import digits_dataset
+from steerlab.directions import Direction
+from steerlab.edits import get_edit
+from steerlab.evaluation.steerability import held_out
+from steerlab.metrics.digit_features import digit_accuracy, digit_classifier
+from steerlab.metrics.fid import fid_kid
+from steerlab.models import Generator, save_generator
+from steerlab.report.plots import grid_image, save_figure
+from steerlab.training import GANConfig
 
 FEATURES = "digits-cnn"
 
@@ -167,7 +167,7 @@ def alpha_labels(alphas: Tensor) -> list[str]:
 
 
 def save_strip(rows: list[Tensor], labels: list[str], alphas: Tensor, path: Path) -> None:
-    from ..report.plots import save_png
+    from steerlab.report.plots import save_png
     save_png(grid_image(rows, col_labels=alpha_labels(alphas), row_labels=labels, scale=2), path)
 
 

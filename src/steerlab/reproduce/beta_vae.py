@@ -24,16 +24,16 @@ from scipy.optimize import curve_fit
 from scipy.special import erf
 from scipy.stats import spearmanr
 
-from .. import __version__
-from .._io import write_json
-from ..api import run_folder
-from ..data.dsprites import MARGIN_PX, RESOLUTION, sample_dsprites
-from ..models import load_model, save_generator
-from ..models.vae import BetaVAE, train_beta_vae
-from ..report import html
-from ..report.plots import grid_image, line_plot, save_png
-from ..trajectories import learn_trajectory_direction, move_to, sweep_factor
-from ..trajectories.evaluate import plot_factor_sweeps
+from steerlab._version import __version__
+from steerlab.core.io import write_json
+from steerlab.jobs.walk import run_folder
+from steerlab.data.dsprites import MARGIN_PX, RESOLUTION, sample_dsprites
+from steerlab.models import load_model, save_generator
+from steerlab.models.vae import BetaVAE, train_beta_vae
+from steerlab.report import html
+from steerlab.report.plots import grid_image, line_plot, save_png
+from steerlab.methods.trajectories import learn_trajectory_direction, move_to, sweep_factor
+from steerlab.evaluation.trajectories import plot_factor_sweeps
 
 __all__ = ["reproduce_beta_vae", "train_dsprites_vae", "bundled_name", "x_code_linearity", "erf_fit", "BETAS", "X_HALF_RANGE"]
 

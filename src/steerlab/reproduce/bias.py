@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
-from .._io import write_json
+from steerlab._version import __version__
+from steerlab.core.io import write_json
 
 # attribute -> (edit whose walk moves it, measure, key); the paper's Table 1 columns
 BIAS_ATTRIBUTES = {
@@ -80,8 +80,8 @@ def _render_all(G, d, z, classes, alpha, batch_size: int = 256) -> torch.Tensor:
 
 
 def _walk_for(G, edit: str, walks_dir: Path | None, steps: int, seed: int, progress: bool):
-    from ..directions import Direction
-    from ..walks import learn_linear_walk
+    from steerlab.directions import Direction
+    from steerlab.methods.walks import learn_linear_walk
 
     if walks_dir is not None:
         for cand in (walks_dir / f"{edit}.safetensors", walks_dir / f"{G.name}-{edit}" / "direction.safetensors"):
@@ -92,7 +92,7 @@ def _walk_for(G, edit: str, walks_dir: Path | None, steps: int, seed: int, progr
 
 def _ground_truth_sigma(attr: str, K: int) -> list[float]:
     """The per-class sigma the shapes data was *drawn* with (before clipping into the frame)."""
-    from ..data.shapes import class_spec
+    from steerlab.data.shapes import class_spec
     key = {"luminance": "luminance", "shift_x": "x", "shift_y": "y", "zoom": "scale"}[attr]
     return [class_spec(k)[f"{key}_sigma"] for k in range(K)]
 
@@ -122,17 +122,17 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         slope, intercept, n}``, ``paper`` (Table 1, linear), ``alpha_star``, per-attribute FIDs
         and per-class tables.
     """
-    from ..api import run_folder
-    from ..data.registry import get_dataset
-    from ..edits import get_edit
-    from ..evaluation import HELD_OUT
-    from ..measure import get_measure
-    from ..metrics import shapes_features  # noqa: F401  (registers "shapes-classifier")
-    from ..metrics.fid import fid_kid
-    from ..metrics.stats import pearson
-    from ..models import load_model
-    from ..report import html
-    from ..report.plots import grid_image, plt, save_figure, save_png
+    from steerlab.jobs.walk import run_folder
+    from steerlab.data.registry import get_dataset
+    from steerlab.edits import get_edit
+    from steerlab.evaluation.steerability import HELD_OUT
+    from steerlab.attributes import get_measure
+    from steerlab.metrics import shapes_features  # noqa: F401  (registers "shapes-classifier")
+    from steerlab.metrics.fid import fid_kid
+    from steerlab.metrics.stats import pearson
+    from steerlab.models import load_model
+    from steerlab.report import html
+    from steerlab.report.plots import grid_image, plt, save_figure, save_png
 
     attributes = tuple(attributes)
     unknown = [a for a in attributes if a not in BIAS_ATTRIBUTES]

@@ -21,17 +21,17 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
-from .._io import write_json
-from ..api import run_folder
-from ..edits import get_edit
-from ..evaluation import held_out, target_l2
-from ..metrics.fid import fid_kid
-from ..models import load_model
-from ..report import html
-from ..training import digit_gan, train_gan
-from ..walks import learn_linear_walk, learn_nn_walk, learn_nonlinear_walk
-from . import _digits as dg
+from steerlab._version import __version__
+from steerlab.core.io import write_json
+from steerlab.jobs.walk import run_folder
+from steerlab.edits import get_edit
+from steerlab.evaluation.steerability import held_out, target_l2
+from steerlab.metrics.fid import fid_kid
+from steerlab.models import load_model
+from steerlab.report import html
+from steerlab.training import digit_gan, train_gan
+from steerlab.methods.walks import learn_linear_walk, learn_nn_walk, learn_nonlinear_walk
+from steerlab.reproduce import _digits as dg
 
 KINDS = ("linear", "nonlinear", "nn-linear")
 LABELS = {"linear": "linear G(z + alpha w)", "nonlinear": "nonlinear G(f^n(z))",

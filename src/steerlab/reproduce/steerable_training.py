@@ -15,15 +15,15 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
-from .._io import write_json
-from ..api import run_folder
-from ..edits import get_edit
-from ..evaluation import held_out, target_l2
-from ..report import html
-from ..training import MODES, digit_gan, train_steerable
-from ..training.steerable import MODE_LABELS
-from . import _digits as dg
+from steerlab._version import __version__
+from steerlab.core.io import write_json
+from steerlab.jobs.walk import run_folder
+from steerlab.edits import get_edit
+from steerlab.evaluation.steerability import held_out, target_l2
+from steerlab.report import html
+from steerlab.training import MODES, digit_gan, train_steerable
+from steerlab.training.steerable import MODE_LABELS
+from steerlab.reproduce import _digits as dg
 
 COLOURS = {"argmin_w": "tab:blue", "argmin_w_aug": "tab:orange", "argmin_gw": "tab:green"}
 SHORT = {"argmin_w": "W", "argmin_w_aug": "W+aug", "argmin_gw": "G,W"}

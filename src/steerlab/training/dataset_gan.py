@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.registry import DATASETS, get_dataset
-from ..models.dcgan import DCGANGenerator
-from ..models.zoo import save_generator
-from .gan import DCGANDiscriminator, GANConfig
+from steerlab.data.registry import DATASETS, get_dataset
+from steerlab.models.dcgan import DCGANGenerator
+from steerlab.models.zoo import save_generator
+from steerlab.training.gan import DCGANDiscriminator, GANConfig
 
 FID_FEATURES = {"shapes": "shapes-classifier"}  # the feature network each dataset's card names
 # generic measure -> the one that reads it on this dataset (see `evaluation.attribute_of`)
@@ -40,7 +40,7 @@ def train_mode_seeking(G: DCGANGenerator, D: nn.Module, images: Tensor, labels: 
     classes with fresh z, and G also minimises ``1 / (mean|G(z1,c) - G(z2,c)| / mean|z1 - z2|)``,
     which makes ignoring z expensive. Resumes from ``checkpoint`` (safetensors + JSON).
     """
-    from .gan import _load_checkpoint, _sample_real, _save_checkpoint
+    from steerlab.training.gan import _load_checkpoint, _sample_real, _save_checkpoint
     from tqdm.auto import tqdm
 
     cfg = config
@@ -157,8 +157,8 @@ def model_fid(G, dataset: str, *, n: int = 2000, resolution: int = 32, seed: int
     The real images are a fresh draw (``seed`` differs from training), the fake ones use the
     real draw's labels, so class frequencies match. Returns `fid_kid`'s dict.
     """
-    from ..metrics.fid import fid_kid
-    from ..metrics import shapes_features  # noqa: F401  (registers "shapes-classifier")
+    from steerlab.metrics.fid import fid_kid
+    from steerlab.metrics import shapes_features  # noqa: F401  (registers "shapes-classifier")
     real, labels, _ = get_dataset(dataset, n, resolution, seed)
     g = torch.Generator().manual_seed(seed)
     fake = torch.cat([G.synthesize(G.sample_z(min(256, n - i), generator=g),

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .._io import FileFormatError, read_json, read_tensors, write_json, write_tensors
-from ..edits import get_edit
-from ..losses import masked_l2
-from ..models.base import Generator
+from steerlab.core.io import FileFormatError, read_json, read_tensors, write_json, write_tensors
+from steerlab.edits import get_edit
+from steerlab.metrics.losses import masked_l2
+from steerlab.models.base import Generator
 
 
 class DCGANDiscriminator(nn.Module):

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from ..data.shapes import make_shapes
-from ..models.stylegan2 import StyleGAN2Generator
-from ..models.zoo import save_generator
-from .gan import DCGANDiscriminator, GANConfig, train_gan
+from steerlab.data.shapes import make_shapes
+from steerlab.models.stylegan2 import StyleGAN2Generator
+from steerlab.models.zoo import save_generator
+from steerlab.training.gan import DCGANDiscriminator, GANConfig, train_gan
 
 NAME = "shapes-stylegan2"
 ARCH = dict(resolution=32, z_dim=64, w_dim=64, n_mlp=4, channels=[96, 96, 48, 24])

@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..directions import Direction, alpha_spec
-from ..edits import get_edit
-from ..models.dcgan import DCGANGenerator
-from ..walks.linear import learn_linear_walk
-from .gan import DCGANDiscriminator, GANConfig, train_gan
+from steerlab.directions import Direction, alpha_spec
+from steerlab.edits import get_edit
+from steerlab.models.dcgan import DCGANGenerator
+from steerlab.methods.walks.linear import learn_linear_walk
+from steerlab.training.gan import DCGANDiscriminator, GANConfig, train_gan
 
 MODES = ("argmin_w", "argmin_w_aug", "argmin_gw")
 MODE_LABELS = {"argmin_w": "argmin W", "argmin_w_aug": "argmin W + aug", "argmin_gw": "argmin G,W"}

@@ -3,16 +3,16 @@
 `steer` (several directions at once) and `Library` (models, direction files, uploads) need
 no web framework; `build_app` / `launch` import gradio only when called.
 """
-from .library import Library, check_launch, find_direction_files, read_image
-from .steering import MOVES, WEIGHT_SHIFTS, register_move, register_weight_shift, steer
-from .hooks import register_known_kinds
+from steerlab.ui.library import Library, check_launch, find_direction_files, read_image
+from steerlab.ui.steering import MOVES, WEIGHT_SHIFTS, register_move, register_weight_shift, steer
+from steerlab.ui.hooks import register_known_kinds
 
 register_known_kinds()  # combine hooks for the method kinds that are installed
 
 
 def build_app(*args, **kwargs):
     """See `steerlab.ui.app.build_app` (imports gradio)."""
-    from .app import build_app as _build
+    from steerlab.ui.app import build_app as _build
     return _build(*args, **kwargs)
 
 
@@ -22,7 +22,7 @@ def launch(models=None, directions=(), *, port: int = 7860, host: str = "127.0.0
     check_launch(port, directions)
     Library(models, directions, device=device)  # fail fast on unknown models, before gradio loads
     try:
-        from .app import launch as _launch
+        from steerlab.ui.app import launch as _launch
     except ModuleNotFoundError as e:
         if e.name != "gradio":
             raise

@@ -32,11 +32,11 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ..directions import Direction  # noqa: E402
-from ..report.plots import grid_image, save_gif, save_png, to_uint8  # noqa: E402
-from .library import (Library, _first_line, check_launch, find_inverter, import_methods,  # noqa: E402
+from steerlab.directions import Direction  # noqa: E402
+from steerlab.report.plots import grid_image, save_gif, save_png, to_uint8  # noqa: E402
+from steerlab.ui.library import (Library, _first_line, check_launch, find_inverter, import_methods,  # noqa: E402
                       read_image)
-from .steering import steer  # noqa: E402
+from steerlab.ui.steering import steer  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
     Args:
         library: the models and direction folders to offer.
         inverter: ``invert(G, images, classes) -> z`` for the photo upload; "auto" uses
-            `steerlab.trajectories.invert` when installed; None hides the upload.
+            `steerlab.methods.trajectories.invert` when installed; None hides the upload.
         max_sliders: size of the slider pool (a colour direction takes three).
     """
     import_methods()
@@ -296,7 +296,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             if not path:
                 raise ValueError("no file received")
             if inverter is None:
-                raise ValueError("inversion is not installed (steerlab.trajectories.invert)")
+                raise ValueError("inversion is not installed (steerlab.methods.trajectories.invert)")
             G = library.model(model_)
             x = read_image(path, G.resolution, G.channels).to(G.device)
             _, classes, _ = source(G, 0, cls_, {"photo": None})  # validates the class

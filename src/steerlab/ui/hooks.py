@@ -12,13 +12,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..directions import Direction, DirectionMismatch
-from ..models.base import Generator
-from .steering import MOVES, WEIGHT_SHIFTS, register_move, register_weight_shift
+from steerlab.directions import Direction, DirectionMismatch
+from steerlab.models.base import Generator
+from steerlab.ui.steering import MOVES, WEIGHT_SHIFTS, register_move, register_weight_shift
 
 
 def _weight_shift(d: Direction, G: Generator, alpha_g: Tensor) -> dict[str, Tensor]:
-    """"weight" (steerlab.paramspace): theta[layer] + t xi with t = alpha_g[:, 0], one t per batch."""
+    """"weight" (steerlab.methods.paramspace): theta[layer] + t xi with t = alpha_g[:, 0], one t per batch."""
     layer, xi = d.config.get("layer"), d.tensors.get("xi")
     w = G.shiftable_weights().get(layer)
     if xi is None or w is None or tuple(w.shape) != tuple(xi.shape):
@@ -34,7 +34,7 @@ def register_known_kinds() -> None:
     if "weight" not in WEIGHT_SHIFTS:
         register_weight_shift("weight")(_weight_shift)
     try:
-        from ..walks.nonlinear import euler_walk, nn_shift
+        from steerlab.methods.walks.nonlinear import euler_walk, nn_shift
     except ImportError:
         pass
     else:
@@ -52,8 +52,8 @@ def register_known_kinds() -> None:
                 nets = {k: v.to(latent) for k, v in d.tensors.items()}
                 return nn_shift(nets, latent.flatten(1), alpha_g).view_as(latent)
     try:
-        from ..trajectories.control import move_to
-        from ..trajectories.encoding import piecewise_linear_inverse
+        from steerlab.methods.trajectories.control import move_to
+        from steerlab.methods.trajectories.encoding import piecewise_linear_inverse
     except ImportError:
         pass
     else:

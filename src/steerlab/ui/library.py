@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._io import FileFormatError
-from ..directions import FORMAT, Direction, DirectionMismatch
-from ..models import ZOO, Generator, list_models, load_model
+from steerlab.core.io import FileFormatError
+from steerlab.directions import FORMAT, Direction, DirectionMismatch
+from steerlab.models import ZOO, Generator, list_models, load_model
 
 log = logging.getLogger(__name__)
 
 # Packages whose import registers direction kinds (`register_kind`) and combine hooks.
-METHOD_PACKAGES = ("steerlab.walks", "steerlab.trajectories", "steerlab.paramspace")
+METHOD_PACKAGES = ("steerlab.methods.walks", "steerlab.methods.trajectories", "steerlab.methods.paramspace")
 MAX_DIRECTION_FILES = 1000      # a folder scan stops here (a runs/ tree can be large)
 MAX_UPLOAD_BYTES = 25 * 2 ** 20  # uploads larger than this are refused before decoding
 INVERT_STEPS = 200               # inversion steps for an uploaded photo
@@ -58,7 +58,7 @@ def import_methods() -> list[str]:
         except Exception as e:  # a broken method module must not take the UI down
             failed.append(name)
             log.warning("could not import %s: %s", name, e)
-    from .hooks import register_known_kinds
+    from steerlab.ui.hooks import register_known_kinds
     register_known_kinds()
     return failed
 
@@ -200,7 +200,7 @@ class Library:
             ``(entries, refused)``: entries sorted by label; refused as one-line messages
             ``"path: reason"`` (another model, a corrupted file, an unknown kind).
         """
-        from ..directions import KINDS
+        from steerlab.directions import KINDS
         with self._lock:
             if not rescan and name in self._offered:
                 return self._offered[name]
@@ -221,7 +221,7 @@ class Library:
 
     def load_upload(self, path: str | os.PathLike, name: str) -> Entry:
         """A direction file the user uploaded, checked against model ``name``."""
-        from ..directions import KINDS
+        from steerlab.directions import KINDS
         path = Path(path)
         if path.stat().st_size > MAX_UPLOAD_BYTES:
             raise ValueError(f"{path.name}: larger than {MAX_UPLOAD_BYTES >> 20} MB")
@@ -267,7 +267,7 @@ def read_image(path: str | os.PathLike, resolution: int, channels: int = 3) -> T
 
 
 def find_inverter(steps: int = INVERT_STEPS) -> Callable[..., Tensor] | None:
-    """``invert(G, images, classes=None) -> z`` from `steerlab.trajectories.invert` if it is installed, else None.
+    """``invert(G, images, classes=None) -> z`` from `steerlab.methods.trajectories.invert` if it is installed, else None.
 
     ``steps`` (optimisation steps) is passed on when the method takes it; the UI uses fewer
     than the method's default so that a photo is ready in seconds on a CPU.
@@ -276,7 +276,7 @@ def find_inverter(steps: int = INVERT_STEPS) -> Callable[..., Tensor] | None:
     tuple (latent first), a dict (``latent``/``z``) or an object with ``.latent``/``.z``.
     """
     try:
-        mod = importlib.import_module("steerlab.trajectories.invert")
+        mod = importlib.import_module("steerlab.methods.trajectories.invert")
     except Exception:
         return None
     fn = getattr(mod, "invert", None) or getattr(mod, "invert_images", None)

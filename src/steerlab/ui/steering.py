@@ -25,8 +25,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from ..directions import KINDS, Direction, DirectionMismatch
-from ..models.base import Generator
+from steerlab.directions import KINDS, Direction, DirectionMismatch
+from steerlab.models.base import Generator
 
 Move = Callable[[Direction, Generator, Tensor, Tensor], Tensor]
 WeightShift = Callable[[Direction, Generator, Tensor], "dict[str, Tensor]"]
@@ -106,7 +106,7 @@ def steer(G: Generator, knobs: Sequence[tuple[Direction, object]], z: Tensor | N
         identity_g = d.knob.to_g(torch.tensor(float(d.alpha["identity"])))
         if bool((alpha_g != identity_g).any()):
             active.append((d, alpha_g))
-    # a weight direction renders from latents in config["latent_space"] (steerlab.paramspace)
+    # a weight direction renders from latents in config["latent_space"] (steerlab.methods.paramspace)
     spaces = sorted({d.config.get("latent_space", "z") if d.space == "weight" else d.space
                      for d, _ in active})
     if len(spaces) > 1:

@@ -1,0 +1,5 @@
+import sys
+
+from steerlab.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,315 @@
+"""Measurements of a direction on held-out samples.
+
+`target_l2` is the walk's own yardstick (Jahanian et al., Fig. 9 and our walk reports): at each
+alpha of the edit's grid, the masked L2 between the steered image and the target
+edit(G(z), alpha), beside the do-nothing baseline L2(G(z), edit(G(z), alpha)). A walk that beats
+the baseline has learned *something*; whether it steers the attribute is measured separately.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from steerlab.core import distributed
+from steerlab.directions import Direction
+from steerlab.edits import get_edit
+from steerlab.metrics.losses import masked_l2
+from steerlab.models.base import Generator
+
+HELD_OUT = 1_000_003  # seed offset: evaluation never reuses training draws
+
+
+def held_out(G: Generator, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Reproducible held-out z (n, z_dim) and classes for evaluation."""
+    g = torch.Generator().manual_seed(seed + HELD_OUT)
+    return G.sample_z(n, generator=g), G.sample_classes(n, generator=g)
+
+
+@torch.no_grad()
+def target_l2(G: Generator, d: Direction, *, n: int = 64, n_alphas: int = 9, seed: int = 0,
+              batch_size: int = 32) -> dict:
+    """Per-alpha mean masked L2 of the walk and of doing nothing, on ``n`` held-out samples.
+
+    Returns:
+        ``{"alphas": [...], "walk_l2": [...], "baseline_l2": [...], "walk_l2_mean": float,
+        "baseline_l2_mean": float, "n": n}``; alphas in the edit's user units (a list of
+        RGB triples for colour).
+    """
+    if d.edit is None:
+        raise ValueError("target_l2 needs a direction trained for an image edit")
+    edit = get_edit(d.edit)
+    z, classes = held_out(G, n, seed)
+    alphas = edit.grid(n_alphas)
+    own = distributed.shard(n, batch_size)  # data-parallel: whole batches per rank, gathered below
+    walk, base = [], []
+    for a in alphas:
+        per_sample = []  # (B, 2): walk and do-nothing L2 of each sample
+        for i in range(own.start, own.stop, batch_size):
+            zb = z[i:min(i + batch_size, own.stop)]
+            cb = None if classes is None else classes[i:i + zb.shape[0]]
+            src = G.synthesize(G.to_space(zb, d.space, cb), space=d.space, classes=cb)
+            target, mask = edit(src, a)
+            out = d.render(G, zb, a, classes=cb)
+            per_sample.append(torch.stack([masked_l2(out, target, mask), masked_l2(src, target, mask)], 1))
+        values = distributed.gather(torch.cat(per_sample) if per_sample else torch.zeros(0, 2, device=z.device))
+        wl = bl = 0.0
+        for i in range(0, n, batch_size):  # summed batch by batch as in one process: same floats
+            wl += values[i:i + batch_size, 0].sum().item()
+            bl += values[i:i + batch_size, 1].sum().item()
+        walk.append(wl / n)
+        base.append(bl / n)
+    return {"alphas": alphas.tolist(), "walk_l2": walk, "baseline_l2": base,
+            "walk_l2_mean": sum(walk) / len(walk), "baseline_l2_mean": sum(base) / len(base), "n": n}
+
+
+# --------------------------------------------------------------------------- steerability
+# Jahanian et al. Sec. 3 "Quantifying Steerability", Sec. 4.1, Figs. 4, 5, 10, 11, App. B.1-B.2:
+# walk held-out samples over a grid of alphas, read an attribute of every image with a detector,
+# and compare its distribution under model(alpha) with G(z) and with the dataset; FID per alpha
+# keeps the walk on the image manifold; the perceptual distance between consecutive alphas shows
+# where the walk stops changing the image.
+
+def attribute_of(G: Generator, d: Direction, measure: str | None = None,
+                 key: str | None = None) -> tuple[str, tuple[str, ...]]:
+    """The (measure, keys) a direction is read with; the first key is the primary attribute.
+
+    Order of precedence: the arguments; the edit's entry in ``measure.ATTRIBUTE_FOR_EDIT``,
+    with its generic measure swapped for the model card's choice (``card["measures"]``, e.g.
+    ``{"colour": "object_colour"}`` for shapes); else saliency (x, y, area) - the generic
+    measure for any model and any direction (also rotations and unnamed directions).
+    """
+    from steerlab.attributes import ATTRIBUTE_FOR_EDIT, attribute_for_edit, get_measure
+
+    card_measures = (getattr(G, "card", None) or {}).get("measures", {})
+    default = ATTRIBUTE_FOR_EDIT.get(d.edit) if d.edit else None
+    if default is not None:
+        name = measure or card_measures.get(default[0], default[0])
+        name, keys = attribute_for_edit(d.edit, name) if name != default[0] else default
+        keys = keys if isinstance(keys, tuple) else (keys,)
+    else:
+        name = measure or "saliency"
+        keys = tuple(k for k in get_measure(name).keys if k != "found")
+    m = get_measure(name)
+    if key is not None:
+        if key not in m.keys:
+            raise ValueError(f"measure '{name}' has no attribute '{key}'; allowed: {', '.join(m.keys)}")
+        keys = (key,) + tuple(k for k in keys if k != key)
+    return name, keys
+
+
+def _batched_render(G: Generator, d: Direction, z: torch.Tensor, classes, alpha, batch_size: int):
+    out = []
+    for i in range(0, z.shape[0], batch_size):
+        cb = None if classes is None else classes[i:i + batch_size]
+        out.append(d.render(G, z[i:i + batch_size], alpha, classes=cb))
+    if not out:  # an empty shard (more ranks than batches)
+        return torch.zeros(0, G.channels, G.resolution, G.resolution, device=G.device)
+    return torch.cat(out)
+
+
+def _gathered_measure(m, images: torch.Tensor, keys, batch_size: int) -> dict[str, torch.Tensor]:
+    """``m`` on ``images`` batch by batch, keys gathered over ranks (float64, CPU)."""
+    parts = [m(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)]
+    return {k: distributed.gather(torch.cat([p[k].detach().double().cpu() for p in parts]) if parts
+                                  else torch.zeros(0, dtype=torch.float64)) for k in keys}
+
+
+def _stats(v: torch.Tensor) -> dict:
+    ok = torch.isfinite(v)
+    f = v[ok]
+    return {"mean": float(f.mean()) if f.numel() else float("nan"),
+            "std": float(f.std()) if f.numel() > 1 else float("nan"),
+            "found_rate": float(ok.float().mean())}
+
+
+def reference_images(G: Generator, n: int, seed: int = 0) -> dict:
+    """The images a model is compared with: its training dataset (model card ``"dataset"``) if
+    steerlab knows it, else fresh samples G(z) (a different seed from the held-out set).
+
+    Returns:
+        ``{"images": (n, C, H, W), "labels": (n,) or None, "name": str, "is_data": bool}``.
+    """
+    from steerlab.data.registry import DATASETS, get_dataset
+
+    card = getattr(G, "card", None) or {}
+    name = card.get("dataset")
+    if name in DATASETS:
+        images, labels, _ = get_dataset(name, n, card.get("resolution_data", G.resolution), seed + HELD_OUT)
+        return {"images": images, "labels": labels, "name": f"dataset '{name}' (fresh draw)", "is_data": True}
+    g = torch.Generator().manual_seed(seed + 2 * HELD_OUT)
+    z, c = G.sample_z(n, generator=g), G.sample_classes(n, generator=g)
+    images = torch.cat([G.synthesize(z[i:i + 64], classes=None if c is None else c[i:i + 64])
+                        for i in range(0, n, 64)])
+    return {"images": images.cpu(), "labels": c, "name": "G(z), fresh samples (no dataset known)",
+            "is_data": False}
+
+
+@torch.no_grad()
+def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9, alphas=None,
+                 measure: str | None = None, key: str | None = None, n_reference: int | None = None,
+                 fid_features: str | None = None, fid: bool = True, perceptual_net: str = "alex",
+                 class_names: list[str] | None = None, seed: int = 0, batch_size: int = 50,
+                 progress: bool = True) -> dict:
+    """Attribute distributions, intersections, FID and perceptual steps of a direction over alpha.
+
+    Works for any direction kind (it only calls ``Direction.render``).
+
+    Args:
+        G, d: the model and a direction learned for it.
+        n: held-out samples (same z at every alpha; classes uniform for conditional models).
+        n_alphas, alphas: the grid (default: ``n_alphas`` evenly spaced in alpha_g over the
+            direction's range, identity included); ``alphas`` in the direction's units.
+        measure, key: what to read (see `attribute_of`); every key of the measure that the edit
+            reads is recorded, the first is the primary attribute.
+        n_reference: dataset (or fresh G(z)) images for FID and the dataset distribution (default ``n``).
+        fid_features: feature network for FID/KID (default: model card ``"fid_features"`` or
+            ``"stlpips-vgg"``). ``fid=False`` skips FID.
+        perceptual_net: ST-LPIPS trunk for the perceptual distances ("alex" or "vgg").
+        class_names: names for per-class results (default: card ``class_names`` or indices).
+
+    Returns:
+        JSON-able dict: ``alphas``; ``measure``, ``keys``, ``primary``; ``attribute[key]``
+        (``mean``, ``std``, ``found_rate`` per alpha); ``values`` (primary attribute of every
+        sample at every alpha, NaN as None); ``base`` (the same for G(z)); ``dataset`` (its
+        values, mean, std; None if no dataset is known); ``intersection_model`` and
+        ``intersection_data`` per alpha (Fig. 5 / 10); ``fid``, ``kid`` per alpha, ``fid_base``
+        (G(z) vs the reference), ``reference``, ``feature_network``; ``perceptual_steps``
+        (mean ST-LPIPS between consecutive alphas, Fig. 11) with ``perceptual_mid`` (the
+        midpoints, in alpha_g); ``per_class`` (conditional models: per-class attribute means per
+        alpha and perceptual distance G(z) -> model(alpha) at the two ends, Fig. 4).
+    """
+    from tqdm.auto import tqdm
+
+    from steerlab.attributes import get_measure
+    from steerlab.metrics.perceptual import perceptual_distance
+    from steerlab.metrics.stats import intersection, ttest
+
+    if n < 2:
+        raise ValueError(f"steerability needs n >= 2 samples, got {n}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    grid = d.knob.grid(n_alphas) if alphas is None else d.knob.check(alphas)
+    if grid.shape[0] < 2:
+        raise ValueError("steerability needs at least 2 alphas")
+    name, keys = attribute_of(G, d, measure, key)
+    m = get_measure(name)
+    card = getattr(G, "card", None) or {}
+    z, classes = held_out(G, n, seed)
+    # Data-parallel (steerlab.core.distributed): each rank renders, measures and embeds whole batches
+    # of the held-out samples and the per-sample results are gathered in order, so every rank
+    # ends with the numbers one process computes. In one process `own` is everything.
+    own = distributed.shard(n, batch_size)
+    identity = torch.full_like(grid[:1], d.knob.identity)
+    base = _batched_render(G, d, z[own], None if classes is None else classes[own], identity[0], batch_size)
+    base_attr = _gathered_measure(m, base, keys, batch_size)
+    ref = reference_images(G, n_reference or n, seed)
+    features = fid_features or card.get("fid_features", "stlpips-vgg")
+    if fid and features == "shapes-classifier":
+        from steerlab.metrics import shapes_features  # noqa: F401  (registers it)
+    from steerlab.metrics.fid import feature_network, fid_kid_features, image_features
+    net = feature_network(features, G.device) if fid else None
+
+    def fid_of(real_feats, imgs):  # features of this rank's images, gathered, then the scores
+        fake_feats = distributed.gather(image_features(net, imgs, batch_size, G.device))
+        return fid_kid_features(real_feats, fake_feats, features=features, batch_size=batch_size,
+                                device=G.device, kid_subset_size=min(100, n))
+
+    res: dict = {"model": G.name, "direction": d.describe(), "kind": d.kind, "edit": d.edit,
+                 "alphas": grid.tolist(), "alpha_unit": d.alpha["unit"], "n": n, "seed": seed,
+                 "measure": name, "measure_description": m.description, "keys": list(keys),
+                 "primary": keys[0], "attribute": {k: [] for k in keys}, "values": [],
+                 "intersection_model": [], "intersection_data": [], "fid": [], "kid": [],
+                 "perceptual_steps": [], "perceptual_net": perceptual_net,
+                 "reference": ref["name"], "feature_network": features if fid else None}
+    res["base"] = {"values": _jsonable(base_attr[keys[0]]), **_stats(base_attr[keys[0]])}
+    ref_own = distributed.shard(ref["images"].shape[0], batch_size)
+    ref_attr = (_gathered_measure(m, ref["images"][ref_own].to(G.device), keys, batch_size)[keys[0]]
+                if ref["is_data"] else None)
+    res["dataset"] = None if ref_attr is None else {"values": _jsonable(ref_attr), **_stats(ref_attr)}
+    if fid:
+        ref_feats = distributed.gather(image_features(net, ref["images"][ref_own], batch_size, G.device))
+        res["fid_base"] = fid_of(ref_feats, base)["fid"]
+    bv = base_attr[keys[0]]
+    prev, per_sample_to_base = None, []
+    show = progress and distributed.is_main()
+    for j, a in enumerate(tqdm(list(grid), desc="evaluate alphas", disable=not show, leave=False)):
+        imgs = _batched_render(G, d, z[own], None if classes is None else classes[own], a, batch_size)
+        attr = _gathered_measure(m, imgs, keys, batch_size)
+        for k in keys:
+            res["attribute"][k].append(_stats(attr[k]))
+        v = attr[keys[0]]
+        res["values"].append(_jsonable(v))
+        res["intersection_model"].append(_intersect(intersection, v, bv))
+        if ref_attr is not None:
+            res["intersection_data"].append(_intersect(intersection, v, ref_attr))
+        if fid:
+            s = fid_of(ref_feats, imgs)
+            res["fid"].append(s["fid"])
+            res["kid"].append(s["kid_mean"])
+        if prev is not None:
+            res["perceptual_steps"].append(float(distributed.gather(
+                _batched_pd(perceptual_distance, prev, imgs, perceptual_net, batch_size)).mean()))
+        if j in (0, len(grid) - 1):  # the two ends only: ST-LPIPS is the slow part
+            per_sample_to_base.append(distributed.gather(
+                _batched_pd(perceptual_distance, base, imgs, perceptual_net, batch_size)))
+        prev = imgs
+    g = d.knob.to_g(grid).reshape(grid.shape[0], -1)
+    xs = g[:, 0] if g.shape[1] == 1 else torch.arange(len(grid), dtype=torch.float32)
+    res["perceptual_mid"] = ((xs[1:] + xs[:-1]) / 2).tolist()
+    res["perceptual_to_base_ends"] = [float(p.mean()) for p in per_sample_to_base]
+    if classes is not None:
+        names = class_names or card.get("class_names") or [str(k) for k in range(G.num_classes)]
+        res["per_class"], res["per_class_ttest"] = _per_class(classes, names, res["values"],
+                                                              per_sample_to_base, ttest)
+    return res
+
+
+def _jsonable(v: torch.Tensor) -> list:
+    return [None if not math.isfinite(x) else round(x, 5) for x in v.detach().cpu().double().tolist()]
+
+
+def _finite(v) -> torch.Tensor:
+    v = torch.as_tensor([float("nan") if x is None else x for x in v] if isinstance(v, list) else v)
+    return v[torch.isfinite(v)]
+
+
+def _intersect(fn, a: torch.Tensor, b: torch.Tensor) -> float | None:
+    a, b = _finite(a), _finite(b)
+    return fn(a, b) if a.numel() and b.numel() else None
+
+
+def _batched_pd(fn, x: torch.Tensor, y: torch.Tensor, net: str, batch_size: int) -> torch.Tensor:
+    if x.shape[0] == 0:
+        return torch.zeros(0)
+    return torch.cat([fn(x[i:i + batch_size], y[i:i + batch_size], net=net)
+                      for i in range(0, x.shape[0], batch_size)]).float().cpu()
+
+
+def _per_class(classes: torch.Tensor, names: list[str], values: list, to_base: list, ttest):
+    """Per class: mean primary attribute per alpha, its delta between the two ends (Eq. 6), and
+    the perceptual distance G(z) -> model(alpha) at both ends (Fig. 4 boxplots); plus the
+    two-sample t-test of that distance at the high end between the most and least moved class."""
+    classes = classes.cpu()
+    out = {}
+    for k in range(len(names)):
+        sel = (classes == k).nonzero().flatten().tolist()
+        if not sel:
+            continue
+        means = [float(_finite([row[i] for i in sel]).mean()) if _finite([row[i] for i in sel]).numel()
+                 else None for row in values]
+        out[names[k]] = {"n": len(sel), "attribute_mean": means,
+                         "delta_mu": None if means[0] is None or means[-1] is None else means[-1] - means[0],
+                         "perceptual_low": [round(float(to_base[0][i]), 5) for i in sel],
+                         "perceptual_high": [round(float(to_base[-1][i]), 5) for i in sel]}
+    ranked = sorted((v for v in out.values() if len(v["perceptual_high"]) >= 2),
+                    key=lambda v: sum(v["perceptual_high"]) / len(v["perceptual_high"]))
+    test = None
+    if len(ranked) >= 2:
+        hi = next(k for k, v in out.items() if v is ranked[-1])
+        lo = next(k for k, v in out.items() if v is ranked[0])
+        try:
+            test = {"most": hi, "least": lo, **ttest(ranked[-1]["perceptual_high"], ranked[0]["perceptual_high"])}
+        except ValueError:  # constant distances (e.g. a walk that changes nothing)
+            test = None
+    return out, test

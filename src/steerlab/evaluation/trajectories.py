@@ -1,0 +1,203 @@
+"""Quantitative evaluation of a factor direction (Plumerault et al., Sec. 3.1, Figs. 2, 4, 5).
+
+1. take the direction u; 2. sample z ~ N(0, I); 3. render z - <z, u> u + s u for s in [-T, T];
+4. measure the factor on every image; 5. report its distribution and standard deviation per s.
+
+Measures are read from `steerlab.attributes` (saliency barycentre ``x``/``y`` and salient
+``area``, object / face boxes, colour) or ``pixels`` (`steerlab.data.dsprites.pixel_stats`:
+the exact barycentre and area of the bright pixels of binary images such as dSprites), named
+``"MEASURE:KEY"``, e.g. ``"saliency:x"`` or ``"pixels:x"``.
+
+For a model whose latent is split into parts fed to different layers (``G.latent_parts``, a
+tuple of sizes; BigGAN-like), `norm_per_part` gives the squared norm of u in each part (Fig. 4).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from steerlab.core.io import atomic_write  # noqa: E402
+from steerlab.data.dsprites import pixel_stats  # noqa: E402
+from steerlab.directions import Direction  # noqa: E402
+from steerlab.models.base import Generator  # noqa: E402
+from steerlab.methods.trajectories.control import move_to  # noqa: E402
+from steerlab.methods.trajectories.encoding import piecewise_linear  # noqa: E402
+
+__all__ = ["factor_measure", "sweep_factor", "norm_per_part", "latent_parts", "plot_factor_sweeps",
+           "plot_norm_per_part"]
+
+HELD_OUT = 2_000_003  # seed offset: evaluation never reuses trajectory draws
+
+
+def factor_measure(spec: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``"MEASURE:KEY"`` (e.g. ``"saliency:x"``, ``"pixels:x"``, ``"face_box:width"``) -> images -> (N,)."""
+    if callable(spec):
+        return spec
+    name, _, key = str(spec).partition(":")
+    if name == "pixels":
+        fn, keys = pixel_stats, ("x", "y", "area")
+    else:
+        from steerlab.attributes import get_measure
+        m = get_measure(name)
+        fn, keys = m.fn, m.keys
+    if key not in keys:
+        raise ValueError(f"measure {name!r} has no key {key!r}; allowed: {', '.join(keys)} (use MEASURE:KEY)")
+    return lambda images: fn(images)[key].float()
+
+
+@torch.no_grad()
+def sweep_factor(G: Generator, d: Direction, measure: str | Callable[[Tensor], Tensor], *,
+                 s_values: Sequence[float] | None = None, n: int = 64, seed: int = 0,
+                 batch_size: int = 64) -> dict:
+    """Measure the factor on z - <z, u> u + s u for every s (Sec. 3.1 steps 2-5).
+
+    Args:
+        G: the generator of ``d``.
+        d: a direction with a unit axis ``u`` in its tensors (a ``"trajectory"`` direction).
+        measure: ``"MEASURE:KEY"`` or a callable images (N, C, H, W) -> (N,).
+        s_values: coordinates along u (default ``linspace(-3, 3, 13)``).
+        n: held-out samples per s (the same z for every s).
+
+    Returns:
+        ``{"s", "values" (per s, n values, NaN where the measure failed), "mean", "std",
+        "model_t" (g(s) where the direction has knots), "std_mean" (mean over s of the std),
+        "spearman_all" (rank correlation of s with every value pooled: low when the spread
+        between samples is large next to the move along u), "spearman_mean" (with the per-s
+        means), "spearman_per_sample" (median over samples of each sample's own rank
+        correlation of s with its values: does moving one z along u move its factor one way?),
+        "positive_fraction" (samples whose own correlation is > 0; both over the samples
+        measurable at every s), "ends_ordered" (samples
+        whose value at the last s exceeds that at the first), "monotone_fraction" (samples whose
+        value never decreases by more than 1% of the measured range from one s to the next),
+        "nan_fraction"}``.
+    """
+    d.check_model(G)
+    fn = factor_measure(measure)
+    s_values = [float(s) for s in (np.linspace(-3, 3, 13) if s_values is None else s_values)]
+    g = torch.Generator().manual_seed(seed + HELD_OUT)
+    z = G.sample_z(n, generator=g)
+    classes = G.sample_classes(n, generator=g)
+    u = d.tensors["u"].to(z)
+    values = []
+    for s in s_values:
+        out = []
+        for lo in range(0, n, batch_size):
+            zb = move_to(z[lo:lo + batch_size], u, s)
+            cb = None if classes is None else classes[lo:lo + batch_size]
+            out.append(fn(G.synthesize(zb, classes=cb)).cpu())
+        values.append(torch.cat(out))
+    v = torch.stack(values).numpy().astype(np.float64)  # (S, n)
+    mean, std = np.nanmean(v, 1), np.nanstd(v, 1)
+    ok = np.isfinite(v)
+    s_rep = np.repeat(np.array(s_values)[:, None], n, 1)
+    rho_all = spearmanr(s_rep[ok], v[ok]).statistic if ok.sum() > 2 else float("nan")
+    rho_mean = spearmanr(s_values, mean).statistic if np.isfinite(mean).sum() > 2 else float("nan")
+    span = np.nanmax(v) - np.nanmin(v) if ok.any() else 0.0
+    steps = np.diff(v, axis=0)  # (S-1, n)
+    mono = np.all(np.nan_to_num(steps, nan=-np.inf) >= -0.01 * span, axis=0).mean()
+    # each sample measurable at every s: its own rank correlation (0 when its value never changes)
+    rho_each = np.array([spearmanr(s_values, v[:, i]).statistic if np.ptp(v[:, i]) > 0 else 0.0
+                         for i in np.flatnonzero(ok.all(0))])
+    ends = v[-1] > v[0]  # NaN at either end counts as not ordered
+    out = {"s": s_values, "values": v.tolist(), "mean": mean.tolist(), "std": std.tolist(),
+           "std_mean": float(np.nanmean(std)), "spearman_all": float(rho_all),
+           "spearman_mean": float(rho_mean), "monotone_fraction": float(mono),
+           "spearman_per_sample": float(np.median(rho_each)) if rho_each.size else float("nan"),
+           "positive_fraction": float((rho_each > 0).mean()) if rho_each.size else float("nan"),
+           "ends_ordered": float(ends.mean()),
+           "nan_fraction": float(1 - ok.mean()), "n": n}
+    if "knots_x" in d.tensors:
+        out["model_t"] = piecewise_linear(torch.tensor(s_values), d.tensors["knots_x"].float(),
+                                          d.tensors["knots_y"].float()).tolist()
+    return out
+
+
+def latent_parts(G: Generator) -> tuple[int, ...]:
+    """Sizes of the latent's parts fed to different layers (``G.latent_parts``), else one part."""
+    parts = tuple(getattr(G, "latent_parts", None) or (G.z_dim,))
+    if sum(parts) != G.z_dim or min(parts) < 1:
+        raise ValueError(f"model '{G.name}': latent_parts {parts} do not sum to z_dim {G.z_dim}")
+    return parts
+
+
+def norm_per_part(u: Tensor, parts: Sequence[int]) -> list[float]:
+    """Squared norm of the unit vector u in each consecutive part (Fig. 4); sums to 1."""
+    if sum(parts) != u.numel():
+        raise ValueError(f"parts {tuple(parts)} do not sum to the direction's size {u.numel()}")
+    u = u.reshape(-1).double()
+    u = u / u.norm()
+    return [float(c.pow(2).sum()) for c in torch.split(u, list(parts))]
+
+
+# --------------------------------------------------------------------------- plots
+def save_figure(fig, path):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
+
+
+def plot_factor_sweeps(path, sweeps: dict[str, dict], *, ylabel: str, xlabel: str = "s = <z, u>",
+                       ncols: int | None = None):
+    """Figs. 2 / 5: per panel, the measured values per s (blue) and their std (red, right axis).
+
+    Panels fill rows of ``ncols`` (default: all in one row)."""
+    k = len(sweeps)
+    ncols = min(ncols or k, k)
+    nrows = -(-k // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.0 * nrows), dpi=110, squeeze=False)
+    for ax in axes.flat[k:]:
+        ax.axis("off")
+    std_max = max(max(np.nan_to_num(sw["std"])) for sw in sweeps.values()) * 1.15 or 1.0
+    for ax, (label, sw) in zip(axes.flat, sweeps.items()):
+        s, v = np.array(sw["s"]), np.array(sw["values"])
+        width = (s[1] - s[0]) * 0.35 if len(s) > 1 else 0.1
+        rng = np.random.default_rng(0)
+        for i in range(len(s)):
+            jitter = rng.uniform(-width, width, v.shape[1])
+            ax.scatter(s[i] + jitter, v[i], s=3, alpha=0.35, color="tab:blue", linewidths=0)
+        ax.plot(s, sw["mean"], color="tab:blue", lw=1)
+        if "model_t" in sw:
+            # g is relative to the factor at s = 0: anchor it at the measured mean there
+            at0 = int(np.argmin(np.abs(s)))
+            ax.plot(s, np.array(sw["model_t"]) - sw["model_t"][at0] + sw["mean"][at0],
+                    color="black", lw=0.8, ls="--", label="g(s) (model)")
+        ax.set_title(f"{label}\nmean std {sw['std_mean']:.3f}", fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8, color="tab:blue")
+        ax.tick_params(labelsize=7)
+        ax2 = ax.twinx()
+        ax2.plot(s, sw["std"], color="tab:red", marker="o", ms=2.5, lw=1)
+        ax2.set_ylim(0, std_max)
+        ax2.tick_params(labelsize=7, colors="tab:red")
+        ax2.set_ylabel("std per s", fontsize=8, color="tab:red")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_norm_per_part(path, norms: dict[str, list[float]], *, title: str = ""):
+    """Fig. 4: squared norm of u per latent part, one group of bars per direction."""
+    fig, ax = plt.subplots(figsize=(4.8, 3.0), dpi=110)
+    k = len(norms)
+    for i, (label, vals) in enumerate(norms.items()):
+        x = np.arange(len(vals)) + (i - (k - 1) / 2) * 0.8 / k
+        ax.bar(x, vals, width=0.8 / k, label=label)
+    ax.set_xlabel("latent part")
+    ax.set_ylabel("squared norm of u")
+    ax.set_xticks(range(len(next(iter(norms.values())))))
+    if title:
+        ax.set_title(title, fontsize=10)
+    if k > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -1,0 +1,348 @@
+"""Python API of the parameter-space commands (`steerlab layers`, `discover`, `analyze-weights`).
+
+    >>> import steerlab.jobs.discover as pa
+    >>> pa.layers("faces")[2]["name"]                                              # doctest: +SKIP
+    'conv3.weight'
+    >>> run = pa.discover("faces", "hessian", "conv3.weight", k=16, out="runs/h3")  # doctest: +SKIP
+
+A `discover` run folder holds ``directions/k00.safetensors`` ... (one "weight" `Direction`
+per file, readable ``.json`` beside each; ``config.index`` is k), ``overview.png`` (one row per
+direction), ``grid_k00.png`` ... (Sec. 3.5: rows = samples, columns = t in [-T_k, T_k]),
+the analyses asked for (``locality.png``, ``fid_vs_shift.png``, ``mimic`` numbers),
+``metrics.json`` and ``report.html``.
+
+Shift magnitudes: t is the Frobenius norm of the weight shift. Unless ``limit`` fixes one T for
+all, each direction's range T_k is *calibrated*: the t at which the mean ST-LPIPS change of
+G_theta(z) -> G_{theta +- t xi_k}(z) reaches ``target`` (default 0.15), so every grid shows a
+comparable, visible change and methods are compared at matched perceptual change. The
+optimisation and hybrid methods train with one T (Eq. 1): the shift at which their first basis
+direction (top singular vector / top eigenvector) reaches ``target``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from steerlab.core import distributed
+from steerlab._version import __version__
+from steerlab.core.io import write_json
+from steerlab.jobs.walk import _model, run_folder
+from steerlab.directions import Direction
+from steerlab.models import Generator
+from steerlab.evaluation import weights as insp
+from steerlab.methods.paramspace.hessian import hessian_directions
+from steerlab.methods.paramspace.hybrid import hybrid_directions
+from steerlab.methods.paramspace.reconstructor import ReconstructorConfig, learn_directions
+from steerlab.methods.paramspace.shifts import layer_table, layer_weight, unit, weight_direction
+from steerlab.methods.paramspace.svd import SVDBasis, svd_directions
+from steerlab.report import html
+from steerlab.report.plots import grid_image, line_plot, save_figure, save_png
+
+METHODS = ("svd", "optimize", "hessian", "hybrid")
+ANALYSES = ("locality", "fid", "mimic")
+CALIBRATION_SEED = 2_000_003  # codes used to calibrate shifts: never a training or grid draw
+
+
+def layers(model: str | Generator, device: str = "cpu") -> list[dict]:
+    """The weights of ``model`` a direction may shift (see `paramspace.shifts.layer_table`)."""
+    return layer_table(_model(model, device))
+
+
+def _check_analyses(what: Sequence[str]) -> list[str]:
+    what = [w.strip() for w in what if w.strip()]
+    bad = [w for w in what if w not in ANALYSES]
+    if bad:
+        raise ValueError(f"unknown analysis {bad[0]!r}; allowed: {', '.join(ANALYSES)}")
+    return what
+
+
+def find_directions(G: Generator, method: str, layer: str, k: int, *, limit: float | None = None,
+                    target: float = 0.15, steps: int = 1000, batch_size: int = 16, lr: float = 1e-3,
+                    lam: float = 0.25, n_z: int = 8, eigen: int | None = None, tol: float = 1e-2,
+                    block: int = 4, seed: int = 0, checkpoint: str | Path | None = None,
+                    resume: bool = True, progress: bool = True) -> tuple[torch.Tensor, dict]:
+    """Run one method: ``(directions (k, *weight_shape) unit-norm, info)``; no files but checkpoints."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
+    W = layer_weight(G, layer)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if limit is not None and not (limit > 0 and limit < float("inf")):
+        raise ValueError(f"shift limit T must be a positive number, got {limit}")
+    if not 0 < target < 1:
+        raise ValueError(f"target perceptual change must be in (0, 1), got {target}")
+    z_cal, c_cal = insp._z(G, 8, CALIBRATION_SEED)
+    info: dict = {"method": method, "layer": layer}
+    if method == "svd":
+        dirs, sigma = svd_directions(W, k)
+        info["singular_values"] = sigma.tolist()
+        return dirs, info
+    if method == "hessian":
+        vals, dirs, hinfo = hessian_directions(G, layer, k, n_z=n_z, seed=seed, tol=tol, block=block,
+                                               progress=progress)
+        info.update(eigenvalues=vals.tolist(), solver=hinfo)
+        return dirs, info
+    if method == "optimize":
+        basis = SVDBasis(W).to(W.device)
+        first = basis(torch.eye(basis.dim, 1, device=W.device).T)[0]
+        if basis.dim < 2 or k < 2:
+            raise ValueError("the optimisation method needs k >= 2 and a layer with >= 2 singular values")
+    else:  # hybrid: the span of the top-m eigenvectors, m = eigen (default k)
+        m = eigen or k
+        vals, eig, hinfo = hessian_directions(G, layer, m, n_z=n_z, seed=seed, tol=tol, block=block,
+                                              progress=progress)
+        info.update(eigenvalues=vals.tolist(), solver=hinfo)
+        first = eig[0]
+    T = limit or insp.calibrate_shift(G, layer, first, target, z=z_cal, classes=c_cal)
+    cfg = ReconstructorConfig(k=k, limit=float(T), steps=steps, batch_size=batch_size, lr=lr, lam=lam,
+                              seed=seed)
+    if method == "optimize":
+        dirs, rinfo = learn_directions(G, layer, basis, cfg, checkpoint=checkpoint, resume=resume,
+                                       progress=progress)
+    else:
+        dirs, rinfo = hybrid_directions(G, layer, eig, cfg, checkpoint=checkpoint, resume=resume,
+                                        progress=progress)
+    info.update(train_limit=float(T), coords=rinfo.pop("coords").tolist(), training=rinfo)
+    return dirs, info
+
+
+def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
+             out: str | os.PathLike | None = None, overwrite: bool = False, limit: float | None = None,
+             target: float = 0.15, steps: int = 1000, batch_size: int = 16, lr: float = 1e-3,
+             lam: float = 0.25, n_z: int = 8, eigen: int | None = None, tol: float = 1e-2,
+             block: int = 4, seed: int = 0, analyze: Sequence[str] = ("locality",),
+             n_grid_z: int = 3, n_shifts: int = 7, device: str = "cpu", resume: bool = True,
+             progress: bool = True, analysis_kw: dict | None = None) -> dict:
+    """Discover ``k`` weight directions of one layer and write a run folder (`steerlab discover`).
+
+    Args:
+        model: zoo name, generator file or a `Generator`.
+        method: "svd" (Sec. 4.2), "optimize" (Sec. 3.2), "hessian" (Sec. 3.3), "hybrid" (Sec. 3.4).
+        layer: a weight name from `layers`.
+        k: number of directions.
+        limit: one shift range T for every direction; default: calibrated per direction.
+        target: perceptual change (mean ST-LPIPS) that calibrates T.
+        steps, batch_size, lr, lam: Eq. 1 training (optimize, hybrid).
+        n_z, tol, block: Hessian batch of z, Lanczos tolerance and block (hessian, hybrid).
+        eigen: eigenvectors spanning the hybrid's subspace (default k).
+        analyze: any of "locality", "fid", "mimic" (see `paramspace.inspect`).
+        resume: continue an interrupted optimisation from its checkpoint (beside ``out``).
+
+    Under torchrun the Eq. 1 training (optimize, hybrid) and the Hessian products (hessian,
+    hybrid) are data-parallel (`steerlab.core.distributed`); calibration, grids and analyses then run
+    on rank 0, which alone writes.
+
+    Returns:
+        ``{"out": Path, "directions": [Path, ...], "metrics": dict}``.
+    """
+    if method not in METHODS:  # fail fast, before any work
+        raise ValueError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
+    what = _check_analyses(analyze)
+    G = _model(model, device)
+    layer_weight(G, layer)
+    out = Path(out or f"runs/{G.name}-{method}-{layer.replace('.', '_')}")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
+    ckpt = out.parent / f".{out.name}.ckpt"  # beside the run folder: survives an interrupted run
+    t0 = time.time()
+    dirs, info = find_directions(G, method, layer, k, limit=limit, target=target, steps=steps,
+                                 batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol,
+                                 block=block, seed=seed, checkpoint=ckpt, resume=resume, progress=progress)
+    seconds = time.time() - t0
+    if not distributed.is_main():  # data-parallel: the directions are found; rank 0 calibrates and writes
+        return {"out": out, "directions": [], "metrics": {"method": method, "layer": layer, "seconds": seconds}}
+    directions = _as_directions(G, method, layer, dirs, info, limit=limit, target=target, seed=seed,
+                                progress=progress)
+    with run_folder(out, overwrite) as tmp:
+        paths = [d.save(tmp / "directions" / f"k{i:02d}") for i, d in enumerate(directions)]
+        metrics = {"model": G.name, "fingerprint": G.fingerprint, "method": method, "layer": layer,
+                   "k": k, "seconds": round(seconds, 1), "target_perceptual_change": target,
+                   "fixed_limit": limit, "seed": seed, "steerlab_version": __version__,
+                   **{key: v for key, v in info.items() if key not in ("method", "layer")}}
+        metrics["directions"] = analyze_directions(G, directions, tmp, what=what, n_grid_z=n_grid_z,
+                                                   n_shifts=n_shifts, seed=seed, progress=progress,
+                                                   **(analysis_kw or {}))
+        write_json(tmp / "metrics.json", metrics)
+        _report(tmp, G, directions, metrics, what)
+    for suffix in (".safetensors", ".json"):
+        ckpt.with_suffix(suffix).unlink(missing_ok=True)
+    return {"out": out, "directions": [out / "directions" / p.name for p in paths], "metrics": metrics}
+
+
+def _as_directions(G, method, layer, dirs, info, *, limit, target, seed, progress) -> list[Direction]:
+    """One "weight" Direction per row, each with its calibrated (or the fixed) shift range."""
+    from tqdm.auto import tqdm
+
+    z_cal, c_cal = insp._z(G, 8, CALIBRATION_SEED)
+    out = []
+    for i, xi in enumerate(tqdm(unit(dirs.detach()), desc="calibrate T", disable=not progress, leave=False)):
+        T = limit or insp.calibrate_shift(G, layer, xi, target, z=z_cal, classes=c_cal)
+        change = insp.perceptual_change(G, layer, xi, [-T, T], z=z_cal, classes=c_cal)
+        m = {"perceptual_change_at_T": sum(change) / 2, "perceptual_change_minus_plus": change}
+        # Direction k *is* the k-th eigenvector / singular pair only for these two methods.
+        if method == "hessian":
+            m["eigenvalue"] = info["eigenvalues"][i]
+        if method == "svd":
+            m["singular_value"] = info["singular_values"][i]
+        cfg = {"calibrated": limit is None, "target_perceptual_change": target, "seed": seed}
+        if "train_limit" in info:
+            cfg["train_limit"] = info["train_limit"]
+        out.append(weight_direction(G, layer, xi, limit=T, method=method, index=i, config=cfg, metrics=m))
+    return out
+
+
+def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Path, *,
+                       what: Sequence[str] = ("locality",), n_grid_z: int = 3, n_shifts: int = 7,
+                       seed: int = 0, fid_n: int = 200, fid_shifts: int = 3, locality_n: int = 64,
+                       mimic_count: int = 5, mimic_steps: int = 150, progress: bool = True) -> list[dict]:
+    """Grids for every direction and the analyses in ``what``, written into ``folder``.
+
+    Returns one dict of numbers per direction (also stored in ``metrics.json``).
+    """
+    from tqdm.auto import tqdm
+
+    rows, overview, labels = [], [], []
+    fid_ref, fid_series, heats, mimic_spaces = None, {}, [], [*G.latent_spaces, insp.ACTIVATION_SPACE]
+    fid_zero = None
+    for i, d in enumerate(tqdm(directions, desc="analyse", disable=not progress, leave=False)):
+        layer, xi, T = d.config["layer"], d.tensors["xi"].to(G.device), d.alpha["alpha_range"][1]
+        row = {"index": d.config.get("index", i), "file": f"directions/k{i:02d}.safetensors",
+               "limit": T, **{k: v for k, v in d.metrics.items() if not isinstance(v, list)}}
+        save_png(insp.shift_grid(G, layer, xi, T, n_z=n_grid_z, n_shifts=n_shifts, seed=seed),
+                 folder / f"grid_k{i:02d}.png")
+        z1, c1 = insp._z(G, 1, seed)
+        ts = torch.linspace(-T, T, n_shifts)
+        from steerlab.methods.paramspace.shifts import render_shifts
+        overview.append(render_shifts(G, z1, layer, ts.view(-1, *[1] * xi.dim()).to(xi) * xi, classes=c1)[:, 0])
+        labels.append(f"k{i:02d}")
+        if "locality" in what:
+            heat, conc = insp.locality_heatmap(G, layer, xi, [t for t in ts.tolist() if t != 0],
+                                               n=locality_n, seed=seed)
+            heats.append(heat)
+            row["locality_concentration"] = conc
+        if "fid" in what:
+            fts = [t for t in torch.linspace(-T, T, fid_shifts).tolist() if abs(t) > 1e-12 * T]
+            res = insp.fid_vs_shift(G, layer, xi, fts, n=fid_n, seed=seed, reference=fid_ref)
+            fid_ref = res["reference"]
+            if fid_zero is None:
+                fid_zero = insp.fid_vs_shift(G, layer, xi, [0.0], n=fid_n, seed=seed, reference=fid_ref)["fid"][0]
+            xs, ys = res["t"] + [0.0], res["fid"] + [fid_zero]
+            order = sorted(range(len(xs)), key=lambda j: xs[j])
+            fid_series[f"k{i:02d}"] = ([xs[j] / T for j in order], [ys[j] for j in order])
+            row.update(fid_t=[xs[j] for j in order], fid=[ys[j] for j in order], fid_at_T=(res["fid"][0] + res["fid"][-1]) / 2,
+                       fid_unshifted=fid_zero, fid_feature_network=res["feature_network"], fid_n=fid_n)
+        if "mimic" in what and i < mimic_count:
+            row["mimic"] = [insp.latent_mimic(G, layer, xi, T, space=s, steps=mimic_steps, seed=seed)
+                            for s in mimic_spaces]
+        rows.append(row)
+    save_png(grid_image(overview, row_labels=labels, col_labels=["-T", "", "", "0", "", "", "+T"]
+                        if n_shifts == 7 else None), folder / "overview.png")
+    if heats:
+        _heatmap_figure(heats, rows, folder / "locality.png")
+    if fid_series:
+        line_plot(folder / "fid_vs_shift.png", fid_series, xlabel="t / T_k (T_k: calibrated range)",
+                  ylabel="FID vs unshifted G (stlpips-vgg)", title=f"{G.name}: FID vs shift")
+    return rows
+
+
+def _heatmap_figure(heats, rows, path) -> Path:
+    import matplotlib.pyplot as plt
+
+    n = len(heats)
+    cols = min(n, 8)
+    nrows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(1.6 * cols, 1.75 * nrows), dpi=110, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (h, r) in enumerate(zip(heats, rows)):
+        ax = axes.flat[i]
+        ax.imshow(h.numpy(), cmap="inferno")
+        ax.set_title(f"k{i:02d} c={r.get('locality_concentration', 0):.2f}", fontsize=7)
+    fig.suptitle("mean per-pixel squared change (c: share in the top 10% pixels)", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _report(folder: Path, G: Generator, directions: Sequence[Direction], m: dict, what) -> None:
+    d0 = directions[0]
+    head = ["k", "T_k", "ST-LPIPS at +-T"]
+    extra = [("eigenvalue", "eigenvalue"), ("singular_value", "sigma"),
+             ("locality_concentration", "locality c"), ("fid_at_T", "FID at +-T")]
+    present = [(key, name) for key, name in extra if any(key in r for r in m["directions"])]
+    head += [name for _, name in present]
+    rows = []
+    for r in m["directions"]:
+        rows.append([f"k{r['index']:02d}", r["limit"], r.get("perceptual_change_at_T", float("nan")),
+                     *[r.get(key, "") for key, _ in present]])
+    settings = (f"{m['method']} on {m['layer']} of {G.name} (fingerprint {m['fingerprint']}), "
+                f"k={m['k']}, {m['seconds']} s. Shift t = Frobenius norm of the weight shift; "
+                + ("each T_k calibrated so that the mean ST-LPIPS change at +-T_k is "
+                   f"{m['target_perceptual_change']}." if m["fixed_limit"] is None
+                   else f"T fixed at {m['fixed_limit']}."))
+    sections = [("Directions", html.text(settings) + html.text(d0.describe())
+                 + html.table(head, rows)),
+                ("Overview", html.text("One sample per direction (rows) over t = -T_k ... +T_k.")
+                 + html.image("overview.png", "overview"))]
+    grids = "".join(html.text(f"k{i:02d}: rows = samples, columns = t in [-T_k, T_k] "
+                              f"(T_k = {d.alpha['alpha_range'][1]:.4g})") + html.image(f"grid_k{i:02d}.png")
+                    for i, d in enumerate(directions))
+    sections.append(("Inspection grids (Sec. 3.5)", grids))
+    if "locality" in what:
+        sections.append(("Locality (Sec. 4.6)", html.image("locality.png", "locality heatmaps")))
+    if "fid" in what:
+        r0 = next(r for r in m["directions"] if "fid" in r)
+        sections.append(("FID vs shift (Sec. 4.5)", html.text(
+            f"FID between {r0['fid_n']} unshifted and {r0['fid_n']} shifted samples on features "
+            f"'{r0['fid_feature_network']}' (not Inception); the reference is the unshifted generator, "
+            f"so t = 0 gives the finite-sample floor ({r0['fid_unshifted']:.3g}).")
+            + html.image("fid_vs_shift.png", "FID vs shift")))
+    if "mimic" in what:
+        mrows = [[f"k{r['index']:02d}", x["space"], x["ratio"], x["control_ratio"], x["do_nothing"]]
+                 for r in m["directions"] for x in r.get("mimic", [])]
+        sections.append(("Can a latent shift do it? (Sec. 4.3)", html.text(
+            "residual / do-nothing error of the best single latent shift h (Eq. 5) on held-out samples, "
+            "beside a control whose target is itself a latent shift of the same size: 0 = perfect mimicry, "
+            "1 = h does not help.") + html.table(["k", "space", "weight shift ratio", "control ratio",
+                                                 "do-nothing MSE"], mrows)))
+    html.write_report(folder / "report.html", f"{G.name}: {m['method']} directions in {m['layer']}", sections)
+
+
+def analyze(directions: str | os.PathLike | Sequence[str | os.PathLike], *,
+            what: Sequence[str] = ANALYSES, out: str | os.PathLike | None = None, overwrite: bool = False,
+            model: str | Generator | None = None, force: bool = False, device: str = "cpu",
+            progress: bool = True, **kw) -> dict:
+    """Analyse saved weight directions (a `discover` run folder or direction files) into ``out``.
+
+    Returns:
+        ``{"out": Path, "metrics": dict}``.
+    """
+    what = _check_analyses(what)
+    if isinstance(directions, (str, os.PathLike)):
+        p = Path(directions)
+        files = sorted((p / "directions").glob("k*.safetensors")) if p.is_dir() else [p]
+    else:
+        files = [Path(f) for f in directions]
+    if not files:
+        raise FileNotFoundError(f"no direction files under {directions}")
+    dirs = [Direction.load(f) for f in files]
+    if any(d.kind != "weight" for d in dirs):
+        raise ValueError("analyze-weights takes weight directions (kind 'weight')")
+    G = _model(model or dirs[0].model, device)
+    for d in dirs:
+        d.check_model(G, force)
+    out = Path(out or "runs/analyze-weights")
+    t0 = time.time()
+    with run_folder(out, overwrite) as tmp:
+        rows = analyze_directions(G, dirs, tmp, what=what, progress=progress, **kw)
+        metrics = {"model": G.name, "files": [str(f) for f in files], "directions": rows,
+                   "method": dirs[0].config.get("method"), "layer": dirs[0].config.get("layer"),
+                   "k": len(dirs), "seconds": round(time.time() - t0, 1), "target_perceptual_change":
+                   dirs[0].config.get("target_perceptual_change"), "fixed_limit": None,
+                   "fingerprint": G.fingerprint, "steerlab_version": __version__}
+        write_json(tmp / "metrics.json", metrics)
+        _report(tmp, G, dirs, metrics, what)
+    return {"out": out, "metrics": metrics}

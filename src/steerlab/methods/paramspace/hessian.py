@@ -1,0 +1,362 @@
+"""Spectrum-based directions (Cherepkov et al. Sec. 3.3): the top eigenvectors of the Hessian
+
+    H = d^2/da^2  E_z d^2(G_theta(z), G_{theta + a}(z))  at a = 0,
+
+taken w.r.t. one layer's weight, with d^2 the perceptual distance (ST-LPIPS). The directions whose
+small moves change the images most, perceptually.
+
+About d^2: LPIPS (and ST-LPIPS) is already a weighted *squared* feature distance, so, as in the
+paper's code and Wang & Ponce's, its value is used as d^2. (Squaring it again would make the
+function quartic at a = 0 and its Hessian there zero.) At a = 0 the residual vanishes, so H is
+exactly 2 E_z J^T W J (J the Jacobian of the normalised ST-LPIPS features w.r.t. the weight,
+W the learned channel weights): symmetric positive semi-definite.
+
+Two solvers:
+
+- ``lanczos_topk`` (the fast one): block Lanczos with full reorthogonalisation and exact
+  Hessian-vector products by double backward through G and ST-LPIPS (``LayerHessian.hvp``). A block
+  of b products shares one forward+backward; it stops when every wanted Ritz pair's exact residual
+  ||H y - theta y|| is below ``tol * theta``.
+- ``power_iteration_fd`` (the paper's reference, Eq. 4): deflated power iteration where
+  H v is the central finite difference of gradients, (g(eps v) - g(-eps v)) / (2 eps ||v||),
+  each eigenvector after a fixed number of iterations, projected off the ones already found.
+
+``dense_hessian`` builds H column by column for layers small enough (tests), and
+``subspace_overlap`` compares subspaces.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from steerlab.core import distributed
+from steerlab.metrics.perceptual import STLPIPS, _cached_model
+from steerlab.models.base import Generator
+from steerlab.methods.paramspace.shifts import layer_weight
+
+__all__ = ["DISTANCES", "LayerHessian", "lanczos_topk", "power_iteration_fd", "dense_hessian",
+           "subspace_overlap", "hessian_directions"]
+
+DISTANCES = ("stlpips-alex", "stlpips-vgg", "l2")
+
+
+def _reference_distance(distance: str, reference: Tensor) -> Callable[[Tensor], Tensor]:
+    """``d(x) -> (N,)``: the distance of images x to fixed ``reference`` images.
+
+    For ST-LPIPS the reference features are computed once (half the work of ``STLPIPS(x, y)``);
+    the value equals ``STLPIPS(reference, x)``.
+    """
+    if distance == "l2":
+        return lambda x: (x - reference).pow(2).flatten(1).mean(1)
+    if distance not in DISTANCES:
+        raise ValueError(f"unknown distance '{distance}'; allowed: {', '.join(DISTANCES)}")
+    model: STLPIPS = _cached_model(distance.split("-")[1], str(reference.device))
+    with torch.no_grad():
+        ref = [f.detach() for f in model.features(reference)]
+
+    def d(x: Tensor) -> Tensor:
+        total = 0.0
+        for k, (fr, fx) in enumerate(zip(ref, model.features(x))):
+            total = total + getattr(model, f"lin{k}")((fr - fx).pow(2)).mean(dim=(2, 3))  # (N, 1)
+        return total[:, 0]
+    return d
+
+
+class LayerHessian:
+    """f(a) = mean_z d^2(G_theta(z), G_{theta+a}(z)) for one layer of ``G`` on a fixed batch of z.
+
+    Args:
+        G: any steerlab generator (not modified).
+        layer: the weight to differentiate w.r.t. (see ``layer_table``).
+        z: (N, z_dim) codes; fixed, so H is one well-defined matrix.
+        distance: "stlpips-alex" (default), "stlpips-vgg" or "l2" (pixel MSE, for fast tests).
+        chunk: samples per forward pass (memory); results do not depend on it.
+        classes: (N,) labels for a conditional model.
+
+    Counters ``passes`` (forward+backward traversals of G and the distance: a gradient is 1, a
+    block of b exact HVPs is 1 + b: one shared forward+backward, then one backward-of-backward per
+    vector), ``grads`` and ``hvps`` grow with every call. H is taken at the one point a = 0, so
+    when z fits in a single chunk the first-order graph is built once and kept: later blocks cost
+    b passes (the graph's memory is what one block needs anyway). With several chunks it is
+    rebuilt per block, keeping memory at one chunk's graph.
+
+    Under torchrun (`steerlab.core.distributed`) each rank owns whole chunks of z and every value,
+    gradient and HVP is summed over ranks: all ranks get the full-batch result (equal to one
+    process up to float summation order), so the solvers run unchanged on each rank.
+    """
+
+    def __init__(self, G: Generator, layer: str, z: Tensor, *, distance: str = "stlpips-alex",
+                 chunk: int = 8, classes: Tensor | None = None):
+        self.G, self.layer = G, layer
+        self.weight = layer_weight(G, layer)
+        self.shape = tuple(self.weight.shape)
+        self.dim = self.weight.numel()
+        # Data-parallel: at most an equal share of z per chunk, so that every rank gets some.
+        share = -(-z.shape[0] // distributed.world())
+        self.z, self.classes, self.chunk = z, classes, max(1, min(int(chunk), share))
+        self.distance = distance
+        self._refs = []
+        with torch.no_grad():
+            for zc, cc in self._chunks():
+                self._refs.append(_reference_distance(distance, G.synthesize(zc, classes=cc)))
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the counters and drop the kept first-order graph (a fresh, fairly counted start)."""
+        self.passes = self.grads = self.hvps = 0
+        self._graph = None
+
+    def _chunks(self):
+        own = distributed.shard(self.z.shape[0], self.chunk)  # all of z in one process
+        for i in range(own.start, own.stop, self.chunk):
+            i_end = min(i + self.chunk, own.stop)
+            yield self.z[i:i_end], None if self.classes is None else self.classes[i:i_end]
+
+    def _value(self, a: Tensor, j: int, zc: Tensor, cc: Tensor | None) -> Tensor:
+        x = self.G.synthesize_shifted(zc, {self.layer: a}, classes=cc)
+        return self._refs[j](x).sum() / self.z.shape[0]
+
+    def value(self, a: Tensor) -> float:
+        """f(a) for a weight-shaped shift ``a``."""
+        with torch.no_grad():
+            total = sum((self._value(a, j, zc, cc) for j, (zc, cc) in enumerate(self._chunks())),
+                        torch.zeros((), device=self.weight.device))
+            return float(distributed.all_reduce_sum(total))
+
+    def grad(self, a: Tensor) -> Tensor:
+        """g(a) = df/da, weight-shaped (one forward+backward pass)."""
+        out = torch.zeros_like(self.weight)
+        for j, (zc, cc) in enumerate(self._chunks()):
+            a_ = a.detach().to(self.weight).requires_grad_(True)
+            out += torch.autograd.grad(self._value(a_, j, zc, cc), a_)[0]
+        self.passes += 1
+        self.grads += 1
+        return distributed.all_reduce_sum(out)
+
+    def _first_order(self, j: int, zc: Tensor, cc: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(a, df/da) at a = 0 with its graph, for chunk j (its share of one forward+backward pass)."""
+        a = torch.zeros_like(self.weight, requires_grad=True)
+        return a, torch.autograd.grad(self._value(a, j, zc, cc), a, create_graph=True)[0]
+
+    def hvp(self, v: Tensor) -> Tensor:
+        """Exact H v at a = 0 for a block v (b, *weight_shape) -> (b, *weight_shape)."""
+        v = v.to(self.weight)
+        out = torch.zeros_like(v)
+        chunks = list(self._chunks())
+        keep = len(chunks) == 1
+        if not keep or self._graph is None:
+            self.passes += 1  # the first-order forward+backward with graph
+        for j, (zc, cc) in enumerate(chunks):
+            if keep and self._graph is None:
+                self._graph = self._first_order(j, zc, cc)
+            a, g = self._graph if keep else self._first_order(j, zc, cc)
+            for i in range(v.shape[0]):
+                out[i] += torch.autograd.grad(g, a, v[i], retain_graph=keep or i + 1 < v.shape[0])[0]
+        self.passes += v.shape[0]
+        self.hvps += v.shape[0]
+        return distributed.all_reduce_sum(out)
+
+    def matvec(self, x: Tensor) -> Tensor:
+        """Flat interface for the solvers: (b, dim) -> (b, dim)."""
+        return self.hvp(x.reshape(-1, *self.shape)).reshape(x.shape[0], -1)
+
+
+def _orthonormalize(x: Tensor, basis: Tensor | None) -> Tensor:
+    """Rows of ``x`` made orthonormal and orthogonal to the rows of ``basis`` (twice is enough)."""
+    for _ in range(2):
+        if basis is not None and basis.shape[0]:
+            x = x - (x @ basis.T) @ basis
+        q, r = torch.linalg.qr(x.T)
+        x = q.T * torch.sign(torch.diagonal(r)).clamp_min(0).mul(2).sub(1)[:, None]
+    return x
+
+
+def lanczos_topk(matvec: Callable[[Tensor], Tensor], dim: int, k: int, *, block: int = 4,
+                 tol: float = 1e-3, max_dim: int | None = None, generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                 progress: bool = False,
+                 callback: Callable[[int, Tensor], None] | None = None) -> tuple[Tensor, Tensor, dict]:
+    """Top-``k`` eigenpairs of a symmetric operator by block Lanczos with full reorthogonalisation.
+
+    The Krylov basis V grows by ``block`` orthonormal rows per step; H V is kept, so the
+    Rayleigh-Ritz matrix V H V^T and every Ritz pair's residual ||H y - theta y|| are exact
+    (no reliance on the three-term recurrence in floating point).
+
+    Args:
+        matvec: (b, dim) -> (b, dim), the operator on a block of row vectors.
+        dim: the operator's size.
+        k: eigenpairs wanted (largest algebraic eigenvalues).
+        block: vectors per step (a block shares one forward+backward of the generator).
+        tol: stop when every wanted Ritz pair has ||H y - theta y|| <= tol * |theta| (its own
+            eigenvalue; the eigenvalue error is then about tol^2 theta^2 / gap).
+        max_dim: cap on the basis size (default: min(dim, max(8k, 64))).
+        callback: called as ``callback(matvecs, ritz_vectors (min(k, m), dim))`` after each step.
+
+    Returns:
+        ``(eigenvalues (k,) descending, eigenvectors (k, dim) orthonormal, info)`` with
+        ``info = {"matvecs", "basis", "residuals", "converged", "history"}``; ``history`` lists
+        (matvecs so far, max relative residual) after each step.
+    """
+    if not 1 <= k <= dim:
+        raise ValueError(f"k must be in [1, {dim}], got {k}")
+    block = max(1, min(int(block), dim))
+    max_dim = min(dim, max_dim or max(8 * k, 64))
+    g = generator or torch.Generator().manual_seed(0)
+    x = _orthonormalize(torch.randn(block, dim, generator=g, dtype=dtype).to(device), None)
+    V = torch.empty(0, dim, dtype=dtype, device=device)
+    HV = torch.empty(0, dim, dtype=dtype, device=device)
+    T = torch.empty(0, 0, dtype=torch.float64)
+    history, matvecs = [], 0
+    bar = tqdm(total=k, desc="lanczos", disable=not progress, leave=False)
+    while True:
+        hx = matvec(x).to(dtype)
+        matvecs += x.shape[0]
+        # Extend T = V H V^T with the new rows/columns (symmetrised: H is symmetric).
+        cross = (torch.cat([V, x]) @ hx.T).double()                       # (m + b, b)
+        m = V.shape[0]
+        T_new = torch.zeros(m + x.shape[0], m + x.shape[0], dtype=torch.float64)
+        T_new[:m, :m] = T
+        T_new[:, m:] = cross
+        T_new[m:, :m] = cross[:m].T
+        T_new[m:, m:] = 0.5 * (cross[m:] + cross[m:].T)
+        T, V, HV = T_new, torch.cat([V, x]), torch.cat([HV, hx])
+        theta, S = torch.linalg.eigh(T)
+        theta, S = theta.flip(0), S.flip(1)
+        kk = min(k, V.shape[0])
+        Y = S[:, :kk].to(dtype).T                                           # (kk, m)
+        resid = ((Y @ HV) - theta[:kk, None].to(dtype) * (Y @ V)).norm(dim=1)
+        rel = (resid / theta[:kk].abs().clamp_min(1e-30).to(dtype)).double()
+        done = kk == k and bool((rel <= tol).all())
+        history.append((matvecs, float(rel.max())))
+        if callback is not None:
+            callback(matvecs, Y @ V)
+        bar.n = int((rel <= tol).sum())
+        bar.set_postfix(matvecs=matvecs, resid=f"{float(rel.max()):.1e}", refresh=True)
+        if done or V.shape[0] >= max_dim:
+            break
+        nb = min(block, max_dim - V.shape[0])
+        x = _orthonormalize(hx[:nb] - (hx[:nb] @ V.T) @ V, V)  # next block: the new Krylov directions
+    bar.close()
+    vecs = Y @ V
+    return (theta[:k].to(dtype), vecs[:k], {"matvecs": matvecs, "basis": V.shape[0],
+                                            "residuals": rel.tolist(), "converged": done,
+                                            "history": history})
+
+
+def power_iteration_fd(grad: Callable[[Tensor], Tensor], shape: tuple[int, ...], k: int, *,
+                       iters: int = 10, eps: float = 0.1, relative_step: bool = True,
+                       generator: torch.Generator | None = None, progress: bool = False,
+                       callback: Callable[[int, Tensor], None] | None = None) -> tuple[Tensor, Tensor]:
+    """The paper's reference solver (Sec. 3.3, Eq. 4): deflated power iteration, finite differences.
+
+    For each eigenvector in turn, from v ~ N(0, I) projected off those already found,
+    ``iters`` times: v <- P[(g(eps v) - g(-eps v)) / (2 eps ||v||)], g the gradient of the
+    perceptual change and P the projection onto the complement of the found eigenvectors.
+
+    Args:
+        grad: g(a), weight-shaped in and out (e.g. ``LayerHessian.grad``).
+        shape: the weight's shape.
+        k: eigenvectors wanted.
+        iters: power steps per eigenvector (the paper: 10); each costs two gradients.
+        eps: finite-difference scale (the paper: 0.1, in StyleGAN2's weight units).
+        relative_step: True (Eq. 4 as printed): the difference is taken at +-eps v, a step of
+            eps ||v||; False: at +-eps v/||v||, a step of exactly eps (same iteration, a step
+            length that does not follow the eigenvalue's scale).
+        callback: called as ``callback(i, vectors_so_far)`` after each eigenvector.
+
+    Returns:
+        ``(eigenvalues (k,), eigenvectors (k, *shape))``, unit-norm eigenvectors; the
+        eigenvalue estimate is ||v|| after the last step.
+    """
+    g = generator or torch.Generator().manual_seed(0)
+    found: list[Tensor] = []
+    values: list[float] = []
+
+    def project(v: Tensor) -> Tensor:
+        for u in found:
+            v = v - (v * u).sum() * u
+        return v
+
+    for i in tqdm(range(k), desc="power-fd", disable=not progress, leave=False):
+        v = project(torch.randn(shape, generator=g))
+        for _ in range(iters):
+            norm = v.norm()
+            step = v if relative_step else v / norm
+            h = eps * step
+            hv = (grad(h) - grad(-h)) / (2 * eps) / (norm if relative_step else 1.0)
+            v = project(hv.cpu())
+        values.append(float(v.norm()))
+        found.append(v / v.norm())
+        if callback is not None:
+            callback(i, torch.stack(found))
+    return torch.tensor(values), torch.stack(found)
+
+
+def dense_hessian(op: LayerHessian, block: int = 64) -> Tensor:
+    """The full (dim, dim) Hessian from ``dim`` exact HVPs (only for small layers), float64."""
+    if op.dim > 20_000:
+        raise ValueError(f"layer has {op.dim} parameters; a dense Hessian is only built for <= 20000")
+    eye = torch.eye(op.dim, dtype=op.weight.dtype, device=op.weight.device)
+    cols = [op.matvec(eye[i:i + block]) for i in range(0, op.dim, block)]
+    H = torch.cat(cols).double()
+    return 0.5 * (H + H.T)
+
+
+def subspace_overlap(a: Tensor, b: Tensor) -> float:
+    """Mean squared cosine of the principal angles between span(a) and span(b), in [0, 1].
+
+    ``a`` (k, ...) and ``b`` (k', ...) are sets of vectors (any shape after the first dim); the
+    value is ||Q_a Q_b^T||_F^2 / min(k, k') with Q orthonormal bases: 1 for equal subspaces.
+    """
+    qa = torch.linalg.qr(a.reshape(a.shape[0], -1).double().T)[0]
+    qb = torch.linalg.qr(b.reshape(b.shape[0], -1).double().T)[0]
+    return float((qa.T @ qb).pow(2).sum() / min(qa.shape[1], qb.shape[1]))
+
+
+def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 8, seed: int = 0,
+                       distance: str = "stlpips-alex", solver: str = "lanczos", block: int = 4,
+                       tol: float = 1e-2, chunk: int = 8, iters: int = 10, eps: float = 0.1,
+                       progress: bool = True) -> tuple[Tensor, Tensor, dict]:
+    """Top-``k`` eigenvectors of the perceptual-change Hessian of one layer of ``G``.
+
+    Args:
+        G: any steerlab generator.
+        layer: the weight (see ``layer_table``).
+        k: number of directions.
+        n_z: latent codes in the fixed batch that estimates E_z (the paper: 512; on a CPU, 8-32).
+        seed: seeds z and the solver's start.
+        distance: "stlpips-alex" (default), "stlpips-vgg" or "l2".
+        solver: "lanczos" (exact HVPs, default) or "power-fd" (the paper's Eq. 4).
+        block, tol: Lanczos block size and relative residual tolerance.
+        iters, eps: power-iteration steps per vector and finite-difference scale.
+
+    Returns:
+        ``(eigenvalues (k,), directions (k, *weight_shape) unit-norm, info)``; ``info`` has the
+        pass counts, wall time, residuals (Lanczos) and the settings.
+    """
+    if solver not in ("lanczos", "power-fd"):
+        raise ValueError(f"unknown solver '{solver}'; allowed: lanczos, power-fd")
+    g = torch.Generator().manual_seed(seed)
+    z = G.sample_z(n_z, generator=g)
+    classes = G.sample_classes(n_z, generator=g)
+    op = LayerHessian(G, layer, z, distance=distance, chunk=chunk, classes=classes)
+    progress = progress and distributed.is_main()
+    t0 = time.time()
+    if solver == "lanczos":
+        vals, vecs, info = lanczos_topk(op.matvec, op.dim, k, block=block, tol=tol,
+                                        generator=g, device=op.weight.device, progress=progress)
+        vecs = vecs.reshape(k, *op.shape)
+    else:
+        vals, vecs = power_iteration_fd(op.grad, op.shape, k, iters=iters, eps=eps, generator=g,
+                                        progress=progress)
+        info = {}
+    info.update(solver=solver, distance=distance, n_z=n_z, seed=seed, passes=op.passes,
+                hvps=op.hvps, grads=op.grads, seconds=round(time.time() - t0, 2))
+    if not all(math.isfinite(v) for v in vals.tolist()):
+        raise ValueError("Hessian eigenvalues are not finite (NaN in the generator or distance?)")
+    return vals, vecs, info

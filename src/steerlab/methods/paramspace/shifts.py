@@ -1,0 +1,154 @@
+"""Weight shifts: render G_{theta + t xi}(z) without touching the model, and the "weight" direction.
+
+Cherepkov et al. (Sec. 3.1) edit images by moving the generator's *parameters*,
+G_theta(z) -> G_{theta + t xi}(z), one layer at a time. This module is the plumbing every
+parameter-space method shares:
+
+- ``layer_table(G)``: the layers a direction may live in (every conv / linear weight), with shapes;
+- ``render_shifted(G, latent, layer, shift)``: images with ``weight + shift`` in one layer, the shift
+  either shared by the batch or one per sample (``torch.func.vmap`` over
+  ``G.synthesize_shifted``); differentiable w.r.t. the shift, the model is never mutated;
+- ``render_shifts(G, latent, layer, shifts)``: several shifts of the same latents, (S, N, C, H, W);
+- the ``"weight"`` `Direction` kind: tensor ``xi`` (the layer's shape, unit Frobenius norm),
+  ``space="weight"``, ``config["layer"]`` naming the layer, alpha = the shift magnitude t in
+  [-T, T] (``plain_alpha(T)``), so weight directions are saved, fingerprinted, applied,
+  evaluated and shown like latent ones.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from steerlab.directions import Direction, DirectionMismatch, plain_alpha, register_kind
+from steerlab.models.base import Generator
+
+__all__ = ["layer_table", "layer_weight", "render_shifted", "render_shifts", "weight_direction",
+           "steer_weight", "unit"]
+
+
+def layer_table(G: Generator) -> list[dict[str, Any]]:
+    """Every weight of ``G`` a direction may shift: name, shape, size and its SVD matrix shape.
+
+    The SVD-based methods flatten a weight to ``(shape[0], prod(shape[1:]))`` (for a
+    ``ConvTranspose2d`` that is (in, out * kh * kw); for a ``Conv2d`` (out, in * kh * kw)).
+    """
+    rows = []
+    for name, w in G.shiftable_weights().items():
+        shape = tuple(w.shape)
+        kind = "linear" if w.dim() == 2 else ("conv" if w.dim() in (3, 4, 5) else f"{w.dim()}-d")
+        flat = (shape[0], math.prod(shape[1:]))
+        rows.append({"name": name, "kind": kind, "shape": list(shape), "params": int(w.numel()),
+                     "matrix": list(flat), "singular_values": min(flat)})
+    return rows
+
+
+def layer_weight(G: Generator, layer: str) -> Tensor:
+    """The weight tensor named ``layer``; a one-line ValueError listing the layers otherwise."""
+    weights = G.shiftable_weights()
+    if layer not in weights:
+        names = list(weights)
+        shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        raise ValueError(f"unknown layer '{layer}' for model '{G.name}'; allowed: {shown} "
+                         "(see `steerlab layers`)")
+    return weights[layer]
+
+
+def unit(x: Tensor) -> Tensor:
+    """Scale each leading-index slice of ``x`` (K, *S) to unit Frobenius norm."""
+    flat = x.reshape(x.shape[0], -1)
+    return (flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12)).reshape(x.shape)
+
+
+def render_shifted(G: Generator, latent: Tensor, layer: str, shift: Tensor, *, space: str = "z",
+                   classes: Tensor | None = None) -> Tensor:
+    """Images of ``G`` with ``layer``'s weight moved by ``shift``; the model is left untouched.
+
+    Args:
+        G: any steerlab generator.
+        latent: (N, ...) codes in ``space``.
+        layer: a name from ``layer_table(G)``.
+        shift: the weight's shape (one shift for the whole batch) or (N, *weight_shape)
+            (one per sample, rendered with ``torch.func.vmap``).
+        space, classes: as in ``G.synthesize``.
+
+    Returns:
+        (N, C, H, W) float32 images in [0, 1], differentiable w.r.t. ``shift``.
+    """
+    w = layer_weight(G, layer)
+    shape = tuple(w.shape)
+    if tuple(shift.shape) == shape:
+        return G.synthesize_shifted(latent, {layer: shift.to(w)}, space=space, classes=classes)
+    n = latent.shape[0]
+    if tuple(shift.shape) != (n, *shape):
+        raise ValueError(f"shift for {layer} must have shape {list(shape)} or {[n, *shape]}, "
+                         f"got {list(shift.shape)}")
+    if not torch.isfinite(shift).all():
+        raise ValueError("weight shift contains NaN or inf")
+    shift = shift.to(w)
+    if classes is None:
+        # vmap turns the per-sample weights into one grouped convolution: one call, N weights.
+        one = lambda s, lat: G.synthesize_shifted(lat[None], {layer: s}, space=space)[0]  # noqa: E731
+        return torch.func.vmap(one)(shift, latent)
+    # Class checks read label values, which vmap cannot; conditional models go sample by sample.
+    return torch.cat([G.synthesize_shifted(latent[i:i + 1], {layer: shift[i]}, space=space,
+                                           classes=classes[i:i + 1]) for i in range(n)])
+
+
+def render_shifts(G: Generator, latent: Tensor, layer: str, shifts: Tensor, *, space: str = "z",
+                  classes: Tensor | None = None) -> Tensor:
+    """The same latents under several shifts: (S, *W) shifts -> (S, N, C, H, W) images."""
+    s, n = shifts.shape[0], latent.shape[0]
+    lat = latent[None].expand(s, *latent.shape).reshape(s * n, *latent.shape[1:])
+    per = shifts[:, None].expand(s, n, *shifts.shape[1:]).reshape(s * n, *shifts.shape[1:])
+    cls = None if classes is None else classes.reshape(1, n).expand(s, n).reshape(-1)
+    out = render_shifted(G, lat, layer, per, space=space, classes=cls)
+    return out.reshape(s, n, *out.shape[1:])
+
+
+@register_kind("weight")
+def steer_weight(d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
+                 classes: Tensor | None) -> Tensor:
+    """Steerer of "weight" directions: G_{theta + t xi}(latent) with t = alpha_g[:, 0]."""
+    layer = d.config.get("layer")
+    xi = d.tensors.get("xi")
+    if layer is None or xi is None:
+        raise ValueError("weight direction needs config['layer'] and tensor 'xi'")
+    w = G.shiftable_weights().get(layer)
+    if w is None or tuple(w.shape) != tuple(xi.shape):
+        raise DirectionMismatch(f"weight direction for layer '{layer}' {list(xi.shape)} does not fit "
+                                f"model '{G.name}'")
+    xi = xi.to(w)
+    t = alpha_g[:, 0].to(w)
+    space = d.config.get("latent_space", "z")
+    if bool((t == t[0]).all()):  # one magnitude for the batch: a single plain call
+        return G.synthesize_shifted(latent, {layer: t[0] * xi}, space=space, classes=classes)
+    return render_shifted(G, latent, layer, t.view(-1, *[1] * xi.dim()) * xi, space=space,
+                          classes=classes)
+
+
+def weight_direction(G: Generator, layer: str, xi: Tensor, *, limit: float, method: str,
+                     index: int, config: dict | None = None, metrics: dict | None = None) -> Direction:
+    """Wrap one weight-space direction as a `Direction` (``xi`` is scaled to unit norm).
+
+    Args:
+        G: the model it belongs to (name and fingerprint are recorded).
+        layer: the weight it shifts.
+        xi: weight-shaped direction.
+        limit: T; alpha (the shift magnitude t, in weight units) ranges over [-T, T].
+        method: "svd", "optimize", "hessian" or "hybrid".
+        index: its index k among the method's K directions.
+    """
+    w = layer_weight(G, layer)
+    if tuple(xi.shape) != tuple(w.shape):
+        raise ValueError(f"direction shape {list(xi.shape)} does not match {layer} {list(w.shape)}")
+    if not limit > 0 or not math.isfinite(limit):
+        raise ValueError(f"shift limit T must be a positive number, got {limit}")
+    cfg = {"layer": layer, "method": method, "index": int(index), "latent_space": "z",
+           "name": f"{method} {layer} #{index}", **(config or {})}
+    return Direction(kind="weight", space="weight", tensors={"xi": unit(xi[None])[0].detach().cpu().clone()},
+                     model=G.name, fingerprint=G.fingerprint,
+                     alpha=plain_alpha(float(limit), unit="weight shift t (Frobenius norm)"),
+                     config=cfg, metrics=dict(metrics or {}))

@@ -1,5 +1,0 @@
-"""Latent walks: linear (Eq. 1), nonlinear (Eq. 2) and A.3's G(z + alpha NN(z))."""
-from .linear import learn_linear_walk, steer_linear
-from .nonlinear import learn_nn_walk, learn_nonlinear_walk, steer_nonlinear
-
-__all__ = ["learn_linear_walk", "learn_nn_walk", "learn_nonlinear_walk", "steer_linear", "steer_nonlinear"]
