@@ -53,12 +53,14 @@ from steerlab.attributes.faces import measure_face_box
 from steerlab.attributes.object_colour import measure_object_colour
 from steerlab.attributes.objects import measure_box
 from steerlab.attributes.saliency import measure_saliency
+from steerlab.core.registry import Registry
 
 __all__ = [
     "Measure",
     "MEASURES",
     "ATTRIBUTE_FOR_EDIT",
     "get_measure",
+    "register_measure",
     "attribute_for_edit",
     "measure_colour",
     "measure_box",
@@ -88,42 +90,56 @@ class Measure:
         return self.fn(images, **options)
 
 
-MEASURES: dict[str, Measure] = {
-    m.name: m
-    for m in (
-        Measure(
-            "colour",
-            measure_colour,
-            ("r", "g", "b", "luminance", "contrast"),
-            "mean colour, luminance and contrast of 100 random pixels per image (any image)",
-        ),
-        Measure(
-            "box",
-            measure_box,
-            ("x", "y", "area", "found"),
-            "object bounding box on a row-uniform sky/ground background (biased shapes)",
-        ),
-        Measure(
-            "face_box",
-            measure_face_box,
-            ("x", "y", "width", "area", "found"),
-            "largest OpenCV Haar frontal-face box (face crops, e.g. 64x64)",
-        ),
-        Measure(
-            "object_colour",
-            measure_object_colour,
-            ("r", "g", "b", "luminance", "found"),
-            "mean colour / luminance of the object's interior on a row-uniform background (biased shapes)",
-        ),
-        Measure(
-            "saliency",
-            measure_saliency,
-            ("x", "y", "area"),
-            "spectral-residual saliency barycentre and salient area (any image, coarse)",
-        ),
-    )
-}
-"""All measures by name."""
+MEASURES: Registry[Measure] = Registry("measure", kind=Measure)
+"""All measures by name (a validating `steerlab.core.registry.Registry`)."""
+
+
+def register_measure(measure: Measure, *, overwrite: bool = False) -> Measure:
+    """Add ``measure`` to :data:`MEASURES` under ``measure.name`` (e.g. from a plugin).
+
+    Raises:
+        TypeError: ``measure`` is not a `Measure`.
+        ValueError: a measure of that name is already registered (without ``overwrite``).
+    """
+    if not isinstance(measure, Measure):
+        raise TypeError(f"register_measure expects a Measure, got {type(measure).__name__}")
+    return MEASURES.register(measure.name, measure, overwrite=overwrite)
+
+
+for _measure in (
+    Measure(
+        "colour",
+        measure_colour,
+        ("r", "g", "b", "luminance", "contrast"),
+        "mean colour, luminance and contrast of 100 random pixels per image (any image)",
+    ),
+    Measure(
+        "box",
+        measure_box,
+        ("x", "y", "area", "found"),
+        "object bounding box on a row-uniform sky/ground background (biased shapes)",
+    ),
+    Measure(
+        "face_box",
+        measure_face_box,
+        ("x", "y", "width", "area", "found"),
+        "largest OpenCV Haar frontal-face box (face crops, e.g. 64x64)",
+    ),
+    Measure(
+        "object_colour",
+        measure_object_colour,
+        ("r", "g", "b", "luminance", "found"),
+        "mean colour / luminance of the object's interior on a row-uniform background (biased shapes)",
+    ),
+    Measure(
+        "saliency",
+        measure_saliency,
+        ("x", "y", "area"),
+        "spectral-residual saliency barycentre and salient area (any image, coarse)",
+    ),
+):
+    register_measure(_measure)
+del _measure
 
 
 # edit name -> (default measure, key or keys). Geometric keys are shared by box, face_box and
@@ -146,9 +162,7 @@ def get_measure(name: str) -> Measure:
     Raises:
         ValueError: unknown name (the message lists the allowed ones).
     """
-    if name not in MEASURES:
-        raise ValueError(f"unknown measure {name!r}; allowed: {', '.join(sorted(MEASURES))}")
-    return MEASURES[name]
+    return MEASURES.get(name)
 
 
 def attribute_for_edit(edit: str, measure: str | None = None) -> tuple[str, str | tuple[str, ...]] | None:

@@ -16,9 +16,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from steerlab._version import __version__
+from steerlab.core.errors import FileFormatError
 
-class FileFormatError(ValueError):
-    """A file is missing, corrupted, truncated, or not in the format steerlab expects."""
+__all__ = ["FileFormatError", "atomic_write", "write_json", "read_json", "write_tensors", "read_tensors",
+           "read_header", "write_tensor_file", "read_tensor_file", "read_torch_checkpoint"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -87,6 +89,68 @@ def read_header(path: str | os.PathLike, key: str = "steerlab") -> dict:
     except json.JSONDecodeError:
         return {}
     return head if isinstance(head, dict) else {}
+
+
+def write_tensor_file(path: str | os.PathLike, tensors: dict[str, torch.Tensor], header: dict[str, Any]) -> Path:
+    """THE steerlab file: ``<stem>.safetensors`` with ``header`` embedded as JSON, + ``<stem>.json``.
+
+    Directions, latents, trajectory sets and generator files are all written by this function.
+    ``header`` must carry a ``"format"`` tag (e.g. ``"steerlab-direction/1"``); the tensor shapes
+    are added as ``"tensor_shapes"`` so a reader can tell a corrupted file, and
+    ``"steerlab_version"`` unless the header sets it. The ``.json`` beside it is a readable copy;
+    readers use the embedded one. ``path`` may end in ``.safetensors``, ``.json`` or neither.
+    Returns the ``.safetensors`` path.
+    """
+    if "format" not in header:
+        raise ValueError("a steerlab file header needs a 'format' tag")
+    stem = Path(path)
+    stem = stem.with_suffix("") if stem.suffix in (".safetensors", ".json") else stem
+    head = {"steerlab_version": __version__, **header,
+            "tensor_shapes": {k: list(v.shape) for k, v in tensors.items()}}
+    out = write_tensors(stem.with_name(stem.name + ".safetensors"), tensors,
+                        metadata={"steerlab": json.dumps(head, default=_jsonable)})
+    write_json(stem.with_name(stem.name + ".json"), head)
+    return out
+
+
+def read_tensor_file(path: str | os.PathLike, fmt: str, *, what: str = "steerlab",
+                     required: tuple[str, ...] = (), tensors: tuple[str, ...] = ()
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a file written by `write_tensor_file`: ``(tensors, header)``, both checked.
+
+    Args:
+        path: the ``.safetensors`` file, the ``.json`` beside it or their common stem.
+        fmt: the ``"format"`` tag the header must carry, e.g. ``"steerlab-latent/1"``.
+        what: what the file is, for messages ("latent", "trajectories", ...).
+        required: header fields that must be present.
+        tensors: tensor names that must be present.
+
+    Refused with `FileFormatError` (one line): not safetensors (a pickle is never unpickled),
+    a header without the ``fmt`` tag, a missing required header field or tensor, tensors whose
+    shapes differ from the header's ``tensor_shapes`` (files written before that field existed
+    have none and skip this check), NaN or inf in a floating tensor.
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = (path.with_suffix("") if path.suffix == ".json" else path)
+        path = path.with_name(path.name + ".safetensors")
+    found = read_tensors(path)
+    head = read_header(path)
+    if head.get("format") != fmt:
+        raise FileFormatError(f"{path}: not a {what} file (no {fmt} header)")
+    missing = [k for k in required if k not in head]
+    if missing:
+        raise FileFormatError(f"{path}: header lacks {', '.join(missing)} (corrupted or foreign file)")
+    missing = [k for k in tensors if k not in found]
+    if missing:
+        raise FileFormatError(f"{path}: {what} file lacks tensor(s) {', '.join(missing)} (corrupted file)")
+    shapes = head.get("tensor_shapes")
+    if shapes is not None and shapes != {k: list(v.shape) for k, v in found.items()}:
+        raise FileFormatError(f"{path}: tensors do not match the header (corrupted file)")
+    for k, v in found.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise FileFormatError(f"{path}: tensor '{k}' contains NaN or inf")
+    return found, head
 
 
 def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from typing import Callable
 
 from torch import Tensor
 
+from steerlab.core.registry import Registry
+
 DatasetFactory = Callable[[int, int, int], "tuple[Tensor, Tensor | None, list[str]]"]
 
 
@@ -29,14 +31,22 @@ def _digits(n: int, resolution: int, seed: int):
     return images[order], labels[order], [str(k) for k in range(10)]
 
 
-DATASETS: dict[str, DatasetFactory] = {"shapes": _shapes, "digits": _digits}
+DATASETS: Registry[DatasetFactory] = Registry("dataset", callable_=True)
+"""Every dataset factory by name (a validating `steerlab.core.registry.Registry`)."""
 
 
-def register_dataset(name: str, factory: DatasetFactory) -> None:
-    """Add a dataset under ``name`` (``factory(n, resolution, seed)``, see the module docstring)."""
-    if not isinstance(name, str) or not name or not callable(factory):
-        raise ValueError("register_dataset needs a non-empty name and a callable factory")
-    DATASETS[name] = factory
+def register_dataset(name: str, factory: DatasetFactory, *, overwrite: bool = False) -> DatasetFactory:
+    """Add a dataset under ``name`` (``factory(n, resolution, seed)``, see the module docstring).
+
+    Raises:
+        TypeError: ``factory`` is not callable.
+        ValueError: ``name`` is empty or already registered (without ``overwrite``).
+    """
+    return DATASETS.register(name, factory, overwrite=overwrite)
+
+
+register_dataset("shapes", _shapes)
+register_dataset("digits", _digits)
 
 
 def get_dataset(name: str, n: int, resolution: int = 32, seed: int = 0):
@@ -45,8 +55,7 @@ def get_dataset(name: str, n: int, resolution: int = 32, seed: int = 0):
     Raises:
         ValueError: unknown name (the message lists the allowed ones) or ``n < 2``.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset '{name}'; allowed: {', '.join(sorted(DATASETS))}")
+    factory = DATASETS.get(name)
     if int(n) < 2:
         raise ValueError(f"need at least 2 images, got {n}")
-    return DATASETS[name](int(n), int(resolution), int(seed))
+    return factory(int(n), int(resolution), int(seed))

@@ -20,6 +20,7 @@ from typing import Callable, Sequence, Union
 
 import torch
 
+from steerlab.core.registry import Registry, UnknownName
 from steerlab.edits import functional as F
 
 __all__ = ["Edit", "EDITS", "UnknownEditError", "get_edit", "list_edits", "register_edit"]
@@ -250,37 +251,39 @@ class Edit:
 # ----------------------------------------------------------------------------- the registry
 
 
-class UnknownEditError(KeyError, ValueError):
+class UnknownEditError(UnknownName):
     """Raised by :func:`get_edit` for a name that is not registered (a ``KeyError`` and a ``ValueError``)."""
 
-    def __str__(self) -> str:  # KeyError would quote the message; keep it one plain line
-        return str(self.args[0]) if self.args else ""
 
-
-EDITS: dict[str, Edit] = {}
+EDITS: Registry[Edit] = Registry("edit", kind=Edit)
+"""Every edit by name (a validating `steerlab.core.registry.Registry`)."""
 
 
 def register_edit(edit: Edit, *, overwrite: bool = False) -> Edit:
-    """Add ``edit`` to :data:`EDITS` under ``edit.name``; refuses to replace one unless ``overwrite``."""
+    """Add ``edit`` to :data:`EDITS` under ``edit.name``; refuses to replace one unless ``overwrite``.
+
+    Raises:
+        TypeError: ``edit`` is not an `Edit`.
+        ValueError: an edit of that name is already registered (without ``overwrite``).
+    """
     if not isinstance(edit, Edit):
         raise TypeError(f"register_edit expects an Edit, got {type(edit).__name__}")
-    if edit.name in EDITS and not overwrite:
-        raise ValueError(f"an edit named {edit.name!r} is already registered (pass overwrite=True to replace it)")
-    EDITS[edit.name] = edit
-    return edit
+    if edit.name in EDITS and not overwrite:  # even the same edit: a second registration is a mistake here
+        raise ValueError(f"edit '{edit.name}' is already registered; choose another name or pass overwrite=True")
+    return EDITS.register(edit.name, edit, overwrite=overwrite)
 
 
 def get_edit(name: str) -> Edit:
-    """Return the registered edit called ``name``; :class:`UnknownEditError` lists the valid names."""
+    """Return the registered edit called ``name``; :class:`UnknownEditError` lists the allowed names."""
     try:
-        return EDITS[name]
-    except (KeyError, TypeError):
-        raise UnknownEditError(f"unknown edit {name!r}; choose one of: {', '.join(sorted(EDITS))}") from None
+        return EDITS.get(name)
+    except UnknownName as e:
+        raise UnknownEditError(str(e)) from None
 
 
 def list_edits() -> list[Edit]:
-    """All registered edits, in registration order."""
-    return list(EDITS.values())
+    """All registered edits, sorted by name."""
+    return EDITS.values()
 
 
 # The paper's seven edits (App. A.2) with shift split into x and y.

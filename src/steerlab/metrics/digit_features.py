@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from steerlab.core import seeds
 
 __all__ = ["DigitCNN", "digit_classifier", "digit_accuracy", "digit_feature_extractor"]
 
@@ -116,7 +117,7 @@ def digit_classifier(*, steps: int = 400, batch_size: int = 64, copies: int = 4,
             opt.step()
     net.eval().requires_grad_(False)
     with torch.no_grad():
-        x = _augment(images[test], torch.Generator().manual_seed(seed + 1)).to(device)
+        x = _augment(images[test], seeds.generator(seed, seeds.TEST_DRAW)).to(device)
         net.accuracy = (net(x).argmax(1).cpu() == labels[test]).float().mean().item()
     _CACHE[key] = net
     return net

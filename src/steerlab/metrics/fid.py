@@ -5,6 +5,10 @@ registry (``FEATURE_NETWORKS``) and its name is returned with the scores, so eve
 which features the numbers were computed on. Scores from different feature networks are not
 comparable with each other, nor with published Inception FIDs.
 
+This is steerlab's one FID: `frechet_distance` on two feature sets is used by `fid_kid` (image
+sets), by the weight-shift analyses (`steerlab.evaluation.weights.fid_vs_shift`) and by every
+report. KID is torchmetrics' unbiased estimate on the same features.
+
 Register another network (e.g. a classifier trained on a procedural dataset) with
 ``register_feature_network(name, factory)``: ``factory(device)`` must return an ``nn.Module``
 mapping float images (N, C, H, W) in [0, 1] to features (N, D), with an ``int`` attribute
@@ -12,33 +16,35 @@ mapping float images (N, C, H, W) in [0, 1] to features (N, D), with an ``int`` 
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
+from steerlab.core.registry import Registry
 from steerlab.metrics.perceptual import vgg_feature_extractor
 
-__all__ = ["FEATURE_NETWORKS", "register_feature_network", "fid_kid", "fid_kid_features", "image_features",
-           "feature_network"]
+__all__ = ["FEATURE_NETWORKS", "register_feature_network", "feature_network", "frechet_distance", "features_of",
+           "image_features", "fid_kid", "fid_kid_features", "PrecomputedFeatures"]
 
 FeatureFactory = Callable[[torch.device], nn.Module]
+
 
 def _digits_cnn(device: torch.device) -> nn.Module:
     from steerlab.metrics.digit_features import digit_feature_extractor  # trains on first use (seconds), then cached
     return digit_feature_extractor(device)
 
 
-FEATURE_NETWORKS: dict[str, FeatureFactory] = {
-    # ST-LPIPS VGG16 trunk, global-average-pooled relu4_3 + relu5_3 (1024-d).
-    "stlpips-vgg": vgg_feature_extractor,
-    # A small CNN trained on scikit-learn's real digits (metrics/digit_features.py, 256-d).
-    "digits-cnn": _digits_cnn,
-}
+FEATURE_NETWORKS: Registry[FeatureFactory] = Registry("feature network", callable_=True)
+# ST-LPIPS VGG16 trunk, global-average-pooled relu4_3 + relu5_3 (1024-d).
+FEATURE_NETWORKS.register("stlpips-vgg", vgg_feature_extractor)
+# A small CNN trained on scikit-learn's real digits (metrics/digit_features.py, 256-d).
+FEATURE_NETWORKS.register("digits-cnn", _digits_cnn)
 
 
-def register_feature_network(name: str, factory: FeatureFactory, *, overwrite: bool = False) -> None:
+def register_feature_network(name: str, factory: FeatureFactory, *, overwrite: bool = False) -> FeatureFactory:
     """Add a feature network for :func:`fid_kid` under ``name``.
 
     Args:
@@ -46,26 +52,75 @@ def register_feature_network(name: str, factory: FeatureFactory, *, overwrite: b
         factory: ``factory(device) -> nn.Module``; the module maps (N, C, H, W) float images in
             [0, 1] to (N, D) features and has ``num_features = D``.
         overwrite: allow replacing an existing entry.
+
+    Raises:
+        ValueError: ``name`` is empty or already registered (without ``overwrite``).
+        TypeError: ``factory`` is not callable.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError("feature network name must be a non-empty string")
-    if not callable(factory):
-        raise TypeError(f"factory for {name!r} must be callable")
-    if name in FEATURE_NETWORKS and not overwrite:
-        raise ValueError(f"feature network {name!r} is already registered (pass overwrite=True to replace it)")
-    FEATURE_NETWORKS[name] = factory
+    return FEATURE_NETWORKS.register(name, factory, overwrite=overwrite)
 
 
-def _feature_network(name: str, device: torch.device) -> nn.Module:
-    if name not in FEATURE_NETWORKS:
-        raise ValueError(f"unknown feature network {name!r}; allowed: {', '.join(sorted(FEATURE_NETWORKS))}")
-    module = FEATURE_NETWORKS[name](device).to(device).eval()
+def feature_network(features: str = "stlpips-vgg", device: torch.device | str = "cpu") -> nn.Module:
+    """The registered feature network ``features`` on ``device`` (eval mode, ``num_features``).
+
+    Raises:
+        ValueError: unknown name (the message lists the allowed ones).
+        TypeError: the factory's module has no int ``num_features``.
+    """
+    device = torch.device(device)
+    module = FEATURE_NETWORKS.get(features)(device).to(device).eval()
     if not isinstance(getattr(module, "num_features", None), int):
-        raise TypeError(f"feature network {name!r} must have an int attribute `num_features`")
+        raise TypeError(f"feature network {features!r} must have an int attribute `num_features`")
     return module
 
 
-class _Precomputed(nn.Module):
+# --------------------------------------------------------------------------- the distance
+def frechet_distance(a: Tensor, b: Tensor) -> float:
+    """FID formula ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}) on feature sets (N_a, D), (N_b, D).
+
+    Tr (S_a S_b)^{1/2} is computed exactly as the nuclear norm of X_a X_b^T / sqrt((n_a-1)(n_b-1))
+    (X the centred features): the nonzero eigenvalues of S_a S_b are the squared singular values
+    of that n_a x n_b matrix. So it stays exact when N < D, where the D x D covariances are
+    singular and a matrix square root is ill-conditioned. A set with more rows than features is
+    first replaced by the R factor of its QR decomposition (X = Q R, Q with orthonormal columns,
+    so X X_b^T = Q (R X_b^T) has the same singular values): the SVD is then at most D x D.
+
+    Computed in float64 on the tensors' device. Returns a float >= 0 up to rounding (about 1e-12
+    relative for a set against itself).
+
+    Raises:
+        ValueError: not two 2-D sets of the same width with at least 2 rows each.
+    """
+    for f, which in ((a, "first"), (b, "second")):
+        if not isinstance(f, Tensor) or f.ndim != 2 or f.shape[0] < 2:
+            shape = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
+            raise ValueError(f"{which} feature set must be (N >= 2, D), got {shape}")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature sets differ in width: {a.shape[1]} vs {b.shape[1]}")
+    a, b = a.double(), b.double()
+    xa, xb = a - a.mean(0), b - b.mean(0)
+    na, nb = a.shape[0], b.shape[0]
+    ra = torch.linalg.qr(xa, mode="r").R if na > a.shape[1] else xa  # same singular values of ra @ rb.T
+    rb = torch.linalg.qr(xb, mode="r").R if nb > b.shape[1] else xb
+    cross = torch.linalg.svdvals(ra @ rb.T).sum() / math.sqrt((na - 1) * (nb - 1))
+    value = ((a.mean(0) - b.mean(0)).pow(2).sum() + xa.pow(2).sum() / (na - 1)
+             + xb.pow(2).sum() / (nb - 1) - 2 * cross)
+    return float(value)
+
+
+# --------------------------------------------------------------------------- features
+@torch.no_grad()
+def features_of(images_fn: Callable[[int, int], Tensor], n: int, batch_size: int, net: nn.Module) -> Tensor:
+    """Features (n, D) float64 on the CPU of images made batch by batch by ``images_fn(start, stop)``.
+
+    For image sets too large to hold at once (e.g. rendered by a shifted generator); images are
+    float (B, C, H, W) in [0, 1] on the network's device.
+    """
+    return torch.cat([net(images_fn(i, min(i + batch_size, n))).double().cpu()
+                      for i in range(0, n, batch_size)])
+
+
+class PrecomputedFeatures(nn.Module):
     """Identity feature module: hands torchmetrics features computed by steerlab's network."""
 
     def __init__(self, num_features: int):
@@ -113,24 +168,17 @@ def fid_kid(real: Tensor, fake: Tensor, *, features: str = "stlpips-vgg", batch_
         >>> fid_kid(x, x.flip(0))["feature_network"]
         'stlpips-vgg'
     """
-    from torchmetrics.image.fid import FrechetInceptionDistance
-    from torchmetrics.image.kid import KernelInceptionDistance
-
     _check_images(real, "real")
     _check_images(fake, "fake")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device)
-    net = _feature_network(features, device)
+    net = feature_network(features, device)
     # The network runs once per image; both metrics then read the features.
-    return fid_kid_features(image_features(net, real, batch_size, device), image_features(net, fake, batch_size, device),
+    return fid_kid_features(image_features(net, real, batch_size, device),
+                            image_features(net, fake, batch_size, device),
                             features=features, batch_size=batch_size, device=device,
                             kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, seed=seed)
-
-
-def feature_network(features: str = "stlpips-vgg", device: torch.device | str = "cpu") -> nn.Module:
-    """The registered feature network ``features`` on ``device`` (eval mode, ``num_features``)."""
-    return _feature_network(features, torch.device(device))
 
 
 @torch.no_grad()
@@ -154,10 +202,9 @@ def fid_kid_features(real: Tensor, fake: Tensor, *, features: str, batch_size: i
                      kid_subsets: int = 100, seed: int = 0) -> dict:
     """`fid_kid` from precomputed features (N_r, D) and (N_f, D) of network ``features``.
 
-    Features are fed to the metrics ``batch_size`` rows at a time, as `fid_kid` does, so the two
-    give the same numbers. Returns the same dict as `fid_kid`.
+    FID is `frechet_distance`; KID's features are fed ``batch_size`` rows at a time, as `fid_kid`
+    does, so the two give the same numbers. Returns the same dict as `fid_kid`.
     """
-    from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
     for f, which in ((real, "real"), (fake, "fake")):
@@ -167,23 +214,20 @@ def fid_kid_features(real: Tensor, fake: Tensor, *, features: str, batch_size: i
     subset = min(1000 if kid_subset_size is None else int(kid_subset_size), real.shape[0], fake.shape[0])
     if subset < 1:
         raise ValueError(f"kid_subset_size must be >= 1, got {kid_subset_size}")
-    # Both metrics read the features through an identity "feature module" (torchmetrics'
+    # KID reads the features through an identity "feature module" (torchmetrics'
     # custom-feature contract: forward -> (N, D), num_features = D).
     # sync_on_compute=False: under torch.distributed torchmetrics would otherwise sum its states
     # over ranks, but the features given here are already complete (gathered) on every rank.
-    identity = _Precomputed(real.shape[1])
-    fid = FrechetInceptionDistance(feature=identity, sync_on_compute=False).to(device)
+    identity = PrecomputedFeatures(real.shape[1])
     with warnings.catch_warnings():  # "KID will save all extracted features in buffer" - expected
         warnings.simplefilter("ignore", UserWarning)
         kid = KernelInceptionDistance(feature=identity, subsets=kid_subsets, subset_size=subset,
                                       sync_on_compute=False).to(device)
     for feats_all, is_real in ((real, True), (fake, False)):
         for start in range(0, feats_all.shape[0], batch_size):
-            feats = feats_all[start:start + batch_size].to(device)  # (B, D)
-            fid.update(feats, real=is_real)
-            kid.update(feats, real=is_real)
+            kid.update(feats_all[start:start + batch_size].to(device), real=is_real)  # (B, D)
 
-    fid_value = float(fid.compute())
+    fid_value = frechet_distance(real.to(device), fake.to(device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         kid_mean, kid_std = kid.compute()

@@ -12,6 +12,8 @@ import kornia
 import torch
 from torch import Tensor
 
+from steerlab.core.registry import Registry
+
 Loss = Callable[..., Tensor]
 
 
@@ -58,11 +60,25 @@ def perceptual(x: Tensor, y: Tensor, mask: Tensor | None = None, net: str = "ale
     return perceptual_distance(x, y, net=net)
 
 
-LOSSES: dict[str, Loss] = {"l2": masked_l2, "blurred": blurred_l2, "dssim": dssim,
-                           "perceptual": perceptual}
+LOSSES: Registry[Loss] = Registry("loss", callable_=True)
+"""Every loss by name (a validating `steerlab.core.registry.Registry`)."""
+
+
+def register_loss(name: str, loss: Loss, *, overwrite: bool = False) -> Loss:
+    """Add ``loss(x, y, mask=None) -> (N,)`` under ``name`` (see the module docstring for the contract).
+
+    Raises:
+        TypeError: ``loss`` is not callable.
+        ValueError: ``name`` is empty or already registered (without ``overwrite``).
+    """
+    return LOSSES.register(name, loss, overwrite=overwrite)
 
 
 def get_loss(name: str) -> Loss:
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss '{name}'; allowed: {', '.join(LOSSES)}")
-    return LOSSES[name]
+    """The loss called ``name``; a one-line ValueError lists the allowed names."""
+    return LOSSES.get(name)
+
+
+for _name, _loss in (("l2", masked_l2), ("blurred", blurred_l2), ("dssim", dssim), ("perceptual", perceptual)):
+    register_loss(_name, _loss)
+del _name, _loss

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from steerlab.core import seeds
 from steerlab.core.io import FileFormatError, read_json, read_tensors, write_json, write_tensors
 from steerlab.metrics.fid import FEATURE_NETWORKS, register_feature_network
 
@@ -94,7 +95,7 @@ def train_shapes_classifier(*, n_images: int = 12000, steps: int = 600, batch_si
 
     torch.manual_seed(seed)
     data = make_shapes(n_images, resolution=32, seed=seed)
-    test = make_shapes(2000, resolution=32, seed=seed + 1)
+    test = make_shapes(2000, resolution=32, seed=seed + seeds.TEST_DRAW)
     y = _factor_matrix(data.factors)
     mu, sd = y.mean(0), y.std(0)
     net = ShapesCNN(len(data.class_names))
@@ -118,7 +119,7 @@ def train_shapes_classifier(*, n_images: int = 12000, steps: int = 600, batch_si
             "factor_mae": {k: float(e) for k, e in zip(FACTORS, err)},
             "factor_mean": mu.tolist(), "factor_std": sd.tolist(), "n_images": n_images,
             "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-            "seconds": round(time.time() - t0, 1), "test": "make_shapes(2000, seed=seed + 1)"}
+            "seconds": round(time.time() - t0, 1), "test": f"make_shapes(2000, seed=seed + {seeds.TEST_DRAW})"}
     net.card = card
     if out is not None:
         write_tensors(out, net.state_dict())

@@ -9,8 +9,8 @@ A `Generator` is an `nn.Module` adapter with a small, fixed surface:
 - ``shiftable_weights()`` -> the weight tensors a parameter-space direction may shift, by
   name, and ``synthesize_shifted(...)`` which renders with shifted weights *without mutating
   the model* (``torch.func.functional_call``);
-- ``fingerprint``: a stable hash of architecture, config and weights, so a direction learned
-  for one model is refused by another.
+- ``fingerprint``: a stable hash of what defines the model (see `Generator.fingerprint`), so a
+  direction learned for one model is refused by another.
 
 Subclasses implement ``_synthesize(latent, space, classes)`` returning images in the model's
 own range ``output_range``; the base class converts to [0, 1].
@@ -35,6 +35,10 @@ class Generator(nn.Module):
     channels: int = 3
     latent_spaces: tuple[str, ...] = ("z",)
     output_range: tuple[float, float] = (-1.0, 1.0)
+    # How `fingerprint` identifies the model: "content" (facts and weights) or "v1" (class name,
+    # config and weights). steerlab's built-in families say "v1" so that the fingerprints stored in
+    # direction files written since the first release still match their models.
+    fingerprint_scheme: str = "content"
 
     # ------------------------------------------------------------------ sampling
     @property
@@ -138,32 +142,64 @@ class Generator(nn.Module):
 
     @property
     def fingerprint(self) -> str:
-        """16 hex chars hashing the adapter class, its config and every weight and buffer.
+        """16 hex chars identifying the model, so a direction learned for one model is refused by another.
+
+        Scheme "content" (the default, and every user model): a hash of `fingerprint_facts` (shape
+        facts, output range, latent spaces; not the display name) and of `fingerprint_tensors`
+        (every weight and buffer by its name relative to the network that holds it: a subclass's
+        own ``state_dict()``, a wrapped module's ``state_dict()``). The same network therefore
+        has one fingerprint whether it is a `Generator` subclass, wrapped by `wrap_generator`, or
+        saved and loaded back. Settings that are not tensors (e.g. an activation chosen by a
+        constructor flag) are not part of it: keep such a setting in a buffer if directions must
+        tell two models apart by it.
+
+        Scheme "v1" (built-in families): the adapter's class name, its `config` and its
+        ``state_dict()``, exactly as the first release hashed them.
 
         Cached until a tensor is replaced or modified in place (tracked by storage pointer and
         autograd version counter), so checking a direction against its model costs ~nothing.
         """
-        state = self.state_dict(keep_vars=True)
-        key = (json.dumps(self.config(), sort_keys=True, default=str),
-               tuple((k, t.data_ptr(), t._version) for k, t in state.items()))
+        tensors = self.fingerprint_tensors() if self.fingerprint_scheme == "content" else self.state_dict()
+        identity = self._fingerprint_identity()
+        key = (identity, tuple((k, t.data_ptr(), t._version) for k, t in tensors.items()))
         cached = self.__dict__.get("_fingerprint_cache")
         if cached is not None and cached[0] == key:
             return cached[1]
-        value = self._hash_weights()
+        value = _hash(identity, tensors)
         self.__dict__["_fingerprint_cache"] = (key, value)
         return value
 
-    def _hash_weights(self) -> str:
-        h = hashlib.sha256()
-        h.update(type(self).__name__.encode())
-        h.update(json.dumps(self.config(), sort_keys=True).encode())
-        for key, t in sorted(self.state_dict().items()):
-            h.update(key.encode())
-            h.update(str(tuple(t.shape)).encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+    def fingerprint_facts(self) -> dict[str, Any]:
+        """What the "content" fingerprint hashes besides the tensors: the facts that change the images."""
+        return {"z_dim": int(self.z_dim), "resolution": int(self.resolution), "channels": int(self.channels),
+                "num_classes": int(self.num_classes), "output_range": [float(v) for v in self.output_range],
+                "latent_spaces": list(self.latent_spaces)}
+
+    def fingerprint_tensors(self) -> dict[str, Tensor]:
+        """The tensors of the "content" fingerprint, named relative to the network (default: ``state_dict()``)."""
+        return self.state_dict()
+
+    def _fingerprint_identity(self) -> str:
+        """The text hashed before the tensors (a prefix of the v1 hash, kept byte for byte)."""
+        if self.fingerprint_scheme == "v1":
+            return type(self).__name__ + json.dumps(self.config(), sort_keys=True)
+        if self.fingerprint_scheme == "content":
+            return "steerlab-generator/content" + json.dumps(self.fingerprint_facts(), sort_keys=True)
+        raise ValueError(f"{type(self).__name__}.fingerprint_scheme is {self.fingerprint_scheme!r}; "
+                         "allowed: content, v1")
 
     def describe(self) -> str:
         cls = f", {self.num_classes} classes" if self.num_classes else ""
         return (f"{self.name}: {self.channels}x{self.resolution}x{self.resolution}, "
                 f"z_dim {self.z_dim}, spaces {'/'.join(self.latent_spaces)}{cls}")
+
+
+def _hash(identity: str, tensors: dict[str, Tensor]) -> str:
+    """sha256 over ``identity`` then, in name order, each tensor's name, shape and raw bytes; 16 hex chars."""
+    h = hashlib.sha256()
+    h.update(identity.encode())
+    for key, t in sorted(tensors.items()):
+        h.update(key.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
+    return h.hexdigest()[:16]

@@ -67,6 +67,7 @@ class BigGANGenerator(Generator):
 
     latent_spaces = ("z", "z+")
     output_range = (-1.0, 1.0)
+    fingerprint_scheme = "v1"  # the fingerprints stored with directions since the first release stay valid
 
     def __init__(self, biggan_config: dict, truncation: float = 0.4, name: str = "biggan"):
         super().__init__()

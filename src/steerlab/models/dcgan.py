@@ -33,6 +33,8 @@ class DCGANGenerator(Generator):
         torch.Size([2, 3, 16, 16])
     """
 
+    fingerprint_scheme = "v1"  # the fingerprints stored with directions since the first release stay valid
+
     def __init__(self, z_dim: int = 100, resolution: int = 64, channels: int = 3, width: int = 64,
                  num_classes: int = 0, embed_dim: int = 32, name: str = "dcgan"):
         super().__init__()

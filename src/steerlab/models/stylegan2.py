@@ -243,6 +243,7 @@ class StyleGAN2Generator(Generator):
 
     latent_spaces = ("z", "w", "w+")
     output_range = (-1.0, 1.0)
+    fingerprint_scheme = "v1"  # the fingerprints stored with directions since the first release stay valid
 
     def __init__(self, resolution: int = 32, z_dim: int = 512, w_dim: int = 512, n_mlp: int = 8,
                  channels: list[int] | None = None, img_channels: int = 3, num_classes: int = 0,

@@ -51,6 +51,7 @@ class BetaVAE(Generator):
     resolution = 64
     channels = 1
     output_range = (0.0, 1.0)
+    fingerprint_scheme = "v1"  # the fingerprints stored with directions since the first release stay valid
 
     def __init__(self, z_dim: int = 10, beta: float = 1.0, width: int = 32, name: str = "beta-vae",
                  resolution: int = 64, channels: int = 1):

@@ -3,6 +3,11 @@
 A steerlab generator file is ``<stem>.safetensors`` (the state dict) beside ``<stem>.json``
 (``{"architecture": ..., "config": {...}, "card": {...}}``); the constructor signature is the
 config. ``load_model`` takes a zoo name or the path of such a file.
+
+Architectures and zoo models live in validating registries: a plugin adds its own with
+`register_architecture` / `register_model` (or, for a `wrap_generator` model, registers its
+network with `register_network`), and a file whose architecture is unknown first loads the
+installed ``steerlab.plugins`` entry points, then says to load the plugin with ``--plugin``.
 """
 from __future__ import annotations
 
@@ -15,18 +20,33 @@ import torch
 
 from steerlab._version import __version__
 from steerlab.core.io import FileFormatError, read_json, read_tensors, read_torch_checkpoint, write_json, write_tensors
+from steerlab.core.plugins import load_plugins
+from steerlab.core.registry import Registry
 from steerlab.models.base import Generator
 from steerlab.models.dcgan import DCGANGenerator
 from steerlab.models.vae import BetaVAE
+from steerlab.models.wrap import NETWORKS, ModuleGenerator
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
-ARCHITECTURES: dict[str, type[Generator]] = {"dcgan": DCGANGenerator, "beta_vae": BetaVAE}
+# "architecture" of a generator file -> the Generator subclass that reads it.
+ARCHITECTURES: Registry[type[Generator]] = Registry("architecture", Generator, subclass=True)
+# The architecture name of every wrap_generator model; its config names the registered network.
+WRAPPED = "wrapped"
 
 
-def register_architecture(name: str, cls: type[Generator]) -> None:
-    """Make ``cls`` loadable from steerlab generator files whose JSON says ``architecture: name``."""
-    ARCHITECTURES[name] = cls
+def register_architecture(name: str, cls: type[Generator], *, overwrite: bool = False) -> type[Generator]:
+    """Make ``cls`` loadable from steerlab generator files whose JSON says ``architecture: name``.
+
+    ``cls(**config)`` must rebuild the model from its ``config()``. Refuses (one line) a name
+    already taken by another class unless ``overwrite``, and a class that is not a `Generator`.
+    """
+    return ARCHITECTURES.register(name, cls, overwrite=overwrite)
+
+
+register_architecture("dcgan", DCGANGenerator)
+register_architecture("beta_vae", BetaVAE)
+register_architecture(WRAPPED, ModuleGenerator)
 
 
 @dataclass(frozen=True)
@@ -41,20 +61,30 @@ class ZooEntry:
     load: Callable[[], Generator]
 
 
-ZOO: dict[str, ZooEntry] = {}
+ZOO: Registry[ZooEntry] = Registry("zoo model", ZooEntry)
 
 
-def register_model(entry: ZooEntry) -> None:
-    ZOO[entry.name] = entry
+def register_model(entry: ZooEntry, *, overwrite: bool = False) -> ZooEntry:
+    """Add ``entry`` to the zoo under ``entry.name`` (``--model NAME``); refuses a taken name unless ``overwrite``."""
+    if not isinstance(entry, ZooEntry):
+        raise TypeError(f"register_model expects a ZooEntry, got {type(entry).__name__}")
+    return ZOO.register(entry.name, entry, overwrite=overwrite)
 
 
 # --------------------------------------------------------------------------- file format
 def save_generator(G: Generator, stem: str | Path, card: dict | None = None) -> Path:
-    """Write ``stem.safetensors`` + ``stem.json`` (architecture, config, model card)."""
+    """Write ``stem.safetensors`` + ``stem.json`` (architecture, config, model card, fingerprint).
+
+    A `wrap_generator` model is saved as architecture ``wrapped`` with its facts and its
+    network's registered name and ``network_config``; it refuses (one line) when the network is
+    not registered or would not rebuild, so whatever is saved loads back.
+    """
     arch = next((k for k, v in ARCHITECTURES.items() if type(G) is v), None)
     if arch is None:
-        raise ValueError(f"{type(G).__name__} is not a registered architecture; "
-                         f"allowed: {', '.join(ARCHITECTURES)}")
+        raise ValueError(f"{type(G).__name__} is not a registered architecture (allowed: "
+                         f"{', '.join(ARCHITECTURES)}); register it with steerlab.models.register_architecture")
+    if isinstance(G, ModuleGenerator):
+        G.check_rebuildable()
     stem = Path(stem)
     write_tensors(stem.with_suffix(".safetensors"), G.state_dict())
     write_json(stem.with_suffix(".json"), {"architecture": arch, "config": G.config(),
@@ -64,20 +94,37 @@ def save_generator(G: Generator, stem: str | Path, card: dict | None = None) -> 
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """Load a steerlab generator file (either the .safetensors or the .json path)."""
+    """Load a steerlab generator file (either the .safetensors or the .json path), frozen, in eval mode.
+
+    An architecture (or wrapped network) that is not registered is looked for in the installed
+    ``steerlab.plugins`` entry points first; if still missing, one line says to load its plugin.
+    """
     stem = Path(path).with_suffix("")
     meta = read_json(stem.with_suffix(".json"))
-    arch = meta.get("architecture")
+    arch, config = meta.get("architecture"), dict(meta.get("config", {}))
+    if not _registered(arch, config):
+        load_plugins(None)  # an installed plugin may provide it
     if arch not in ARCHITECTURES:
-        raise FileFormatError(f"{stem}.json: unknown architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+        raise FileFormatError(f"{stem}.json: unknown architecture {arch!r} (allowed: {', '.join(ARCHITECTURES)}); "
+                              "if a plugin registers it, load it with --plugin MODULE")
+    cls = ARCHITECTURES[arch]
     try:
-        G = ARCHITECTURES[arch](**meta.get("config", {}))
+        G = cls.from_config(config) if hasattr(cls, "from_config") else cls(**config)
     except TypeError as e:
         raise FileFormatError(f"{stem}.json: config does not fit {arch} ({e})") from None
+    except ValueError as e:
+        raise FileFormatError(f"{stem}.json: {e}") from None
     state = read_tensors(stem.with_suffix(".safetensors"))
     _load_state(G, state, f"{stem}.safetensors")
     G.card = meta.get("card", {})
     return G.eval().requires_grad_(False).to(device)
+
+
+def _registered(arch: object, config: dict) -> bool:
+    """Whether the file's architecture, and for a wrapped model its network, are registered."""
+    if arch not in ARCHITECTURES:
+        return False
+    return arch != WRAPPED or config.get("network") in NETWORKS
 
 
 def _load_state(G: Generator, state: dict, where: str) -> None:
@@ -149,15 +196,18 @@ _register_bundled()
 
 # --------------------------------------------------------------------------- entry point
 def load_model(name: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """A zoo model by name, or a steerlab generator file by path; in eval mode on ``device``.
+    """A zoo model by name, or a steerlab generator file by path; frozen, in eval mode, on ``device``.
 
     Raises:
         ValueError: unknown name (the message lists the zoo), or a bad file.
     """
     key = str(name)
+    is_file = key.endswith((".safetensors", ".json"))
+    if key not in ZOO and not is_file:
+        load_plugins(None)  # an installed plugin may add the zoo model
     if key in ZOO:
         G = ZOO[key].load()
-    elif key.endswith((".safetensors", ".json")):
+    elif is_file:
         G = load_generator(key)
     else:
         raise ValueError(f"unknown model '{key}'; allowed: {', '.join(sorted(ZOO))} "
