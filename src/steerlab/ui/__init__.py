@@ -4,10 +4,7 @@
 no web framework; `build_app` / `launch` import gradio only when called.
 """
 from steerlab.ui.library import Library, check_launch, find_direction_files, read_image
-from steerlab.ui.steering import MOVES, WEIGHT_SHIFTS, register_move, register_weight_shift, steer
-from steerlab.ui.hooks import register_known_kinds
-
-register_known_kinds()  # combine hooks for the method kinds that are installed
+from steerlab.ui.steering import steer
 
 
 def build_app(*args, **kwargs):
@@ -30,5 +27,4 @@ def launch(models=None, directions=(), *, port: int = 7860, host: str = "127.0.0
     return _launch(models, directions, port=port, host=host, device=device, block=block, inverter=inverter)
 
 
-__all__ = ["Library", "MOVES", "WEIGHT_SHIFTS", "build_app", "find_direction_files", "launch",
-           "read_image", "register_move", "register_weight_shift", "steer"]
+__all__ = ["Library", "build_app", "find_direction_files", "launch", "read_image", "steer"]

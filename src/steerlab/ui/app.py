@@ -34,8 +34,7 @@ from PIL import Image  # noqa: E402
 
 from steerlab.directions import Direction  # noqa: E402
 from steerlab.report.plots import grid_image, save_gif, save_png, to_uint8  # noqa: E402
-from steerlab.ui.library import (Library, _first_line, check_launch, find_inverter, import_methods,  # noqa: E402
-                      read_image)
+from steerlab.ui.library import Library, _first_line, check_launch, find_inverter, read_image  # noqa: E402
 from steerlab.ui.steering import steer  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -106,7 +105,6 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             `steerlab.methods.trajectories.invert` when installed; None hides the upload.
         max_sliders: size of the slider pool (a colour direction takes three).
     """
-    import_methods()
     if inverter == "auto":
         inverter = find_inverter()
     names = library.model_names
@@ -125,7 +123,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
     def layout(keys: Sequence[str], offered: dict) -> list[tuple[str, int]]:
         """One (key, component) per slider, in tick order; colour has three components."""
         slots = [(k, c) for k in keys if k in offered
-                 for c in range(offered[k][1].alpha["alpha_dim"])]
+                 for c in range(offered[k][1].alpha.alpha_dim)]
         if len(slots) > max_sliders:
             raise ValueError(f"at most {max_sliders} sliders; untick some directions")
         return slots
@@ -136,8 +134,8 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             if k not in offered:
                 continue
             d = offered[k][1]
-            dim = d.alpha["alpha_dim"]
-            vals = [float(v) if v is not None else float(d.alpha["identity"]) for v in values[i:i + dim]]
+            dim = d.alpha.alpha_dim
+            vals = [float(v) if v is not None else float(d.alpha.identity) for v in values[i:i + dim]]
             i += dim
             out.append((d, vals[0] if dim == 1 else vals))
         return out
@@ -175,7 +173,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
         """Each slider's value: the session's last value for that direction, else its identity."""
         vals = []
         for k, c in layout(keys, offered):
-            stored = state["values"].get(k, offered[k][1].alpha["identity"])
+            stored = state["values"].get(k, offered[k][1].alpha.identity)
             vals.append(stored[c] if isinstance(stored, list) else stored)
         return vals
 
@@ -185,10 +183,10 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
         ups = [gr.update(visible=False)] * max_sliders
         for i, ((k, c), value) in enumerate(zip(slots, vals)):
             label, d = offered[k]
-            lo, hi = d.alpha["alpha_range"]
-            name = label.split(" - ")[0] + (" " + "RGB"[c] if d.alpha["alpha_dim"] == 3 else "")
+            lo, hi = d.alpha.alpha_range
+            name = label.split(" - ")[0] + (" " + "RGB"[c] if d.alpha.alpha_dim == 3 else "")
             ups[i] = gr.update(visible=True, minimum=lo, maximum=hi, value=value, step=_nice_step(lo, hi),
-                               label=name, info=f"{d.alpha['unit']}; identity {d.alpha['identity']:g}")
+                               label=name, info=f"{d.alpha.unit}; identity {d.alpha.identity:g}")
         return ups
 
     def view(model, seed, cls, keys, state):
@@ -331,7 +329,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             kn = knobs(keys, offered, values)
             idx = [k for k in keys if k in offered].index(key)
             d = kn[idx][0]
-            grid = d.knob.grid(STRIP_ALPHAS if d.alpha["alpha_dim"] == 1 else 5)
+            grid = d.knob.grid(STRIP_ALPHAS if d.alpha.alpha_dim == 1 else 5)
             z, classes, _ = source(G, seed_, cls_, state_)
             frames = []
             with torch.no_grad():

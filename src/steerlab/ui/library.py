@@ -15,18 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from steerlab.core.images import load_image
 from steerlab.core.io import FileFormatError
 from steerlab.directions import FORMAT, Direction, DirectionMismatch
 from steerlab.models import ZOO, Generator, list_models, load_model
 
 log = logging.getLogger(__name__)
 
-# Packages whose import registers direction kinds (`register_kind`) and combine hooks.
-METHOD_PACKAGES = ("steerlab.methods.walks", "steerlab.methods.trajectories", "steerlab.methods.paramspace")
 MAX_DIRECTION_FILES = 1000      # a folder scan stops here (a runs/ tree can be large)
 MAX_UPLOAD_BYTES = 25 * 2 ** 20  # uploads larger than this are refused before decoding
 INVERT_STEPS = 200               # inversion steps for an uploaded photo
@@ -39,28 +37,6 @@ def check_launch(port: int, directions: Sequence[str | os.PathLike]) -> None:
     for f in directions:
         if not Path(f).exists():
             raise FileNotFoundError(f"direction folder {f} does not exist")
-
-
-def import_methods() -> list[str]:
-    """Import every method package present, so all direction kinds can render.
-
-    Returns the packages that failed to import for another reason than being absent (each
-    is logged; the UI still starts and shows directions of the kinds that did register).
-    """
-    failed = []
-    for name in METHOD_PACKAGES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name is None or not name.startswith(e.name):
-                failed.append(name)
-                log.warning("could not import %s: %s", name, e)
-        except Exception as e:  # a broken method module must not take the UI down
-            failed.append(name)
-            log.warning("could not import %s: %s", name, e)
-    from steerlab.ui.hooks import register_known_kinds
-    register_known_kinds()
-    return failed
 
 
 def _first_line(e: BaseException) -> str:
@@ -208,9 +184,7 @@ class Library:
         for path in find_direction_files(self.folders):
             try:
                 d = self.check(self._read(path), name)
-                if d.kind not in KINDS:
-                    raise ValueError(f"direction kind '{d.kind}' is not installed "
-                                     f"(known: {', '.join(sorted(KINDS))})")
+                KINDS.get(d.kind)  # a kind no module registered: refused with the known kinds
                 entries.append(Entry(str(path), direction_label(d, path), d))
             except (ValueError, OSError) as e:
                 refused.append(f"{path}: {_first_line(e)}")
@@ -226,44 +200,26 @@ class Library:
         if path.stat().st_size > MAX_UPLOAD_BYTES:
             raise ValueError(f"{path.name}: larger than {MAX_UPLOAD_BYTES >> 20} MB")
         d = self.check(self._read(path), name)
-        if d.kind not in KINDS:
-            raise ValueError(f"direction kind '{d.kind}' is not installed")
+        KINDS.get(d.kind)  # a kind no module registered: refused with the known kinds
         return Entry(str(path), direction_label(d, path) + " (uploaded)", d)
 
 
 # --------------------------------------------------------------------------- real images
 def read_image(path: str | os.PathLike, resolution: int, channels: int = 3) -> Tensor:
-    """Decode an uploaded image into a model's input format.
-
-    The image is centre-cropped to a square and resized (bicubic) to ``resolution``.
+    """Decode an uploaded image into a model's input format (`steerlab.core.images.load_image`
+    with the upload size limit ``MAX_UPLOAD_BYTES``).
 
     Args:
         path: any file the user uploaded.
         resolution, channels: the model's image side and 1 (grey) or 3 (RGB).
 
     Returns:
-        float32 (1, channels, resolution, resolution) in [0, 1].
+        float32 (1, channels, resolution, resolution) in [0, 1], centre-cropped and resized.
 
     Raises:
         ValueError: not an image, truncated, too large, or a decompression bomb (one line).
     """
-    from PIL import Image
-    path = Path(path)
-    if path.stat().st_size > MAX_UPLOAD_BYTES:
-        raise ValueError(f"{path.name}: larger than {MAX_UPLOAD_BYTES >> 20} MB")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = im.convert("RGB" if channels == 3 else "L")
-    except Exception as e:  # PIL raises many types for bad files; all mean "not an image"
-        raise ValueError(f"{path.name}: not a readable image ({_first_line(e)[:120]})") from None
-    w, h = im.size
-    s = min(w, h)
-    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-    im = im.resize((resolution, resolution), Image.BICUBIC)
-    x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)
-    x = x[None] if channels == 1 else x.permute(2, 0, 1)
-    return x[None].contiguous()  # (1, C, R, R)
+    return load_image(path, resolution, channels, max_bytes=MAX_UPLOAD_BYTES)
 
 
 def find_inverter(steps: int = INVERT_STEPS) -> Callable[..., Tensor] | None:

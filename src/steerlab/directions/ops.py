@@ -1,0 +1,148 @@
+"""The maths of every built-in direction kind, below the methods that learn the directions.
+
+A kind's move must be available wherever a direction file is read (the CLI, reports, the UI),
+without importing the method that learned it, so these pure functions live here and the
+method modules import them for training:
+
+- ``linear_shift``: a linear walk's offset ``sum_k alpha_g[:, k] w[k]`` (Jahanian et al., Eq. 1);
+- ``step_net``, ``euler_walk``, ``nn_shift``: the nonlinear walks' step networks (Eq. 2, App. A.3);
+- ``piecewise_linear``, ``piecewise_linear_inverse``, ``move_to``: a trajectory direction's
+  encoding model t = g(<u, z>) and the latent move that sets it (Plumerault et al., Sec. 2.2);
+- ``layer_weight``, ``render_shifted``: a weight direction's G_{theta + t xi}(z) (Cherepkov et al.).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from steerlab.models.base import Generator
+
+__all__ = ["Nets", "STEP_TOL", "euler_walk", "layer_weight", "linear_shift", "move_to", "nn_shift",
+           "piecewise_linear", "piecewise_linear_inverse", "render_shifted", "step_net"]
+
+Nets = dict[str, Tensor]  # W1 (K, S, H, D), b1 (K, S, H), W2 (K, S, D, H), b2 (K, S, D)
+STEP_TOL = 1e-4  # step counts this close to an integer are that integer (float round-off)
+
+
+# ----------------------------------------------------------------------------- linear walks
+def linear_shift(w: Tensor, alpha_g: Tensor) -> Tensor:
+    """sum_k alpha_g[:, k] * w[k]: (K, *S) and (N, K) -> (N, *S)."""
+    return torch.einsum("nk,k...->n...", alpha_g, w)
+
+
+# ----------------------------------------------------------------------------- nonlinear walks
+def step_net(nets: Nets, z: Tensor, k: int, slot: Tensor) -> Tensor:
+    """NN_{k, slot}(z) with one slot per sample: z (N, D), slot (N,) long -> (N, D)."""
+    h = torch.relu(torch.einsum("shd,nd->nsh", nets["W1"][k], z) + nets["b1"][k])  # (N, S, H)
+    out = torch.einsum("sdh,nsh->nsd", nets["W2"][k], h) + nets["b2"][k]          # (N, S, D)
+    return out.gather(1, slot.view(-1, 1, 1).expand(-1, 1, out.shape[-1]))[:, 0]
+
+
+def euler_walk(nets: Nets, z: Tensor, n: Tensor, *, renorm: bool = True) -> Tensor:
+    """``f^n(z)`` per sample, ``f(z) = z + NN(z)`` renormalised to ||z||.
+
+    Args:
+        nets: step networks with 2 slots (0: positive, 1: negative direction).
+        z: latents (N, D).
+        n: signed step counts (N, K), one column per component, applied in order; real values
+            make a last partial step ``z + r NN(z)`` for the remainder r.
+        renorm: rescale to the input norm after every step (App. A.4).
+
+    Returns:
+        (N, D) latents; differentiable w.r.t. ``nets`` and ``z``.
+    """
+    for k in range(n.shape[1]):
+        count = n[:, k].abs()
+        count = torch.where((count - count.round()).abs() < STEP_TOL, count.round(), count)
+        slot = (n[:, k] < 0).long()
+        for i in range(int(math.ceil(float(count.max())))):
+            frac = (count - i).clamp(0, 1)[:, None]  # 1 = whole step, <1 = last partial step, 0 = done
+            moved = z + frac * step_net(nets, z, k, slot)
+            if renorm:
+                moved = moved * (z.norm(dim=1, keepdim=True) / moved.norm(dim=1, keepdim=True).clamp_min(1e-12))
+            z = torch.where(frac > 0, moved, z)
+    return z
+
+
+def nn_shift(nets: Nets, z: Tensor, alpha_g: Tensor) -> Tensor:
+    """A.3's walk ``z + sum_k alpha_g[:, k] NN_k(z)``: z (N, D), alpha_g (N, K) -> (N, D)."""
+    slot = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+    return z + sum(alpha_g[:, k:k + 1] * step_net(nets, z, k, slot) for k in range(alpha_g.shape[1]))
+
+
+# ----------------------------------------------------------------------------- trajectories
+def piecewise_linear(s: Tensor, knots_x: Tensor, knots_y: Tensor) -> Tensor:
+    """g(s) through the points (knots_x, knots_y), linear beyond the ends. Any shape of s.
+
+    Args:
+        s: inputs, any shape.
+        knots_x: (K,) increasing, evenly or unevenly spaced.
+        knots_y: (K,) values (increasing for a monotone g).
+    """
+    idx = (torch.searchsorted(knots_x.contiguous(), s.detach().reshape(-1).contiguous(), right=True) - 1)
+    idx = idx.clamp(0, knots_x.numel() - 2).reshape(s.shape)
+    x0, x1, y0, y1 = knots_x[idx], knots_x[idx + 1], knots_y[idx], knots_y[idx + 1]
+    return y0 + (y1 - y0) / (x1 - x0) * (s - x0)
+
+
+def piecewise_linear_inverse(t: Tensor, knots_x: Tensor, knots_y: Tensor) -> Tensor:
+    """g^-1(t) for an increasing piecewise-linear g (the same extension beyond the ends)."""
+    return piecewise_linear(t, knots_y, knots_x)
+
+
+def move_to(z: Tensor, u: Tensor, s: Tensor) -> Tensor:
+    """Set each row's coordinate along the unit axis u to s: z - <z, u> u + s u.
+
+    Shape: z (N, d), u (d,), s (N,) or a scalar. Returns (N, d).
+    """
+    s = torch.as_tensor(s, dtype=z.dtype, device=z.device).reshape(-1, 1)
+    return z - (z @ u)[:, None] * u[None] + s * u[None]
+
+
+# ----------------------------------------------------------------------------- weight shifts
+def layer_weight(G: Generator, layer: str) -> Tensor:
+    """The weight tensor named ``layer``; a one-line ValueError listing the layers otherwise."""
+    weights = G.shiftable_weights()
+    if layer not in weights:
+        names = list(weights)
+        shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        raise ValueError(f"unknown layer '{layer}' for model '{G.name}'; allowed: {shown} "
+                         "(see `steerlab layers`)")
+    return weights[layer]
+
+
+def render_shifted(G: Generator, latent: Tensor, layer: str, shift: Tensor, *, space: str = "z",
+                   classes: Tensor | None = None) -> Tensor:
+    """Images of ``G`` with ``layer``'s weight moved by ``shift``; the model is left untouched.
+
+    Args:
+        G: any steerlab generator.
+        latent: (N, ...) codes in ``space``.
+        layer: a name of ``G.shiftable_weights()`` (see `steerlab layers`).
+        shift: the weight's shape (one shift for the whole batch) or (N, *weight_shape)
+            (one per sample, rendered with ``torch.func.vmap``).
+        space, classes: as in ``G.synthesize``.
+
+    Returns:
+        (N, C, H, W) float32 images in [0, 1], differentiable w.r.t. ``shift``.
+    """
+    w = layer_weight(G, layer)
+    shape = tuple(w.shape)
+    if tuple(shift.shape) == shape:
+        return G.synthesize_shifted(latent, {layer: shift.to(w)}, space=space, classes=classes)
+    n = latent.shape[0]
+    if tuple(shift.shape) != (n, *shape):
+        raise ValueError(f"shift for {layer} must have shape {list(shape)} or {[n, *shape]}, "
+                         f"got {list(shift.shape)}")
+    if not torch.isfinite(shift).all():
+        raise ValueError("weight shift contains NaN or inf")
+    shift = shift.to(w)
+    if classes is None:
+        # vmap turns the per-sample weights into one grouped convolution: one call, N weights.
+        one = lambda s, lat: G.synthesize_shifted(lat[None], {layer: s}, space=space)[0]  # noqa: E731
+        return torch.func.vmap(one)(shift, latent)
+    # Class checks read label values, which vmap cannot; conditional models go sample by sample.
+    return torch.cat([G.synthesize_shifted(latent[i:i + 1], {layer: shift[i]}, space=space,
+                                           classes=classes[i:i + 1]) for i in range(n)])
