@@ -11,19 +11,13 @@ import math
 
 import torch
 
-from steerlab.core import distributed
+from steerlab.core import distributed, seeds
 from steerlab.directions import Direction
 from steerlab.edits import get_edit
 from steerlab.metrics.losses import masked_l2
 from steerlab.models.base import Generator
 
-HELD_OUT = 1_000_003  # seed offset: evaluation never reuses training draws
-
-
-def held_out(G: Generator, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Reproducible held-out z (n, z_dim) and classes for evaluation."""
-    g = torch.Generator().manual_seed(seed + HELD_OUT)
-    return G.sample_z(n, generator=g), G.sample_classes(n, generator=g)
+held_out = seeds.held_out  # the held-out codes every evaluation uses
 
 
 @torch.no_grad()
@@ -135,9 +129,10 @@ def reference_images(G: Generator, n: int, seed: int = 0) -> dict:
     card = getattr(G, "card", None) or {}
     name = card.get("dataset")
     if name in DATASETS:
-        images, labels, _ = get_dataset(name, n, card.get("resolution_data", G.resolution), seed + HELD_OUT)
+        images, labels, _ = get_dataset(name, n, card.get("resolution_data", G.resolution),
+                                      seed + seeds.EVAL_HELD_OUT)
         return {"images": images, "labels": labels, "name": f"dataset '{name}' (fresh draw)", "is_data": True}
-    g = torch.Generator().manual_seed(seed + 2 * HELD_OUT)
+    g = seeds.generator(seed, seeds.EVAL_MODEL_REFERENCE)
     z, c = G.sample_z(n, generator=g), G.sample_classes(n, generator=g)
     images = torch.cat([G.synthesize(z[i:i + 64], classes=None if c is None else c[i:i + 64])
                         for i in range(0, n, 64)])
@@ -216,7 +211,7 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
                                 device=G.device, kid_subset_size=min(100, n))
 
     res: dict = {"model": G.name, "direction": d.describe(), "kind": d.kind, "edit": d.edit,
-                 "alphas": grid.tolist(), "alpha_unit": d.alpha["unit"], "n": n, "seed": seed,
+                 "alphas": grid.tolist(), "alpha_unit": d.alpha.unit, "n": n, "seed": seed,
                  "measure": name, "measure_description": m.description, "keys": list(keys),
                  "primary": keys[0], "attribute": {k: [] for k in keys}, "values": [],
                  "intersection_model": [], "intersection_data": [], "fid": [], "kid": [],

@@ -13,30 +13,21 @@ tuple of sizes; BigGAN-like), `norm_per_part` gives the squared norm of u in eac
 """
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from typing import Callable, Sequence
 
-import matplotlib
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
-from torch import Tensor  # noqa: E402
+from steerlab.core import seeds
+from steerlab.data.dsprites import pixel_stats
+from steerlab.directions import Direction
+from steerlab.methods.trajectories.control import move_to
+from steerlab.methods.trajectories.encoding import piecewise_linear
+from steerlab.models.base import Generator
 
-from steerlab.core.io import atomic_write  # noqa: E402
-from steerlab.data.dsprites import pixel_stats  # noqa: E402
-from steerlab.directions import Direction  # noqa: E402
-from steerlab.models.base import Generator  # noqa: E402
-from steerlab.methods.trajectories.control import move_to  # noqa: E402
-from steerlab.methods.trajectories.encoding import piecewise_linear  # noqa: E402
-
-__all__ = ["factor_measure", "sweep_factor", "norm_per_part", "latent_parts", "plot_factor_sweeps",
-           "plot_norm_per_part"]
-
-HELD_OUT = 2_000_003  # seed offset: evaluation never reuses trajectory draws
+__all__ = ["factor_measure", "sweep_factor", "norm_per_part", "latent_parts"]
 
 
 def factor_measure(spec: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
@@ -84,7 +75,7 @@ def sweep_factor(G: Generator, d: Direction, measure: str | Callable[[Tensor], T
     d.check_model(G)
     fn = factor_measure(measure)
     s_values = [float(s) for s in (np.linspace(-3, 3, 13) if s_values is None else s_values)]
-    g = torch.Generator().manual_seed(seed + HELD_OUT)
+    g = seeds.generator(seed, seeds.TRAJECTORY_HELD_OUT)
     z = G.sample_z(n, generator=g)
     classes = G.sample_classes(n, generator=g)
     u = d.tensors["u"].to(z)
@@ -137,67 +128,3 @@ def norm_per_part(u: Tensor, parts: Sequence[int]) -> list[float]:
     u = u.reshape(-1).double()
     u = u / u.norm()
     return [float(c.pow(2).sum()) for c in torch.split(u, list(parts))]
-
-
-# --------------------------------------------------------------------------- plots
-def save_figure(fig, path):
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
-
-
-def plot_factor_sweeps(path, sweeps: dict[str, dict], *, ylabel: str, xlabel: str = "s = <z, u>",
-                       ncols: int | None = None):
-    """Figs. 2 / 5: per panel, the measured values per s (blue) and their std (red, right axis).
-
-    Panels fill rows of ``ncols`` (default: all in one row)."""
-    k = len(sweeps)
-    ncols = min(ncols or k, k)
-    nrows = -(-k // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.0 * nrows), dpi=110, squeeze=False)
-    for ax in axes.flat[k:]:
-        ax.axis("off")
-    std_max = max(max(np.nan_to_num(sw["std"])) for sw in sweeps.values()) * 1.15 or 1.0
-    for ax, (label, sw) in zip(axes.flat, sweeps.items()):
-        s, v = np.array(sw["s"]), np.array(sw["values"])
-        width = (s[1] - s[0]) * 0.35 if len(s) > 1 else 0.1
-        rng = np.random.default_rng(0)
-        for i in range(len(s)):
-            jitter = rng.uniform(-width, width, v.shape[1])
-            ax.scatter(s[i] + jitter, v[i], s=3, alpha=0.35, color="tab:blue", linewidths=0)
-        ax.plot(s, sw["mean"], color="tab:blue", lw=1)
-        if "model_t" in sw:
-            # g is relative to the factor at s = 0: anchor it at the measured mean there
-            at0 = int(np.argmin(np.abs(s)))
-            ax.plot(s, np.array(sw["model_t"]) - sw["model_t"][at0] + sw["mean"][at0],
-                    color="black", lw=0.8, ls="--", label="g(s) (model)")
-        ax.set_title(f"{label}\nmean std {sw['std_mean']:.3f}", fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8, color="tab:blue")
-        ax.tick_params(labelsize=7)
-        ax2 = ax.twinx()
-        ax2.plot(s, sw["std"], color="tab:red", marker="o", ms=2.5, lw=1)
-        ax2.set_ylim(0, std_max)
-        ax2.tick_params(labelsize=7, colors="tab:red")
-        ax2.set_ylabel("std per s", fontsize=8, color="tab:red")
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-def plot_norm_per_part(path, norms: dict[str, list[float]], *, title: str = ""):
-    """Fig. 4: squared norm of u per latent part, one group of bars per direction."""
-    fig, ax = plt.subplots(figsize=(4.8, 3.0), dpi=110)
-    k = len(norms)
-    for i, (label, vals) in enumerate(norms.items()):
-        x = np.arange(len(vals)) + (i - (k - 1) / 2) * 0.8 / k
-        ax.bar(x, vals, width=0.8 / k, label=label)
-    ax.set_xlabel("latent part")
-    ax.set_ylabel("squared norm of u")
-    ax.set_xticks(range(len(next(iter(norms.values())))))
-    if title:
-        ax.set_title(title, fontsize=10)
-    if k > 1:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save_figure(fig, path)

@@ -4,12 +4,14 @@
   t in [-T, T] (columns).
 - ``perceptual_change`` / ``calibrate_shift``: mean ST-LPIPS between G_theta(z) and
   G_{theta + t xi}(z), and the shift t at which it reaches a target (to compare methods at
-  matched perceptual change, as the paper calibrates its Fig. 7 "manually").
+  matched perceptual change, as the paper calibrates its Fig. 7 "manually"); they size the
+  methods' shift ranges, so they live in `steerlab.methods.paramspace.calibrate`.
 - ``fid_vs_shift``: realism vs shift magnitude. There is no real face data set here, so the
   reference set is the *unshifted* generator on other z: the FID at t = 0 is the finite-sample
   floor, and the curve measures how far the shifted generator moves away from the original
   distribution. Features: a named network of ``steerlab.metrics.fid`` ("stlpips-vgg" by default,
-  not Inception; numbers are comparable only with each other).
+  not Inception; numbers are comparable only with each other); the distance is that module's
+  `frechet_distance` (re-exported here with `features_of`).
 - ``locality_heatmap``: mean per-pixel squared change (Sec. 4.6), with a concentration score.
 - ``latent_mimic``: Sec. 4.3, Eq. 5 -- optimise one latent shift h (shared by all z) in a latent
   space, or in the activations entering the shifted layer, so that G(z + h) matches
@@ -23,99 +25,39 @@ import math
 import torch
 from torch import Tensor
 
-from steerlab.metrics.fid import _feature_network
-from steerlab.metrics.perceptual import perceptual_distance
+from steerlab.core import seeds
+from steerlab.methods.paramspace.calibrate import calibrate_shift, perceptual_change  # re-exported
+from steerlab.methods.paramspace.shifts import render_shifted, render_shifts
+from steerlab.metrics.fid import feature_network, features_of, frechet_distance
 from steerlab.models.base import Generator
-from steerlab.report.plots import grid_image
-from steerlab.methods.paramspace.shifts import layer_weight, render_shifted, render_shifts
 
-__all__ = ["shift_grid", "perceptual_change", "calibrate_shift", "features_of", "frechet_distance",
-           "fid_vs_shift", "locality_heatmap", "latent_mimic", "ACTIVATION_SPACE"]
+__all__ = ["sample_codes", "shift_grid", "perceptual_change", "calibrate_shift", "features_of",
+           "frechet_distance", "fid_vs_shift", "locality_heatmap", "latent_mimic", "ACTIVATION_SPACE"]
 
 ACTIVATION_SPACE = "activations"  # the input of the shifted layer's module
 
 
-def _z(G: Generator, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
+def sample_codes(G: Generator, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
+    """``n`` codes z (n, z_dim) and classes (n,) or None of ``G``, drawn from ``seed`` alone."""
     g = torch.Generator().manual_seed(seed)
     return G.sample_z(n, generator=g), G.sample_classes(n, generator=g)
 
 
 @torch.no_grad()
 def shift_grid(G: Generator, layer: str, xi: Tensor, limit: float, *, n_z: int = 3, n_shifts: int = 7,
-               seed: int = 0, scale: int = 2):
+               seed: int = 0) -> tuple[list[Tensor], list[str]]:
     """Sec. 3.5 inspection grid: rows = ``n_z`` samples, columns = t in linspace(-T, T).
 
     Returns:
-        a PIL image (the centre column, t = 0 for odd ``n_shifts``, is the original).
+        ``(rows, labels)``: ``n_z`` tensors (n_shifts, C, H, W) in [0, 1] (the centre column, t = 0
+        for odd ``n_shifts``, is the original) and one label per column, for
+        `steerlab.report.plots.grid_image(rows, col_labels=labels)`.
     """
-    z, classes = _z(G, n_z, seed)
+    z, classes = sample_codes(G, n_z, seed)
     ts = torch.linspace(-limit, limit, n_shifts)
     imgs = render_shifts(G, z, layer, ts.view(-1, *[1] * xi.dim()).to(xi) * xi, classes=classes)  # (S, N, ...)
     labels = ["0" if abs(t) < 1e-6 * limit else f"{t:+.3g}" for t in ts.tolist()]
-    return grid_image(list(imgs.transpose(0, 1)), col_labels=labels, scale=scale)
-
-
-@torch.no_grad()
-def perceptual_change(G: Generator, layer: str, xi: Tensor, ts, *, z: Tensor,
-                      classes: Tensor | None = None, net: str = "alex") -> list[float]:
-    """Mean ST-LPIPS(G_theta(z), G_{theta + t xi}(z)) over ``z`` for each t in ``ts``."""
-    x0 = G.synthesize(z, classes=classes)
-    out = []
-    for t in ts:
-        x1 = render_shifted(G, z, layer, float(t) * xi.to(x0), classes=classes)
-        out.append(float(perceptual_distance(x0, x1, net=net).mean()))
-    return out
-
-
-@torch.no_grad()
-def calibrate_shift(G: Generator, layer: str, xi: Tensor, target: float, *, z: Tensor,
-                    classes: Tensor | None = None, start: float = 1.0, iters: int = 8,
-                    max_shift: float | None = None) -> float:
-    """The t > 0 at which the perceptual change, averaged over +t and -t, equals ``target``.
-
-    Doubling from ``start`` brackets it, then ``iters`` bisection steps. If even ``max_shift``
-    (default: 10x the layer's Frobenius norm) changes less, ``max_shift`` is returned.
-    """
-    if not 0 < target < 1:
-        raise ValueError(f"target perceptual change must be in (0, 1), got {target}")
-    max_shift = max_shift or 10 * float(layer_weight(G, layer).norm())
-
-    def c(t: float) -> float:
-        return sum(perceptual_change(G, layer, xi, [t, -t], z=z, classes=classes)) / 2
-
-    lo, hi = 0.0, min(start, max_shift)
-    while c(hi) < target:
-        if hi >= max_shift:
-            return max_shift
-        lo, hi = hi, min(2 * hi, max_shift)
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if c(mid) < target else (lo, mid)
-    return 0.5 * (lo + hi)
-
-
-@torch.no_grad()
-def features_of(images_fn, n: int, batch_size: int, net) -> Tensor:
-    """Features (n, D) of images produced batch by batch by ``images_fn(start, stop)``."""
-    return torch.cat([net(images_fn(i, min(i + batch_size, n))).double().cpu()
-                      for i in range(0, n, batch_size)])
-
-
-def frechet_distance(a: Tensor, b: Tensor) -> float:
-    """FID formula ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}) on feature sets (N, D).
-
-    Tr (S_a S_b)^{1/2} is computed exactly as the nuclear norm of X_a X_b^T / sqrt((n_a-1)(n_b-1))
-    (X the centred features): the nonzero eigenvalues of S_a S_b are the squared singular values
-    of that n_a x n_b matrix. So it stays exact when N < D, where the D x D covariances are
-    singular and a matrix square root is ill-conditioned.
-    """
-    a, b = a.double(), b.double()
-    xa, xb = a - a.mean(0), b - b.mean(0)
-    na, nb = a.shape[0], b.shape[0]
-    cross = torch.linalg.svdvals(xa @ xb.T).sum() / math.sqrt((na - 1) * (nb - 1))
-    value = ((a.mean(0) - b.mean(0)).pow(2).sum() + xa.pow(2).sum() / (na - 1)
-             + xb.pow(2).sum() / (nb - 1) - 2 * cross)
-    return float(value)
+    return list(imgs.transpose(0, 1)), labels
 
 
 @torch.no_grad()
@@ -133,12 +75,12 @@ def fid_vs_shift(G: Generator, layer: str, xi: Tensor, ts, *, n: int = 256, seed
     Returns:
         ``{"t": [...], "fid": [...], "feature_network": features, "n": n, "reference": Tensor}``.
     """
-    net = _feature_network(features, G.device)
+    net = feature_network(features, G.device)
     if reference is None:
-        zr, cr = _z(G, n, seed + 7)
+        zr, cr = sample_codes(G, n, seed + seeds.WEIGHT_FID_REFERENCE)
         reference = features_of(lambda i, j: G.synthesize(zr[i:j], classes=None if cr is None else cr[i:j]),
                                 n, batch_size, net)
-    zs, cs = _z(G, n, seed + 11)
+    zs, cs = sample_codes(G, n, seed + seeds.WEIGHT_FID_SHIFTED)
     fids = []
     for t in ts:
         shift = float(t) * xi.to(zs)
@@ -159,7 +101,7 @@ def locality_heatmap(G: Generator, layer: str, xi: Tensor, ts, *, n: int = 64, s
         ``(heatmap (H, W), concentration)``; concentration is the share of the total change in
         the 10% of pixels that change most (0.1 for a uniform change, 1 for a tiny region).
     """
-    z, classes = _z(G, n, seed)
+    z, classes = sample_codes(G, n, seed)
     total = None
     for i in range(0, n, batch_size):
         zb = z[i:i + batch_size]
@@ -235,8 +177,8 @@ def latent_mimic(G: Generator, layer: str, xi: Tensor, t: float, *, space: str =
     """
     if space != ACTIVATION_SPACE:
         G.check_space(space)
-    zt, ct = _z(G, n, seed + 101)
-    ze, ce = _z(G, n_eval, seed + 202)
+    zt, ct = sample_codes(G, n, seed + seeds.MIMIC_FIT)
+    ze, ce = sample_codes(G, n_eval, seed + seeds.MIMIC_EVAL)
     lat_space = "z" if space == ACTIVATION_SPACE else space
     with torch.no_grad():
         lt, le = G.to_space(zt, lat_space, ct), G.to_space(ze, lat_space, ce)
@@ -254,7 +196,7 @@ def latent_mimic(G: Generator, layer: str, xi: Tensor, t: float, *, space: str =
     base, resid = err(le, zero, target_e, ce), err(le, h, target_e, ce)
 
     # Control: a latent-shift target with the same do-nothing error (bisection on its length).
-    g = torch.Generator().manual_seed(seed + 303)
+    g = seeds.generator(seed, seeds.MIMIC_CONTROL)
     u = torch.randn(shape, generator=g).to(zt)
     u = u / u.norm()
 

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import shlex
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from steerlab.data.registry import DATASETS, get_dataset
+from steerlab.core import seeds
+from steerlab.data.registry import get_dataset
 from steerlab.models.dcgan import DCGANGenerator
 from steerlab.models.zoo import save_generator
-from steerlab.training.gan import DCGANDiscriminator, GANConfig
+from steerlab.training.gan import DCGANDiscriminator, GANConfig, train_gan
 
 FID_FEATURES = {"shapes": "shapes-classifier"}  # the feature network each dataset's card names
 # generic measure -> the one that reads it on this dataset (see `evaluation.attribute_of`)
@@ -31,59 +32,20 @@ MEASURES = {"shapes": {"colour": "object_colour"}}
 def train_mode_seeking(G: DCGANGenerator, D: nn.Module, images: Tensor, labels: Tensor | None, *,
                        config: GANConfig, ms_weight: float = 1.0, checkpoint: str | Path | None = None,
                        device: str | torch.device = "cpu", progress: bool = True) -> dict:
-    """Non-saturating GAN loss plus the mode-seeking term of Mao et al. (MSGAN, CVPR 2019).
+    """`train_gan` with the mode-seeking term of Mao et al. (MSGAN, CVPR 2019), resuming from ``checkpoint``.
 
-    Why not plain `train_gan`: on the shapes data every discriminator tried (projection, with
+    Why not the plain loss: on the shapes data every discriminator tried (projection, with
     spectral norm, with a minibatch-std feature, unconditional, class as input planes) let the
     class-conditional DCGAN collapse to one image per class - z ignored, per-class pixel std of
     samples 0.014-0.023 vs 0.068 in the data. Half the fake batch repeats the other half's
-    classes with fresh z, and G also minimises ``1 / (mean|G(z1,c) - G(z2,c)| / mean|z1 - z2|)``,
-    which makes ignoring z expensive. Resumes from ``checkpoint`` (safetensors + JSON).
-    """
-    from steerlab.training.gan import _load_checkpoint, _sample_real, _save_checkpoint
-    from tqdm.auto import tqdm
+    classes with fresh z, and G also minimises ``1 / (mean|G(z1,c) - G(z2,c)| / mean|z1 - z2|)``
+    (`steerlab.training.gan.mode_seeking_term`), which makes ignoring z expensive.
 
-    cfg = config
-    G.to(device).train().requires_grad_(True)
-    D.to(device).train()
-    images = images.to(device)
-    labels = None if labels is None else labels.to(device)
-    w = torch.zeros(1, G.z_dim, device=device)  # no walk here; the checkpoint format keeps a slot
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    g = torch.Generator().manual_seed(cfg.seed)
-    history = {"d_loss": [], "g_loss": [], "edit_loss": []}  # edit_loss holds the mode-seeking term
-    start, seconds, t0 = 0, 0.0, time.time()
-    if checkpoint and Path(checkpoint).with_suffix(".json").exists():
-        start, history, seconds = _load_checkpoint(checkpoint, G, D, opt_g, opt_d, w, g, cfg)
-    B, half = cfg.batch_size, cfg.batch_size // 2
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train gan (mode seeking)",
-               disable=not progress, leave=False)
-    for step in bar:
-        x, c = _sample_real(images, labels, B, g)
-        z = G.sample_z(B, generator=g)
-        cf = None if c is None else torch.cat([c[:half], c[:B - half]])  # pairs share a class
-        fake = G.synthesize(z, classes=cf)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss = F.softplus(-D(x, c)).mean() + F.softplus(D(fake.detach(), cf)).mean()
-        d_loss.backward()
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        g_loss = F.softplus(-D(fake, cf)).mean()
-        k = min(half, B - half)
-        ratio = (fake[:k] - fake[half:half + k]).abs().mean() / (z[:k] - z[half:half + k]).abs().mean()
-        ms = 1.0 / (ratio + 1e-5)
-        (g_loss + ms_weight * ms).backward()
-        opt_g.step()
-        for key, v in (("d_loss", d_loss), ("g_loss", g_loss), ("edit_loss", ms)):
-            history[key].append(round(v.item(), 5))
-        bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", ms=f"{ms.item():.2f}", refresh=False)
-        if checkpoint and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            _save_checkpoint(checkpoint, G, D, opt_g, opt_d, w, g, step + 1, history,
-                             seconds + time.time() - t0, cfg)
-    G.eval().requires_grad_(False)
-    D.eval()
-    return {"history": history, "seconds": seconds + time.time() - t0, "steps": cfg.steps}
+    Returns:
+        `train_gan`'s result; ``history["edit_loss"]`` holds the mode-seeking term.
+    """
+    return train_gan(G, D, images, labels, config=replace(config, ms_weight=ms_weight), checkpoint=checkpoint,
+                     resume=True, device=device, progress=progress)
 
 
 def train_dataset_gan(dataset: str, out: str | Path, *, n_images: int = 20000, resolution: int = 32,
@@ -139,7 +101,8 @@ def train_dataset_gan(dataset: str, out: str | Path, *, n_images: int = 20000, r
                         f"--width {width} --z-dim {z_dim} --ms-weight {ms_weight} --seed {seed}"),
             "torch": torch.__version__, "device": str(device)}
     if fid_images:
-        card["fid"] = model_fid(G, dataset, n=fid_images, resolution=resolution, seed=seed + 1)
+        card["fid"] = model_fid(G, dataset, n=fid_images, resolution=resolution,
+                                seed=seed + seeds.TEST_DRAW)
     save_generator(G, out, card=card)
     G.card = card
     return G
@@ -157,8 +120,8 @@ def model_fid(G, dataset: str, *, n: int = 2000, resolution: int = 32, seed: int
     The real images are a fresh draw (``seed`` differs from training), the fake ones use the
     real draw's labels, so class frequencies match. Returns `fid_kid`'s dict.
     """
-    from steerlab.metrics.fid import fid_kid
     from steerlab.metrics import shapes_features  # noqa: F401  (registers "shapes-classifier")
+    from steerlab.metrics.fid import fid_kid
     real, labels, _ = get_dataset(dataset, n, resolution, seed)
     g = torch.Generator().manual_seed(seed)
     fake = torch.cat([G.synthesize(G.sample_z(min(256, n - i), generator=g),

@@ -52,8 +52,8 @@ def train_shapes_stylegan2(out: str | Path, *, steps: int = 2000, batch_size: in
     cfg = GANConfig(steps=steps, batch_size=batch_size, lr=lr, beta1=0.0, seed=seed,
                     checkpoint_every=max(steps // 8, 1))
     t0 = time.time()
-    result = train_gan(G, D, data.images, data.labels if conditional else None, config=cfg, checkpoint=checkpoint, resume=checkpoint is not None,
-                       device=device, progress=progress)
+    result = train_gan(G, D, data.images, data.labels if conditional else None, config=cfg, checkpoint=checkpoint,
+                       resume=checkpoint is not None, device=device, progress=progress)
     G = G.cpu().eval().requires_grad_(False)
     card = {
         "description": f"small StyleGAN2 (32 px, {'class-conditional' if conditional else 'unconditional'}) "

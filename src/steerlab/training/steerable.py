@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from steerlab.directions import Direction, alpha_spec
 from steerlab.edits import get_edit
-from steerlab.models.dcgan import DCGANGenerator
 from steerlab.methods.walks.linear import learn_linear_walk
+from steerlab.models.dcgan import DCGANGenerator
 from steerlab.training.gan import DCGANDiscriminator, GANConfig, train_gan
 
 MODES = ("argmin_w", "argmin_w_aug", "argmin_gw")

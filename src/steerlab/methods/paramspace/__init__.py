@@ -6,9 +6,19 @@
   the paper's finite-difference power iteration as the reference).
 - ``reconstructor``: the optimisation-based method (Eq. 1-2), directions + a two-headed ResNet.
 - ``hybrid``: the optimisation restricted to the span of the top Hessian eigenvectors.
-- ``inspect``: grids, perceptual change, FID vs shift, locality heatmaps, the latent-mimic test.
+- ``calibrate``: shift ranges at a matched perceptual change;
+- ``learn``: the four methods as registry entries (k calibrated weight Directions each).
+
+Grids, FID vs shift, locality heatmaps and the latent-mimic test are in `steerlab.evaluation.weights`.
 """
-from steerlab.methods.paramspace.shifts import layer_table, layer_weight, render_shifted, render_shifts, steer_weight, weight_direction
+from steerlab.methods.paramspace.shifts import (
+    layer_table,
+    layer_weight,
+    render_shifted,
+    render_shifts,
+    steer_weight,
+    weight_direction,
+)
 from steerlab.methods.paramspace.svd import CoordinateBasis, SVDBasis, svd_directions
 
 __all__ = ["layer_table", "layer_weight", "render_shifted", "render_shifts", "steer_weight",

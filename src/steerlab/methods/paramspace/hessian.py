@@ -35,9 +35,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from steerlab.core import distributed
+from steerlab.methods.paramspace.shifts import layer_weight
 from steerlab.metrics.perceptual import STLPIPS, _cached_model
 from steerlab.models.base import Generator
-from steerlab.methods.paramspace.shifts import layer_weight
 
 __all__ = ["DISTANCES", "LayerHessian", "lanczos_topk", "power_iteration_fd", "dense_hessian",
            "subspace_overlap", "hessian_directions"]

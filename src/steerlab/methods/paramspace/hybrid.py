@@ -12,10 +12,10 @@ from pathlib import Path
 
 from torch import Tensor
 
-from steerlab.models.base import Generator
 from steerlab.methods.paramspace.reconstructor import ReconstructorConfig, learn_directions
 from steerlab.methods.paramspace.shifts import unit
 from steerlab.methods.paramspace.svd import CoordinateBasis
+from steerlab.models.base import Generator
 
 __all__ = ["hybrid_directions"]
 

@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from steerlab.core import distributed
+from steerlab.core import distributed, seeds
 from steerlab.core.io import FileFormatError, read_json, read_tensors, write_json, write_tensors
-from steerlab.models.base import Generator
 from steerlab.methods.paramspace.shifts import render_shifted, unit
+from steerlab.models.base import Generator
 
 __all__ = ["Reconstructor", "ReconstructorConfig", "learn_directions"]
 
@@ -226,7 +226,7 @@ def learn_directions(G: Generator, layer: str, basis: nn.Module, config: Reconst
 def _held_out_accuracy(G, layer, basis, coords, R, cfg, n: int = 64) -> dict:
     """Reconstructor accuracy and |t/T - t^| on fresh samples (seed offset: never a training draw)."""
     R.eval()
-    g = torch.Generator().manual_seed(cfg.seed + 1_000_003)
+    g = seeds.generator(cfg.seed, seeds.RECONSTRUCTOR_HELD_OUT)
     z = G.sample_z(n, generator=g)
     classes = G.sample_classes(n, generator=g)
     k = torch.arange(n) % cfg.k

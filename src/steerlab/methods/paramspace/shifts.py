@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from steerlab.directions import Direction, DirectionMismatch, plain_alpha, register_kind
+from steerlab.directions import KINDS, Direction, plain_alpha
+from steerlab.directions.ops import layer_weight, render_shifted  # the "weight" kind renders with these
 from steerlab.models.base import Generator
 
 __all__ = ["layer_table", "layer_weight", "render_shifted", "render_shifts", "weight_direction",
@@ -45,56 +45,10 @@ def layer_table(G: Generator) -> list[dict[str, Any]]:
     return rows
 
 
-def layer_weight(G: Generator, layer: str) -> Tensor:
-    """The weight tensor named ``layer``; a one-line ValueError listing the layers otherwise."""
-    weights = G.shiftable_weights()
-    if layer not in weights:
-        names = list(weights)
-        shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
-        raise ValueError(f"unknown layer '{layer}' for model '{G.name}'; allowed: {shown} "
-                         "(see `steerlab layers`)")
-    return weights[layer]
-
-
 def unit(x: Tensor) -> Tensor:
     """Scale each leading-index slice of ``x`` (K, *S) to unit Frobenius norm."""
     flat = x.reshape(x.shape[0], -1)
     return (flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12)).reshape(x.shape)
-
-
-def render_shifted(G: Generator, latent: Tensor, layer: str, shift: Tensor, *, space: str = "z",
-                   classes: Tensor | None = None) -> Tensor:
-    """Images of ``G`` with ``layer``'s weight moved by ``shift``; the model is left untouched.
-
-    Args:
-        G: any steerlab generator.
-        latent: (N, ...) codes in ``space``.
-        layer: a name from ``layer_table(G)``.
-        shift: the weight's shape (one shift for the whole batch) or (N, *weight_shape)
-            (one per sample, rendered with ``torch.func.vmap``).
-        space, classes: as in ``G.synthesize``.
-
-    Returns:
-        (N, C, H, W) float32 images in [0, 1], differentiable w.r.t. ``shift``.
-    """
-    w = layer_weight(G, layer)
-    shape = tuple(w.shape)
-    if tuple(shift.shape) == shape:
-        return G.synthesize_shifted(latent, {layer: shift.to(w)}, space=space, classes=classes)
-    n = latent.shape[0]
-    if tuple(shift.shape) != (n, *shape):
-        raise ValueError(f"shift for {layer} must have shape {list(shape)} or {[n, *shape]}, "
-                         f"got {list(shift.shape)}")
-    if not torch.isfinite(shift).all():
-        raise ValueError("weight shift contains NaN or inf")
-    shift = shift.to(w)
-    if classes is None:
-        # vmap turns the per-sample weights into one grouped convolution: one call, N weights.
-        one = lambda s, lat: G.synthesize_shifted(lat[None], {layer: s}, space=space)[0]  # noqa: E731
-        return torch.func.vmap(one)(shift, latent)
-    # Class checks read label values, which vmap cannot; conditional models go sample by sample.
-    return torch.cat([G.synthesize_shifted(latent[i:i + 1], {layer: shift[i]}, space=space,
-                                           classes=classes[i:i + 1]) for i in range(n)])
 
 
 def render_shifts(G: Generator, latent: Tensor, layer: str, shifts: Tensor, *, space: str = "z",
@@ -108,25 +62,10 @@ def render_shifts(G: Generator, latent: Tensor, layer: str, shifts: Tensor, *, s
     return out.reshape(s, n, *out.shape[1:])
 
 
-@register_kind("weight")
 def steer_weight(d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
                  classes: Tensor | None) -> Tensor:
-    """Steerer of "weight" directions: G_{theta + t xi}(latent) with t = alpha_g[:, 0]."""
-    layer = d.config.get("layer")
-    xi = d.tensors.get("xi")
-    if layer is None or xi is None:
-        raise ValueError("weight direction needs config['layer'] and tensor 'xi'")
-    w = G.shiftable_weights().get(layer)
-    if w is None or tuple(w.shape) != tuple(xi.shape):
-        raise DirectionMismatch(f"weight direction for layer '{layer}' {list(xi.shape)} does not fit "
-                                f"model '{G.name}'")
-    xi = xi.to(w)
-    t = alpha_g[:, 0].to(w)
-    space = d.config.get("latent_space", "z")
-    if bool((t == t[0]).all()):  # one magnitude for the batch: a single plain call
-        return G.synthesize_shifted(latent, {layer: t[0] * xi}, space=space, classes=classes)
-    return render_shifted(G, latent, layer, t.view(-1, *[1] * xi.dim()) * xi, space=space,
-                          classes=classes)
+    """G_{theta + t xi}(latent) with t = alpha_g[:, 0] (`steerlab.directions.kinds.Weight` renders it)."""
+    return KINDS["weight"].render(d, G, latent, alpha_g, classes)
 
 
 def weight_direction(G: Generator, layer: str, xi: Tensor, *, limit: float, method: str,

@@ -26,11 +26,17 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from steerlab.directions import Direction, register_kind
+from steerlab.directions import KINDS, AlphaSpec, Direction
+from steerlab.directions.ops import move_to  # the "trajectory" kind's move, shared with its render
 from steerlab.edits import Edit, get_edit
-from steerlab.models.base import Generator
-from steerlab.methods.trajectories.encoding import EncodingFit, fit_encoding_model, piecewise_linear, piecewise_linear_inverse
+from steerlab.methods.trajectories.encoding import (
+    EncodingFit,
+    fit_encoding_model,
+    piecewise_linear,
+    piecewise_linear_inverse,
+)
 from steerlab.methods.trajectories.recursive import Trajectories, recursive_trajectories
+from steerlab.models.base import Generator
 
 __all__ = ["KIND", "move_to", "steer_trajectory", "trajectory_direction", "learn_trajectory_direction",
            "controlled_latents", "parse_distribution", "S_RANGE"]
@@ -39,27 +45,15 @@ KIND = "trajectory"
 S_RANGE = 3.0  # calibrated range: t in g([-3, 3]), as App. E's alpha in [-3, 3]
 
 
-def move_to(z: Tensor, u: Tensor, s: Tensor) -> Tensor:
-    """Set each row's coordinate along the unit axis u to s: z - <z, u> u + s u.
-
-    Shape: z (N, d), u (d,), s (N,) or a scalar. Returns (N, d).
-    """
-    s = torch.as_tensor(s, dtype=z.dtype, device=z.device).reshape(-1, 1)
-    return z - (z @ u)[:, None] * u[None] + s * u[None]
-
-
 def _tensors(d: Direction, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     t = d.tensors
     return t["u"].to(like), t["knots_x"].to(like), t["knots_y"].to(like)
 
 
-@register_kind(KIND)
 def steer_trajectory(d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
                      classes: Tensor | None) -> Tensor:
-    """Render latents moved to the factor values alpha_g[:, 0] (the Direction's steerer)."""
-    u, kx, ky = _tensors(d, latent)
-    s = piecewise_linear_inverse(alpha_g[:, 0].to(latent), kx, ky)
-    return G.synthesize(move_to(latent, u, s), space=d.space, classes=classes)
+    """Render latents moved to the factor values alpha_g[:, 0] (`steerlab.directions.kinds.Trajectory`)."""
+    return KINDS[KIND].render(d, G, latent, alpha_g, classes)
 
 
 def trajectory_direction(G: Generator, fit: EncodingFit, edit: Edit, *, config: dict | None = None,
@@ -69,8 +63,7 @@ def trajectory_direction(G: Generator, fit: EncodingFit, edit: Edit, *, config: 
     unit = (f"factor t in {edit.name} units ({edit.unit})" if edit.mapping == "linear" and edit.scale == 1
             else f"factor t in {edit.name} alpha_g units ({'log ' if edit.mapping == 'log' else ''}"
                  f"{edit.unit}{'' if edit.scale == 1 else f' / {edit.scale:g}'})")
-    alpha = {"unit": unit + ", 0 at <u,z> = 0", "alpha_range": [lo, hi], "identity": 0.0,
-             "mapping": "linear", "scale": 1.0, "alpha_dim": 1}
+    alpha = AlphaSpec(unit=unit + ", 0 at <u,z> = 0", alpha_range=(lo, hi), identity=0.0)
     cfg = {"method": KIND, "name": f"trajectory {edit.name}", "edit": edit.name, **(config or {})}
     return Direction(kind=KIND, space="z", tensors={"u": fit.u.clone(), "knots_x": fit.knots_x.clone(),
                                                      "knots_y": fit.knots_y.clone()},

@@ -25,27 +25,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+# g and g^-1 are what a "trajectory" direction renders with, so they live with the kinds
+from steerlab.directions.ops import piecewise_linear, piecewise_linear_inverse
+
 __all__ = ["EncodingFit", "PiecewiseLinear", "fit_encoding_model", "heldout_r2", "piecewise_linear",
            "piecewise_linear_inverse", "erf_g", "factor_density"]
-
-
-def piecewise_linear(s: Tensor, knots_x: Tensor, knots_y: Tensor) -> Tensor:
-    """g(s) through the points (knots_x, knots_y), linear beyond the ends. Any shape of s.
-
-    Args:
-        s: inputs, any shape.
-        knots_x: (K,) increasing, evenly or unevenly spaced.
-        knots_y: (K,) values (increasing for a monotone g).
-    """
-    idx = (torch.searchsorted(knots_x.contiguous(), s.detach().reshape(-1).contiguous(), right=True) - 1)
-    idx = idx.clamp(0, knots_x.numel() - 2).reshape(s.shape)
-    x0, x1, y0, y1 = knots_x[idx], knots_x[idx + 1], knots_y[idx], knots_y[idx + 1]
-    return y0 + (y1 - y0) / (x1 - x0) * (s - x0)
-
-
-def piecewise_linear_inverse(t: Tensor, knots_x: Tensor, knots_y: Tensor) -> Tensor:
-    """g^-1(t) for an increasing piecewise-linear g (the same extension beyond the ends)."""
-    return piecewise_linear(t, knots_y, knots_x)
 
 
 def erf_g(s: Tensor, half_range: float = 0.5) -> Tensor:

@@ -17,7 +17,6 @@ bring the error on the final target down, recursive vs one direct inversion from
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +25,10 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from steerlab._version import __version__
-from steerlab.core.io import FileFormatError, read_header, read_tensors, write_json, write_tensors
+from steerlab.core.io import FileFormatError, read_tensor_file, write_tensor_file
 from steerlab.edits import Edit, get_edit
-from steerlab.models.base import Generator
 from steerlab.methods.trajectories.invert import inversion_loss, invert, project_to_ball
+from steerlab.models.base import Generator
 
 __all__ = ["Trajectories", "recursive_trajectories", "default_T", "compare_with_naive", "compare_trajectory_with_naive",
            "save_trajectories", "load_trajectories"]
@@ -143,8 +141,7 @@ def recursive_trajectories(G: Generator, edit: str | Edit, *, n_trajectories: in
     keep = error <= torch.quantile(error, 1 - discard) if discard > 0 else torch.ones_like(error, dtype=torch.bool)
     meta = {"model": G.name, "fingerprint": G.fingerprint, "edit": edit.name, "T": T, "n_steps": n_steps,
             "n_trajectories": s, "steps_per_target": steps_per_target, "lr": lr, "loss": loss,
-            "sigma": sigma, "discard": discard, "seed": seed, "dt_units": "alpha_g",
-            "steerlab_version": __version__}
+            "sigma": sigma, "discard": discard, "seed": seed, "dt_units": "alpha_g"}
     return Trajectories(z0_all.cpu(), z.cpu(), dt.cpu(), error.cpu(), keep.cpu(),
                         None if cls_all is None else cls_all.cpu(), meta)
 
@@ -285,31 +282,26 @@ def compare_trajectory_with_naive(G: Generator, edit: str | Edit, z0: Tensor, *,
 
 # --------------------------------------------------------------------------- files
 def save_trajectories(data: Trajectories, path: str | Path) -> Path:
-    """Write ``<stem>.safetensors`` (z0, z, dt, error, kept, classes) + a readable ``<stem>.json``."""
-    stem = Path(path)
-    stem = stem.with_suffix("") if stem.suffix in (".safetensors", ".json") else stem
+    """Write ``<stem>.safetensors`` + a readable ``<stem>.json`` (`steerlab.core.io.write_tensor_file`).
+
+    Tensors: z0, z (M, d) float32, dt, error (M,) float32, kept (M,) uint8, classes (M,) int64 for
+    a conditional model. Header: ``data.meta`` with ``rows`` (M) and ``kept`` (how many are kept).
+    Returns the ``.safetensors`` path.
+    """
     tensors = {"z0": data.z0, "z": data.z, "dt": data.dt, "error": data.error, "kept": data.kept.to(torch.uint8)}
     if data.classes is not None:
         tensors["classes"] = data.classes
     head = {"format": FORMAT, **data.meta, "rows": len(data), "kept": int(data.kept.sum())}
-    out = write_tensors(stem.with_name(stem.name + ".safetensors"), tensors,
-                        metadata={"steerlab": json.dumps(head, default=str)})
-    write_json(stem.with_name(stem.name + ".json"), head)
-    return out
+    return write_tensor_file(path, tensors, head)
 
 
 def load_trajectories(path: str | Path) -> Trajectories:
-    """Read a file written by `save_trajectories`; refuses anything else with one line."""
-    path = Path(path)
-    path = path.with_suffix(".safetensors") if path.suffix == ".json" else path
-    t = read_tensors(path)
-    head = read_header(path)
-    if head.get("format") != FORMAT or not {"z0", "z", "dt", "error", "kept"} <= set(t):
-        raise FileFormatError(f"{path}: not a steerlab trajectories file")
+    """Read a file written by `save_trajectories` (any version since the first); refuses anything
+    else, inconsistent shapes and NaN / inf with one `FileFormatError` line."""
+    t, head = read_tensor_file(path, FORMAT, what="steerlab trajectories",
+                               tensors=("z0", "z", "dt", "error", "kept"))
     m = t["dt"].shape[0]
     if t["z0"].shape != t["z"].shape or t["z0"].shape[0] != m or t["error"].shape[0] != m:
         raise FileFormatError(f"{path}: trajectory tensors have inconsistent shapes (corrupted file)")
-    if not all(torch.isfinite(t[k]).all() for k in ("z0", "z", "dt")):
-        raise FileFormatError(f"{path}: trajectories contain NaN or inf")
-    meta = {k: v for k, v in head.items() if k not in ("format", "rows", "kept")}
+    meta = {k: v for k, v in head.items() if k not in ("format", "rows", "kept", "tensor_shapes")}
     return Trajectories(t["z0"], t["z"], t["dt"], t["error"], t["kept"].bool(), t.get("classes"), meta)

@@ -11,28 +11,19 @@ from typing import Callable
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from steerlab.core import distributed
-from steerlab.directions import Direction, alpha_spec, register_kind
+from steerlab.directions import KINDS, Direction, alpha_spec
+from steerlab.directions.ops import linear_shift as shift  # the "linear" kind's move, sum_k alpha_g[:, k] w[k]
 from steerlab.edits import Edit, get_edit
+from steerlab.methods.walks.loop import data_parallel_batch, final_loss, parallel_config, train_walk
 from steerlab.metrics.losses import get_loss
 from steerlab.models.base import Generator
 
 
-def shift(w: Tensor, alpha_g: Tensor) -> Tensor:
-    """sum_k alpha_g[:, k] * w[k]: (K, *S) and (N, K) -> (N, *S)."""
-    return torch.einsum("nk,k...->n...", alpha_g, w)
-
-
-@register_kind("linear")
 def steer_linear(d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
                  classes: Tensor | None) -> Tensor:
-    w = d.tensors["w"].to(latent)
-    if tuple(latent.shape[1:]) != tuple(w.shape[1:]):  # e.g. a w+ code given to a w direction would broadcast
-        raise ValueError(f"latent of shape {tuple(latent.shape)} does not fit this direction in space "
-                         f"'{d.space}' (codes of shape (N, {', '.join(map(str, w.shape[1:]))}))")
-    return G.synthesize(latent + shift(w, alpha_g), space=d.space, classes=classes)
+    """Images of a "linear" direction (its kind, `steerlab.directions.kinds.Linear`, renders them)."""
+    return KINDS["linear"].render(d, G, latent, alpha_g, classes)
 
 
 def walk_step(G: Generator, edit: Edit, w: Tensor, loss_fn: Callable, *, space: str,
@@ -89,25 +80,12 @@ def learn_linear_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps
         probe = G.sample_latent(1, generator=torch.Generator().manual_seed(seed), space=space,
                                 classes=G.sample_classes(1))
     w = torch.zeros(edit.alpha_dim, *probe.shape[1:], device=probe.device, requires_grad=True)
-    opt = torch.optim.Adam([w], lr=lr)
-    curve = []
-    world = distributed.world()
-    part = distributed.shard(batch_size * world, batch_size) if world > 1 else None
-    bar = tqdm(range(steps), desc=f"walk {edit.name}", disable=not progress or not distributed.is_main(),
-               leave=False)
-    for _ in bar:
-        opt.zero_grad(set_to_none=True)
-        value = walk_step(G, edit, w, loss_fn, space=space, batch_size=batch_size * world, generator=g,
-                          part=part)
-        value.backward()
-        distributed.all_reduce_grads([w])
-        opt.step()
-        curve.append(distributed.all_reduce_mean(value.detach()).item())
-        bar.set_postfix(loss=f"{curve[-1]:.4f}", refresh=False)
+    batch, part = data_parallel_batch(batch_size)
+    curve = train_walk([w], lambda: walk_step(G, edit, w, loss_fn, space=space, batch_size=batch, generator=g,
+                                              part=part),
+                       steps=steps, lr=lr, desc=f"walk {edit.name}", progress=progress)
     config = {"method": "linear", "space": space, "steps": steps, "batch_size": batch_size,
-              "lr": lr, "loss": loss, "seed": seed}
-    if world > 1:
-        config.update(processes=world, global_batch_size=batch_size * world)
+              "lr": lr, "loss": loss, "seed": seed, **parallel_config(batch_size)}
     return Direction(kind="linear", space=space, tensors={"w": w.detach().clone()}, model=G.name,
                      fingerprint=G.fingerprint, alpha=alpha_spec(edit), edit=edit.name, config=config,
-                     metrics={"final_loss": sum(curve[-20:]) / len(curve[-20:]), "loss_curve": curve})
+                     metrics={"final_loss": final_loss(curve), "loss_curve": curve})

@@ -30,16 +30,15 @@ from typing import Callable
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from steerlab.core import distributed
-from steerlab.directions import Direction, alpha_spec, register_kind
+from steerlab.core import seeds
+from steerlab.directions import KINDS, Direction, alpha_spec
+from steerlab.directions.ops import STEP_TOL as _STEP_TOL
+from steerlab.directions.ops import Nets, euler_walk, nn_shift, step_net  # with the kinds: files render without us
 from steerlab.edits import Edit, get_edit
+from steerlab.methods.walks.loop import data_parallel_batch, final_loss, parallel_config, train_walk
 from steerlab.metrics.losses import get_loss
 from steerlab.models.base import Generator
-
-Nets = dict[str, Tensor]  # W1 (K, S, H, D), b1 (K, S, H), W2 (K, S, D, H), b2 (K, S, D)
-_STEP_TOL = 1e-4  # step counts this close to an integer are that integer (float round-off)
 
 
 # ----------------------------------------------------------------------------- the networks
@@ -59,64 +58,16 @@ def init_nets(dim: int, components: int, slots: int, hidden: int, generator: tor
             "W2": u(K, S, D, H, bound=1 / math.sqrt(H)), "b2": torch.zeros(K, S, D, device=device)}
 
 
-def step_net(nets: Nets, z: Tensor, k: int, slot: Tensor) -> Tensor:
-    """NN_{k, slot}(z) with one slot per sample: z (N, D), slot (N,) long -> (N, D)."""
-    h = torch.relu(torch.einsum("shd,nd->nsh", nets["W1"][k], z) + nets["b1"][k])  # (N, S, H)
-    out = torch.einsum("sdh,nsh->nsd", nets["W2"][k], h) + nets["b2"][k]          # (N, S, D)
-    return out.gather(1, slot.view(-1, 1, 1).expand(-1, 1, out.shape[-1]))[:, 0]
-
-
-def euler_walk(nets: Nets, z: Tensor, n: Tensor, *, renorm: bool = True) -> Tensor:
-    """``f^n(z)`` per sample, ``f(z) = z + NN(z)`` renormalised to ||z||.
-
-    Args:
-        nets: step networks with 2 slots (0: positive, 1: negative direction).
-        z: latents (N, D).
-        n: signed step counts (N, K), one column per component, applied in order; real values
-            make a last partial step ``z + r NN(z)`` for the remainder r.
-        renorm: rescale to the input norm after every step (App. A.4).
-
-    Returns:
-        (N, D) latents; differentiable w.r.t. ``nets`` and ``z``.
-    """
-    for k in range(n.shape[1]):
-        count = n[:, k].abs()
-        count = torch.where((count - count.round()).abs() < _STEP_TOL, count.round(), count)
-        slot = (n[:, k] < 0).long()
-        for i in range(int(math.ceil(float(count.max())))):
-            frac = (count - i).clamp(0, 1)[:, None]  # 1 = whole step, <1 = last partial step, 0 = done
-            moved = z + frac * step_net(nets, z, k, slot)
-            if renorm:
-                moved = moved * (z.norm(dim=1, keepdim=True) / moved.norm(dim=1, keepdim=True).clamp_min(1e-12))
-            z = torch.where(frac > 0, moved, z)
-    return z
-
-
-def nn_shift(nets: Nets, z: Tensor, alpha_g: Tensor) -> Tensor:
-    """A.3's walk ``z + sum_k alpha_g[:, k] NN_k(z)``: z (N, D), alpha_g (N, K) -> (N, D)."""
-    slot = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
-    return z + sum(alpha_g[:, k:k + 1] * step_net(nets, z, k, slot) for k in range(alpha_g.shape[1]))
-
-
-def _steps(d: Direction, alpha_g: Tensor) -> Tensor:
-    eps = torch.tensor(d.config["epsilon"], dtype=alpha_g.dtype, device=alpha_g.device)
-    return alpha_g / eps
-
-
-@register_kind("nonlinear")
 def steer_nonlinear(d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
                     classes: Tensor | None) -> Tensor:
-    nets = {k: v.to(latent) for k, v in d.tensors.items()}
-    moved = euler_walk(nets, latent.flatten(1), _steps(d, alpha_g), renorm=d.config.get("renorm", True))
-    return G.synthesize(moved.view_as(latent), space=d.space, classes=classes)
+    """Images of a "nonlinear" direction (its kind, `steerlab.directions.kinds.Nonlinear`, renders them)."""
+    return KINDS["nonlinear"].render(d, G, latent, alpha_g, classes)
 
 
-@register_kind("nn-linear")
 def steer_nn_linear(d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
                     classes: Tensor | None) -> Tensor:
-    nets = {k: v.to(latent) for k, v in d.tensors.items()}
-    return G.synthesize(nn_shift(nets, latent.flatten(1), alpha_g).view_as(latent), space=d.space,
-                        classes=classes)
+    """Images of an "nn-linear" direction (its kind, `steerlab.directions.kinds.NNLinear`, renders them)."""
+    return KINDS["nn-linear"].render(d, G, latent, alpha_g, classes)
 
 
 # ----------------------------------------------------------------------------- training
@@ -210,12 +161,17 @@ def direction_spread(nets: Nets, z: Tensor) -> dict:
 
 
 def _spread_latents(G: Generator, space: str, n: int, seed: int) -> Tensor:
-    g = torch.Generator().manual_seed(seed + 7_000_003)  # held out from training draws
+    g = seeds.generator(seed, seeds.WALK_SPREAD)  # held out from training draws
     return G.sample_latent(n, generator=g, space=space, classes=G.sample_classes(n, generator=g)).flatten(1)
 
 
-def _train(G: Generator, edit: str | Edit, *, kind: str, space: str, steps: int, batch_size: int,
-           lr: float, loss: str, hidden: int, seed: int, progress: bool, n_steps: int) -> Direction:
+def _start(G: Generator, edit: str | Edit, *, slots: int, space: str, steps: int, batch_size: int,
+           lr: float, loss: str, hidden: int, n_steps: int, seed: int):
+    """Checked arguments, the training draws and the untrained networks of a network walk.
+
+    Returns:
+        ``(edit, loss_fn, generator, probe latents (256, D), nets)``; the nets require grad.
+    """
     edit = get_edit(edit) if isinstance(edit, str) else edit
     loss_fn = get_loss(loss)
     G.check_space(space)
@@ -224,42 +180,24 @@ def _train(G: Generator, edit: str | Edit, *, kind: str, space: str, steps: int,
                          f"(got {steps}, {batch_size}, {hidden}, {n_steps}, {lr})")
     g = torch.Generator().manual_seed(seed)
     probe = _spread_latents(G, space, 256, seed)
-    nets = init_nets(probe.shape[1], edit.alpha_dim, 2 if kind == "nonlinear" else 1, hidden, g, probe.device)
+    nets = init_nets(probe.shape[1], edit.alpha_dim, slots, hidden, g, probe.device)
     for t in nets.values():
         t.requires_grad_(True)
-    spread_init = direction_spread(nets, probe)
-    eps, pos, neg = epsilon_for(edit, n_steps)
-    opt = torch.optim.Adam(list(nets.values()), lr=lr)
-    curve = []
-    # Data-parallel (steerlab.core.distributed): batch_size is per rank, see learn_linear_walk.
-    world = distributed.world()
-    part = distributed.shard(batch_size * world, batch_size) if world > 1 else None
-    bar = tqdm(range(steps), desc=f"{kind} walk {edit.name}", disable=not progress or not distributed.is_main(),
-               leave=False)
-    for _ in bar:
-        opt.zero_grad(set_to_none=True)
-        if kind == "nonlinear":
-            value = nonlinear_walk_step(G, edit, nets, loss_fn, space=space, epsilon=eps, pos=pos, neg=neg,
-                                        batch_size=batch_size * world, generator=g, part=part)
-        else:
-            value = nn_walk_step(G, edit, nets, loss_fn, space=space, batch_size=batch_size * world,
-                                 generator=g, part=part)
-        value.backward()
-        distributed.all_reduce_grads(list(nets.values()))
-        opt.step()
-        curve.append(distributed.all_reduce_mean(value.detach()).item())
-        bar.set_postfix(loss=f"{curve[-1]:.4f}", refresh=False)
+    return edit, loss_fn, g, probe, nets
+
+
+def _direction(kind: str, G: Generator, edit: Edit, nets: Nets, probe: Tensor, spread_init: dict,
+               curve: list[float], *, space: str, steps: int, batch_size: int, lr: float, loss: str,
+               seed: int, hidden: int, **extra) -> Direction:
+    """The trained networks as a Direction of ``kind``, with the config and the spreads."""
     nets = {k: v.detach().clone() for k, v in nets.items()}
     config = {"method": kind, "space": space, "steps": steps, "batch_size": batch_size, "lr": lr,
               "loss": loss, "seed": seed, "hidden": hidden,
-              "architecture": "NN(z) = W2 relu(W1 z + b1) + b2 per (component, slot)"}
-    if world > 1:
-        config.update(processes=world, global_batch_size=batch_size * world)
-    if kind == "nonlinear":
-        config.update(epsilon=eps, n_steps=n_steps, max_steps_pos=pos, max_steps_neg=neg, renorm=True)
+              "architecture": "NN(z) = W2 relu(W1 z + b1) + b2 per (component, slot)",
+              **parallel_config(batch_size), **extra}
     return Direction(kind=kind, space=space, tensors=nets, model=G.name, fingerprint=G.fingerprint,
                      alpha=alpha_spec(edit), edit=edit.name, config=config,
-                     metrics={"final_loss": sum(curve[-20:]) / len(curve[-20:]), "loss_curve": curve,
+                     metrics={"final_loss": final_loss(curve), "loss_curve": curve,
                               "spread_init": spread_init, "spread": direction_spread(nets, probe)})
 
 
@@ -289,8 +227,20 @@ def learn_nonlinear_walk(G: Generator, edit: str | Edit, *, space: str = "z", st
         >>> d = learn_nonlinear_walk(G, "zoom", steps=500)            # doctest: +SKIP
         >>> d.render(G, z, 2.0)   # x2 zoom: log(2) / epsilon = 2.5 steps  # doctest: +SKIP
     """
-    return _train(G, edit, kind="nonlinear", space=space, steps=steps, batch_size=batch_size, lr=lr,
-                  loss=loss, hidden=hidden, seed=seed, progress=progress, n_steps=n_steps)
+    options = dict(space=space, steps=steps, batch_size=batch_size, lr=lr, loss=loss, hidden=hidden, seed=seed)
+    edit, loss_fn, g, probe, nets = _start(G, edit, slots=2, n_steps=n_steps, **options)
+    spread_init = direction_spread(nets, probe)
+    eps, pos, neg = epsilon_for(edit, n_steps)
+    batch, part = data_parallel_batch(batch_size)
+
+    def step_loss() -> Tensor:
+        return nonlinear_walk_step(G, edit, nets, loss_fn, space=space, epsilon=eps, pos=pos, neg=neg,
+                                   batch_size=batch, generator=g, part=part)
+
+    curve = train_walk(list(nets.values()), step_loss, steps=steps, lr=lr, desc=f"nonlinear walk {edit.name}",
+                       progress=progress)
+    return _direction("nonlinear", G, edit, nets, probe, spread_init, curve, **options, epsilon=eps,
+                      n_steps=n_steps, max_steps_pos=pos, max_steps_neg=neg, renorm=True)
 
 
 def learn_nn_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps: int = 1000,
@@ -302,5 +252,14 @@ def learn_nn_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps: in
     proves this walk learns to ignore z; ``metrics["spread"]`` vs ``metrics["spread_init"]``
     (see `direction_spread`) measures how far that holds.
     """
-    return _train(G, edit, kind="nn-linear", space=space, steps=steps, batch_size=batch_size, lr=lr,
-                  loss=loss, hidden=hidden, seed=seed, progress=progress, n_steps=1)
+    options = dict(space=space, steps=steps, batch_size=batch_size, lr=lr, loss=loss, hidden=hidden, seed=seed)
+    edit, loss_fn, g, probe, nets = _start(G, edit, slots=1, n_steps=1, **options)
+    spread_init = direction_spread(nets, probe)
+    batch, part = data_parallel_batch(batch_size)
+
+    def step_loss() -> Tensor:
+        return nn_walk_step(G, edit, nets, loss_fn, space=space, batch_size=batch, generator=g, part=part)
+
+    curve = train_walk(list(nets.values()), step_loss, steps=steps, lr=lr, desc=f"nn-linear walk {edit.name}",
+                       progress=progress)
+    return _direction("nn-linear", G, edit, nets, probe, spread_init, curve, **options)

@@ -27,13 +27,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from steerlab.core import seeds
 from steerlab.directions import Direction
 from steerlab.edits import get_edit
-from steerlab.evaluation.steerability import held_out
-from steerlab.models.base import Generator
 from steerlab.methods.walks.linear import learn_linear_walk
+from steerlab.models.base import Generator
 
 PHOTOMETRIC = ("color", "brightness")
+
+
+held_out = seeds.held_out
 
 
 def standardise(x: Tensor) -> Tensor:

@@ -1,0 +1,202 @@
+"""The built-in methods: their Config dataclasses and how each one learns.
+
+=============  ============  ====================================================================
+name           family        what it learns
+=============  ============  ====================================================================
+linear         walk          w with G(z + alpha w) ~ edit(G(z), alpha) (Jahanian et al., Eq. 1)
+nonlinear      walk          Euler steps z + NN(z) (Eq. 2)
+nn-linear      walk          G(z + alpha NN(z)) (App. A.3)
+trajectory     trajectory    an encoding model t = g(<u, z>) from inverted trajectories (Plumerault)
+svd            weight        top singular directions of a layer (Cherepkov et al., Sec. 4.2)
+hessian        weight        top eigenvectors of the perceptual-change Hessian (Sec. 3.3)
+optimize       weight        directions a reconstructor can tell apart (Sec. 3.2, Eq. 1)
+hybrid         weight        the optimisation in the top Hessian eigenvectors' span (Sec. 3.4)
+=============  ============  ====================================================================
+
+Only dataclasses are defined here; each ``learn`` imports its method module when it runs, so
+``import steerlab.methods`` registers every method without loading torch-heavy code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from steerlab.methods.registry import Learned, MethodConfig, option, register_method
+
+__all__ = ["WalkConfig", "LinearWalkConfig", "NonlinearWalkConfig", "NNWalkConfig", "TrajectoryConfig",
+           "WeightConfig", "SVDConfig", "HessianConfig", "OptimizeConfig", "HybridConfig"]
+
+_LOSS_HELP = "training loss: l2 (masked), blurred (Gaussian, sigma 3), dssim or perceptual (ST-LPIPS)"
+
+
+# ----------------------------------------------------------------------------- latent walks
+@dataclass
+class WalkConfig(MethodConfig):
+    """Options of every latent walk (Adam on fresh z and alpha every step)."""
+
+    edit: str = option("zoom", "the image edit the walk learns to follow (see `steerlab edits`)")
+    space: str = option("z", "latent space to walk in: z, or w / w+ where the model has them")
+    steps: int = option(1000, "Adam steps (a fresh batch of z and alpha each)")
+    batch_size: int = option(16, "samples per step (per process under torchrun)")
+    lr: float = option(0.01, "Adam learning rate")
+    loss: str = option("l2", _LOSS_HELP)
+
+
+@dataclass
+class LinearWalkConfig(WalkConfig):
+    """Options of the linear walk (Eq. 1)."""
+
+
+@dataclass
+class _NetWalkConfig(WalkConfig):
+    """Options of the walks whose step is a network NN(z)."""
+
+    lr: float = option(1e-3, "Adam learning rate")
+    hidden: int = option(256, "width of the two-layer step networks")
+
+
+@dataclass
+class NNWalkConfig(_NetWalkConfig):
+    """Options of App. A.3's walk G(z + alpha NN(z))."""
+
+
+@dataclass
+class NonlinearWalkConfig(_NetWalkConfig):
+    """Options of the nonlinear walk (Eq. 2)."""
+
+    n_steps: int = option(5, "Euler steps that reach the far end of the edit's range "
+                             "(epsilon = max |alpha_g| / n_steps)")
+
+
+def _walk_options(config: WalkConfig) -> dict[str, Any]:
+    return {k: getattr(config, k) for k in ("space", "steps", "batch_size", "lr", "loss", "seed", "progress")}
+
+
+def learn_linear(G, config: LinearWalkConfig) -> list:
+    from steerlab.methods.walks.linear import learn_linear_walk
+    return [learn_linear_walk(G, config.edit, **_walk_options(config))]
+
+
+def learn_nonlinear(G, config: NonlinearWalkConfig) -> list:
+    from steerlab.methods.walks.nonlinear import learn_nonlinear_walk
+    return [learn_nonlinear_walk(G, config.edit, hidden=config.hidden, n_steps=config.n_steps,
+                                 **_walk_options(config))]
+
+
+def learn_nn_linear(G, config: NNWalkConfig) -> list:
+    from steerlab.methods.walks.nonlinear import learn_nn_walk
+    return [learn_nn_walk(G, config.edit, hidden=config.hidden, **_walk_options(config))]
+
+
+# ----------------------------------------------------------------------------- trajectories
+@dataclass
+class TrajectoryConfig(MethodConfig):
+    """Options of the trajectory method: Algorithm 1 (Eq. 5), then the encoding model (Eq. 9)."""
+
+    edit: str = option("shift_x", "the image transformation whose factor the direction controls")
+    n_trajectories: int = option(64, "start codes z0 (trajectories per side)")
+    T: float | None = option(None, "largest step dt in alpha_g units (default: from the edit's range)")
+    n_steps: int = option(10, "sub-problems per side of a trajectory")
+    steps_per_target: int = option(100, "Adam steps of each inversion sub-problem")
+    lr: float = option(0.1, "Adam learning rate of the inversions")
+    loss: str = option("blurred", "inversion loss: l2 (alias mse), dssim or blurred (Gaussian-blurred l2)")
+    sigma: float = option(3.0, "blur of the blurred loss, in pixels")
+    discard: float = option(0.1, "fraction of rows with the worst error dropped before the fit")
+    fit_steps: int = option(500, "steps of the encoding-model fit")
+    n_knots: int = option(21, "knots of the piecewise-linear g")
+
+
+def learn_trajectory(G, config: TrajectoryConfig) -> Learned:
+    from steerlab.methods.trajectories.control import learn_trajectory_direction
+    d, data, fit = learn_trajectory_direction(
+        G, config.edit, n_trajectories=config.n_trajectories, T=config.T, n_steps=config.n_steps,
+        steps_per_target=config.steps_per_target, lr=config.lr, loss=config.loss, sigma=config.sigma,
+        discard=config.discard, fit_steps=config.fit_steps, n_knots=config.n_knots, seed=config.seed,
+        progress=config.progress)
+    return Learned([d], {"trajectories": data, "fit": fit})
+
+
+# ----------------------------------------------------------------------------- weight space
+@dataclass
+class WeightConfig(MethodConfig):
+    """Options of every weight-space method: which layer, how many directions, their range."""
+
+    layer: str | None = option(None, "the weight to shift (see `steerlab layers`); default: the first")
+    k: int = option(16, "number of directions")
+    limit: float | None = option(None, "one shift range T for every direction; default: each T_k "
+                                       "calibrated to the target perceptual change")
+    target: float = option(0.15, "mean ST-LPIPS change at +-T that calibrates the shift ranges")
+
+
+@dataclass
+class SVDConfig(WeightConfig):
+    """Options of the SVD baseline (deterministic: the seed is only recorded)."""
+
+
+@dataclass
+class HessianConfig(WeightConfig):
+    """Options of the Hessian method: block Lanczos on exact Hessian-vector products."""
+
+    n_z: int = option(8, "codes z the perceptual change is averaged over")
+    tol: float = option(1e-2, "Lanczos tolerance on the eigenvalues")
+    block: int = option(4, "Lanczos block size")
+
+
+@dataclass
+class OptimizeConfig(WeightConfig):
+    """Options of the optimisation method (Eq. 1): directions + reconstructor, trained jointly."""
+
+    steps: int = option(1000, "Adam steps of directions and reconstructor")
+    batch_size: int = option(16, "image pairs per step")
+    lr: float = option(1e-3, "Adam learning rate")
+    lam: float = option(0.25, "weight of the shift-regression term against the classification term")
+    checkpoint: str | None = option(None, "path stem of a resumable training checkpoint", saved=False)
+    resume: bool = option(True, "continue from the checkpoint if it exists", saved=False)
+
+
+@dataclass
+class HybridConfig(OptimizeConfig, HessianConfig):
+    """Options of the hybrid: the optimisation restricted to the top Hessian eigenvectors."""
+
+    eigen: int | None = option(None, "eigenvectors spanning the search space (default: k)")
+
+
+def learn_svd(G, config: SVDConfig) -> Learned:
+    from steerlab.methods.paramspace.learn import learn_svd
+    return learn_svd(G, config)
+
+
+def learn_hessian(G, config: HessianConfig) -> Learned:
+    from steerlab.methods.paramspace.learn import learn_hessian
+    return learn_hessian(G, config)
+
+
+def learn_optimize(G, config: OptimizeConfig) -> Learned:
+    from steerlab.methods.paramspace.learn import learn_optimize
+    return learn_optimize(G, config)
+
+
+def learn_hybrid(G, config: HybridConfig) -> Learned:
+    from steerlab.methods.paramspace.learn import learn_hybrid
+    return learn_hybrid(G, config)
+
+
+# ----------------------------------------------------------------------------- registration
+register_method("linear", LinearWalkConfig, learn_linear,
+                "linear latent walk G(z + alpha w) for an image edit (Jahanian et al., Eq. 1)")
+register_method("nonlinear", NonlinearWalkConfig, learn_nonlinear,
+                "nonlinear walk of Euler steps z + NN(z) (Jahanian et al., Eq. 2)")
+register_method("nn-linear", NNWalkConfig, learn_nn_linear,
+                "walk G(z + alpha NN(z)) with continuous alpha (Jahanian et al., App. A.3)")
+register_method("trajectory", TrajectoryConfig, learn_trajectory,
+                "a factor's encoding model t = g(<u, z>) from recursive inversions (Plumerault et al.)",
+                family="trajectory")
+register_method("svd", SVDConfig, learn_svd,
+                "top singular directions of a layer's weight (Cherepkov et al., Sec. 4.2)", family="weight")
+register_method("hessian", HessianConfig, learn_hessian,
+                "top eigenvectors of the perceptual-change Hessian (Cherepkov et al., Sec. 3.3)", family="weight")
+register_method("optimize", OptimizeConfig, learn_optimize,
+                "weight directions a reconstructor can tell apart (Cherepkov et al., Sec. 3.2)", family="weight")
+register_method("hybrid", HybridConfig, learn_hybrid,
+                "the optimisation within the top Hessian eigenvectors (Cherepkov et al., Sec. 3.4)",
+                family="weight")
