@@ -1,5 +1,5 @@
 import sys
 
-from steerlab.cli.main import main
+from steerlab.cli import main
 
 sys.exit(main())

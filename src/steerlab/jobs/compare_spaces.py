@@ -8,21 +8,19 @@ colour change reached, each walk scaled along its direction), ``metrics.json`` a
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import torch
 
-from steerlab._version import __version__
-from steerlab.core.io import write_json
-from steerlab.jobs.walk import _fmt_alpha, _model, run_folder
+from steerlab.core.runs import Run
 from steerlab.directions import Direction
 from steerlab.edits import get_edit
 from steerlab.evaluation.steerability import held_out
+from steerlab.jobs.common import model_of
+from steerlab.methods.walks.spaces import PHOTOMETRIC, compare_spaces
 from steerlab.models import Generator
 from steerlab.report import html
-from steerlab.report.plots import grid_image, line_plot, save_png
-from steerlab.methods.walks.spaces import PHOTOMETRIC, compare_spaces
+from steerlab.report.plots import alpha_label, grid_image, line_plot, save_png
 
 
 @torch.no_grad()
@@ -42,7 +40,7 @@ def spaces_strip(G: Generator, directions: dict[str, Direction], *, n_samples: i
         src = G.synthesize(zi, classes=ci)
         rows.append(edit(src, alphas)[0])
         labels.append(f"target {i}")
-    return grid_image(rows, col_labels=[_fmt_alpha(a) for a in alphas.tolist()], row_labels=labels, scale=2)
+    return grid_image(rows, col_labels=[alpha_label(a) for a in alphas.tolist()], row_labels=labels, scale=2)
 
 
 def compare_spaces_run(model: str | Generator, edit: str = "color", *, spaces=("z", "w"), steps: int = 300,
@@ -56,13 +54,15 @@ def compare_spaces_run(model: str | Generator, edit: str = "color", *, spaces=("
     """
     if edit not in PHOTOMETRIC:
         raise ValueError(f"compare-spaces needs a photometric edit; allowed: {', '.join(PHOTOMETRIC)} (got {edit!r})")
-    G = _model(model, device)
+    G = model_of(model, device)
     spaces = tuple(spaces)
     for s in spaces:
         G.check_space(s)
     out = Path(out or f"runs/{G.name}-{edit}-spaces")
-    with run_folder(out, overwrite) as tmp:
-        t0 = time.time()
+    config = dict(model=G.name, edit=edit, spaces=list(spaces), steps=steps, batch_size=batch_size, lr=lr,
+                  loss=loss, seed=seed, n_eval=n_eval)
+    with Run("compare-spaces", out, config=config, device=device, overwrite=overwrite) as run:
+        tmp = run.folder
         directions, metrics = compare_spaces(G, edit, spaces, steps=steps, batch_size=batch_size, lr=lr,
                                              loss=loss, seed=seed, n_eval=n_eval, progress=progress)
         for s, d in directions.items():
@@ -78,9 +78,8 @@ def compare_spaces_run(model: str | Generator, edit: str = "color", *, spaces=("
                   xlabel="colour gain reached (1 = the target's colour change)",
                   ylabel="edge-map distance to G(z)", title="structure change at equal colour change")
         summary = {"model": G.name, "edit": edit, "spaces": list(spaces), "steps": steps, "seed": seed,
-                   "n_eval": n_eval, "seconds": round(time.time() - t0, 1), "metrics": metrics,
-                   "steerlab_version": __version__}
-        write_json(tmp / "metrics.json", summary)
+                   "n_eval": n_eval, "metrics": metrics}
+        run.write_metrics(summary)
         rows = [[s, directions[s].describe(), metrics[s]["colour_gain_mean"], metrics[s]["edge_distance_mean"],
                  metrics[s]["lpips_distance_mean"], metrics[s]["target_edge_distance_mean"],
                  metrics[s]["matched_edge_distance"]] for s in spaces]

@@ -42,7 +42,7 @@ def _measured(run: dict, folder: Path, options: dict | None) -> str:
     """`steerlab evaluate` of a demo walk into ``folder/evaluate``: the attribute vs alpha."""
     if options is None:
         return ""
-    from steerlab.report.steerability import evaluate
+    from steerlab.jobs.evaluate import evaluate
     print(f"[demo] measuring {run['metrics']['edit']} over alpha...", flush=True)
     m = evaluate(run["direction"], out=folder / "evaluate", overwrite=True, **options)["metrics"]
     means = ", ".join(f"{a:+.2f}: {s['mean']:.3f}" for a, s in zip(m["alphas"], m["attribute"][m["primary"]]))

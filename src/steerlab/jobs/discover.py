@@ -27,29 +27,23 @@ from typing import Sequence
 
 import torch
 
-from steerlab.core import distributed
-from steerlab._version import __version__
-from steerlab.core.io import write_json
-from steerlab.jobs.walk import _model, run_folder
+from steerlab.core.runs import Run
 from steerlab.directions import Direction
-from steerlab.models import Generator
 from steerlab.evaluation import weights as insp
-from steerlab.methods.paramspace.hessian import hessian_directions
-from steerlab.methods.paramspace.hybrid import hybrid_directions
-from steerlab.methods.paramspace.reconstructor import ReconstructorConfig, learn_directions
-from steerlab.methods.paramspace.shifts import layer_table, layer_weight, unit, weight_direction
-from steerlab.methods.paramspace.svd import SVDBasis, svd_directions
+from steerlab.jobs.common import model_of
+from steerlab.methods import METHODS as REGISTRY
+from steerlab.methods.paramspace.shifts import layer_table, layer_weight
+from steerlab.models import Generator
 from steerlab.report import html
 from steerlab.report.plots import grid_image, line_plot, save_figure, save_png
 
-METHODS = ("svd", "optimize", "hessian", "hybrid")
+METHODS = tuple(m.name for m in REGISTRY.values() if m.family == "weight")  # svd, optimize, hessian, hybrid...
 ANALYSES = ("locality", "fid", "mimic")
-CALIBRATION_SEED = 2_000_003  # codes used to calibrate shifts: never a training or grid draw
 
 
 def layers(model: str | Generator, device: str = "cpu") -> list[dict]:
     """The weights of ``model`` a direction may shift (see `paramspace.shifts.layer_table`)."""
-    return layer_table(_model(model, device))
+    return layer_table(model_of(model, device))
 
 
 def _check_analyses(what: Sequence[str]) -> list[str]:
@@ -60,54 +54,23 @@ def _check_analyses(what: Sequence[str]) -> list[str]:
     return what
 
 
-def find_directions(G: Generator, method: str, layer: str, k: int, *, limit: float | None = None,
-                    target: float = 0.15, steps: int = 1000, batch_size: int = 16, lr: float = 1e-3,
-                    lam: float = 0.25, n_z: int = 8, eigen: int | None = None, tol: float = 1e-2,
-                    block: int = 4, seed: int = 0, checkpoint: str | Path | None = None,
-                    resume: bool = True, progress: bool = True) -> tuple[torch.Tensor, dict]:
-    """Run one method: ``(directions (k, *weight_shape) unit-norm, info)``; no files but checkpoints."""
+def find_directions(G: Generator, method: str, layer: str, k: int, *, checkpoint: str | Path | None = None,
+                    progress: bool = True, **options) -> list[Direction]:
+    """Run one weight-space method of the registry (`steerlab.methods.METHODS`) on ``layer``.
+
+    ``options``: the method's Config fields (limit, target, steps, lam, n_z, eigen...); options
+    another method takes are ignored, so one set of options serves every method.
+
+    Returns:
+        ``k`` calibrated "weight" Directions (a `steerlab.methods.Learned` list: ``.info`` holds
+        the run-level results); no files but the optimisation's checkpoint.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
-    W = layer_weight(G, layer)
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if limit is not None and not (limit > 0 and limit < float("inf")):
-        raise ValueError(f"shift limit T must be a positive number, got {limit}")
-    if not 0 < target < 1:
-        raise ValueError(f"target perceptual change must be in (0, 1), got {target}")
-    z_cal, c_cal = insp._z(G, 8, CALIBRATION_SEED)
-    info: dict = {"method": method, "layer": layer}
-    if method == "svd":
-        dirs, sigma = svd_directions(W, k)
-        info["singular_values"] = sigma.tolist()
-        return dirs, info
-    if method == "hessian":
-        vals, dirs, hinfo = hessian_directions(G, layer, k, n_z=n_z, seed=seed, tol=tol, block=block,
-                                               progress=progress)
-        info.update(eigenvalues=vals.tolist(), solver=hinfo)
-        return dirs, info
-    if method == "optimize":
-        basis = SVDBasis(W).to(W.device)
-        first = basis(torch.eye(basis.dim, 1, device=W.device).T)[0]
-        if basis.dim < 2 or k < 2:
-            raise ValueError("the optimisation method needs k >= 2 and a layer with >= 2 singular values")
-    else:  # hybrid: the span of the top-m eigenvectors, m = eigen (default k)
-        m = eigen or k
-        vals, eig, hinfo = hessian_directions(G, layer, m, n_z=n_z, seed=seed, tol=tol, block=block,
-                                              progress=progress)
-        info.update(eigenvalues=vals.tolist(), solver=hinfo)
-        first = eig[0]
-    T = limit or insp.calibrate_shift(G, layer, first, target, z=z_cal, classes=c_cal)
-    cfg = ReconstructorConfig(k=k, limit=float(T), steps=steps, batch_size=batch_size, lr=lr, lam=lam,
-                              seed=seed)
-    if method == "optimize":
-        dirs, rinfo = learn_directions(G, layer, basis, cfg, checkpoint=checkpoint, resume=resume,
-                                       progress=progress)
-    else:
-        dirs, rinfo = hybrid_directions(G, layer, eig, cfg, checkpoint=checkpoint, resume=resume,
-                                        progress=progress)
-    info.update(train_limit=float(T), coords=rinfo.pop("coords").tolist(), training=rinfo)
-    return dirs, info
+    entry = REGISTRY.get(method)
+    config = entry.make_config(strict=False, layer=layer, k=k, progress=progress,
+                               checkpoint=None if checkpoint is None else str(checkpoint), **options)
+    return entry(G, config)
 
 
 def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
@@ -142,57 +105,39 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
     if method not in METHODS:  # fail fast, before any work
         raise ValueError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
     what = _check_analyses(analyze)
-    G = _model(model, device)
+    G = model_of(model, device)
     layer_weight(G, layer)
     out = Path(out or f"runs/{G.name}-{method}-{layer.replace('.', '_')}")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
     ckpt = out.parent / f".{out.name}.ckpt"  # beside the run folder: survives an interrupted run
-    t0 = time.time()
-    dirs, info = find_directions(G, method, layer, k, limit=limit, target=target, steps=steps,
-                                 batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol,
-                                 block=block, seed=seed, checkpoint=ckpt, resume=resume, progress=progress)
-    seconds = time.time() - t0
-    if not distributed.is_main():  # data-parallel: the directions are found; rank 0 calibrates and writes
-        return {"out": out, "directions": [], "metrics": {"method": method, "layer": layer, "seconds": seconds}}
-    directions = _as_directions(G, method, layer, dirs, info, limit=limit, target=target, seed=seed,
-                                progress=progress)
-    with run_folder(out, overwrite) as tmp:
+    config = dict(model=G.name, method=method, layer=layer, k=k, limit=limit, target=target, steps=steps,
+                  batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol, block=block, seed=seed,
+                  analyze=what)
+    with Run("discover", out, config=config, device=device, overwrite=overwrite) as run:
+        tmp = run.folder
+        t0 = time.time()
+        directions = find_directions(G, method, layer, k, limit=limit, target=target, steps=steps,
+                                     batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol,
+                                     block=block, seed=seed, checkpoint=ckpt, resume=resume, progress=progress)
+        info = directions.info
+        seconds = time.time() - t0
+        if tmp is None:  # data-parallel: the directions are found; rank 0 calibrates and writes
+            return {"out": out, "directions": [], "metrics": run.record({"method": method, "layer": layer,
+                                                                         "find_seconds": seconds})}
         paths = [d.save(tmp / "directions" / f"k{i:02d}") for i, d in enumerate(directions)]
         metrics = {"model": G.name, "fingerprint": G.fingerprint, "method": method, "layer": layer,
-                   "k": k, "seconds": round(seconds, 1), "target_perceptual_change": target,
-                   "fixed_limit": limit, "seed": seed, "steerlab_version": __version__,
+                   "k": k, "find_seconds": round(seconds, 1), "target_perceptual_change": target,
+                   "fixed_limit": limit, "seed": seed,
                    **{key: v for key, v in info.items() if key not in ("method", "layer")}}
         metrics["directions"] = analyze_directions(G, directions, tmp, what=what, n_grid_z=n_grid_z,
                                                    n_shifts=n_shifts, seed=seed, progress=progress,
                                                    **(analysis_kw or {}))
-        write_json(tmp / "metrics.json", metrics)
+        metrics = run.write_metrics(metrics)
         _report(tmp, G, directions, metrics, what)
     for suffix in (".safetensors", ".json"):
         ckpt.with_suffix(suffix).unlink(missing_ok=True)
     return {"out": out, "directions": [out / "directions" / p.name for p in paths], "metrics": metrics}
-
-
-def _as_directions(G, method, layer, dirs, info, *, limit, target, seed, progress) -> list[Direction]:
-    """One "weight" Direction per row, each with its calibrated (or the fixed) shift range."""
-    from tqdm.auto import tqdm
-
-    z_cal, c_cal = insp._z(G, 8, CALIBRATION_SEED)
-    out = []
-    for i, xi in enumerate(tqdm(unit(dirs.detach()), desc="calibrate T", disable=not progress, leave=False)):
-        T = limit or insp.calibrate_shift(G, layer, xi, target, z=z_cal, classes=c_cal)
-        change = insp.perceptual_change(G, layer, xi, [-T, T], z=z_cal, classes=c_cal)
-        m = {"perceptual_change_at_T": sum(change) / 2, "perceptual_change_minus_plus": change}
-        # Direction k *is* the k-th eigenvector / singular pair only for these two methods.
-        if method == "hessian":
-            m["eigenvalue"] = info["eigenvalues"][i]
-        if method == "svd":
-            m["singular_value"] = info["singular_values"][i]
-        cfg = {"calibrated": limit is None, "target_perceptual_change": target, "seed": seed}
-        if "train_limit" in info:
-            cfg["train_limit"] = info["train_limit"]
-        out.append(weight_direction(G, layer, xi, limit=T, method=method, index=i, config=cfg, metrics=m))
-    return out
 
 
 def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Path, *,
@@ -209,12 +154,12 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
     fid_ref, fid_series, heats, mimic_spaces = None, {}, [], [*G.latent_spaces, insp.ACTIVATION_SPACE]
     fid_zero = None
     for i, d in enumerate(tqdm(directions, desc="analyse", disable=not progress, leave=False)):
-        layer, xi, T = d.config["layer"], d.tensors["xi"].to(G.device), d.alpha["alpha_range"][1]
+        layer, xi, T = d.config["layer"], d.tensors["xi"].to(G.device), d.alpha.alpha_range[1]
         row = {"index": d.config.get("index", i), "file": f"directions/k{i:02d}.safetensors",
                "limit": T, **{k: v for k, v in d.metrics.items() if not isinstance(v, list)}}
-        save_png(insp.shift_grid(G, layer, xi, T, n_z=n_grid_z, n_shifts=n_shifts, seed=seed),
-                 folder / f"grid_k{i:02d}.png")
-        z1, c1 = insp._z(G, 1, seed)
+        grid, labels = insp.shift_grid(G, layer, xi, T, n_z=n_grid_z, n_shifts=n_shifts, seed=seed)
+        save_png(grid_image(grid, col_labels=labels, scale=2), folder / f"grid_k{i:02d}.png")
+        z1, c1 = insp.sample_codes(G, 1, seed)
         ts = torch.linspace(-T, T, n_shifts)
         from steerlab.methods.paramspace.shifts import render_shifts
         overview.append(render_shifts(G, z1, layer, ts.view(-1, *[1] * xi.dim()).to(xi) * xi, classes=c1)[:, 0])
@@ -279,7 +224,7 @@ def _report(folder: Path, G: Generator, directions: Sequence[Direction], m: dict
         rows.append([f"k{r['index']:02d}", r["limit"], r.get("perceptual_change_at_T", float("nan")),
                      *[r.get(key, "") for key, _ in present]])
     settings = (f"{m['method']} on {m['layer']} of {G.name} (fingerprint {m['fingerprint']}), "
-                f"k={m['k']}, {m['seconds']} s. Shift t = Frobenius norm of the weight shift; "
+                f"k={m['k']}, found in {m.get('find_seconds', '-')} s. Shift t = Frobenius norm of the weight shift; "
                 + ("each T_k calibrated so that the mean ST-LPIPS change at +-T_k is "
                    f"{m['target_perceptual_change']}." if m["fixed_limit"] is None
                    else f"T fixed at {m['fixed_limit']}."))
@@ -288,7 +233,7 @@ def _report(folder: Path, G: Generator, directions: Sequence[Direction], m: dict
                 ("Overview", html.text("One sample per direction (rows) over t = -T_k ... +T_k.")
                  + html.image("overview.png", "overview"))]
     grids = "".join(html.text(f"k{i:02d}: rows = samples, columns = t in [-T_k, T_k] "
-                              f"(T_k = {d.alpha['alpha_range'][1]:.4g})") + html.image(f"grid_k{i:02d}.png")
+                              f"(T_k = {d.alpha.alpha_range[1]:.4g})") + html.image(f"grid_k{i:02d}.png")
                     for i, d in enumerate(directions))
     sections.append(("Inspection grids (Sec. 3.5)", grids))
     if "locality" in what:
@@ -331,18 +276,19 @@ def analyze(directions: str | os.PathLike | Sequence[str | os.PathLike], *,
     dirs = [Direction.load(f) for f in files]
     if any(d.kind != "weight" for d in dirs):
         raise ValueError("analyze-weights takes weight directions (kind 'weight')")
-    G = _model(model or dirs[0].model, device)
+    G = model_of(model or dirs[0].model, device)
     for d in dirs:
         d.check_model(G, force)
     out = Path(out or "runs/analyze-weights")
-    t0 = time.time()
-    with run_folder(out, overwrite) as tmp:
+    config = dict(model=G.name, files=[str(f) for f in files], what=list(what), **kw)
+    with Run("analyze-weights", out, config=config, device=device, overwrite=overwrite) as run:
+        tmp = run.folder
         rows = analyze_directions(G, dirs, tmp, what=what, progress=progress, **kw)
         metrics = {"model": G.name, "files": [str(f) for f in files], "directions": rows,
                    "method": dirs[0].config.get("method"), "layer": dirs[0].config.get("layer"),
-                   "k": len(dirs), "seconds": round(time.time() - t0, 1), "target_perceptual_change":
+                   "k": len(dirs), "target_perceptual_change":
                    dirs[0].config.get("target_perceptual_change"), "fixed_limit": None,
-                   "fingerprint": G.fingerprint, "steerlab_version": __version__}
-        write_json(tmp / "metrics.json", metrics)
+                   "fingerprint": G.fingerprint}
+        metrics = run.write_metrics(metrics)
         _report(tmp, G, dirs, metrics, what)
     return {"out": out, "metrics": metrics}

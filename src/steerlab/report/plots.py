@@ -16,6 +16,13 @@ from PIL import Image, ImageDraw  # noqa: E402
 from steerlab.core.io import atomic_write  # noqa: E402
 
 
+def alpha_label(a) -> str:
+    """One alpha as a column label: ``2`` -> "2", ``[0.3, 0, 0]`` -> "(+0.3,+0,+0)" (colour triples)."""
+    if isinstance(a, (list, tuple)):
+        return "(" + ",".join(f"{v:+.2g}" for v in a) + ")"
+    return f"{a:.3g}"
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, C, H, W) in [0, 1] -> (N, H, W, 3) uint8; grey images repeated to RGB."""
     x = images.detach().float().cpu().clamp(0, 1)

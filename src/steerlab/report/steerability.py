@@ -1,4 +1,4 @@
-"""`steerlab evaluate`: plots and the run folder of `evaluation.steerability` (Jahanian et al.
+"""`steerlab evaluate`: the plots and report of `evaluation.steerability` (Jahanian et al.
 Figs. 4, 5, 10, 11).
 
 Pictures written: ``strip.png`` (samples along alpha), ``attribute_hist.png`` (the attribute
@@ -9,28 +9,21 @@ spread, per class for conditional models), ``intersection.png``, ``fid.png``,
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from steerlab._version import __version__
-from steerlab.core.io import write_json
 from steerlab.directions import Direction
-from steerlab.evaluation.steerability import held_out, steerability
-from steerlab.models import Generator, load_model
+from steerlab.evaluation.steerability import held_out
+from steerlab.models import Generator
 from steerlab.report import html
-from steerlab.report.plots import grid_image, line_plot, plt, save_figure, save_png
+from steerlab.report.plots import alpha_label, grid_image, line_plot, plt, save_figure
 
 
 def _vals(v) -> np.ndarray:
     a = np.array([np.nan if x is None else x for x in v], dtype=float)
     return a[np.isfinite(a)]
-
-
-def _alpha_label(a) -> str:
-    return "(" + ",".join(f"{x:+.2g}" for x in a) + ")" if isinstance(a, list) else f"{a:.3g}"
 
 
 def _xs(r: dict) -> tuple[list, str]:
@@ -52,7 +45,7 @@ def plot_histograms(r: dict, path) -> Path:
     k = len(r["values"])
     for j, v in enumerate(r["values"]):
         ax.hist(_vals(v), bins=bins, density=True, histtype="step", color=cmap(j / max(k - 1, 1)),
-                label=f"alpha {_alpha_label(r['alphas'][j])}" if j in (0, k // 2, k - 1) else None)
+                label=f"alpha {alpha_label(r['alphas'][j])}" if j in (0, k // 2, k - 1) else None)
     ax.hist(_vals(r["base"]["values"]), bins=bins, density=True, histtype="step", color="k", ls="--", lw=1.5,
             label="G(z)")
     ax.set_xlabel(f"{r['primary']} ({r['measure']})")
@@ -93,7 +86,7 @@ def plot_per_class_box(r: dict, path) -> Path:
     fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(names) + 1.5), 3.6), dpi=110)
     ax.boxplot([pc[k]["perceptual_high"] for k in names], showfliers=False)
     ax.set_xticks(range(1, len(names) + 1), names, rotation=60, fontsize=7)
-    ax.set_ylabel(f"ST-LPIPS({r['perceptual_net']}) G(z) vs alpha={_alpha_label(r['alphas'][-1])}")
+    ax.set_ylabel(f"ST-LPIPS({r['perceptual_net']}) G(z) vs alpha={alpha_label(r['alphas'][-1])}")
     ax.set_title("how much the one shared walk changes each class", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
@@ -109,7 +102,7 @@ def evaluation_strip(G: Generator, d: Direction, alphas: list, *, n_samples: int
         zi = z[i:i + 1].expand(len(grid), -1)
         ci = None if classes is None else classes[i:i + 1].expand(len(grid))
         rows.append(d.render(G, zi, grid, classes=ci))
-    return grid_image(rows, col_labels=[_alpha_label(a) for a in alphas], scale=3 if G.resolution <= 32 else 2)
+    return grid_image(rows, col_labels=[alpha_label(a) for a in alphas], scale=3 if G.resolution <= 32 else 2)
 
 
 def write_plots(r: dict, folder: Path) -> list[str]:
@@ -136,38 +129,6 @@ def write_plots(r: dict, folder: Path) -> list[str]:
         plot_per_class_box(r, folder / "per_class_box.png")
         pics.append("per_class_box.png")
     return pics
-
-
-def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator | None = None,
-             out: str | os.PathLike | None = None, n: int = 200, n_alphas: int = 9, alphas=None,
-             measure: str | None = None, key: str | None = None, fid_features: str | None = None,
-             fid: bool = True, perceptual_net: str = "alex", seed: int = 0, overwrite: bool = False,
-             force: bool = False, device: str = "cpu", progress: bool = True, batch_size: int = 50) -> dict:
-    """`steerlab evaluate`: measure a direction over alpha and write a run folder.
-
-    Writes ``metrics.json`` (everything `evaluation.steerability` returns), the PNGs listed in
-    the module docstring and ``report.html``. Returns ``{"out": Path, "metrics": dict}``.
-    """
-    from steerlab.jobs.walk import _main_rank_folder
-
-    d = direction if isinstance(direction, Direction) else Direction.load(direction)
-    G = model if isinstance(model, Generator) else load_model(model or d.model, device=device)
-    d.check_model(G, force)
-    out = Path(out or f"runs/evaluate-{G.name}-{d.edit or d.kind}")
-    # Under torchrun every rank measures its shard (steerability gathers); rank 0 alone writes.
-    with _main_rank_folder(out, overwrite) as tmp:
-        r = steerability(G, d, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
-                         fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
-                         progress=progress, batch_size=batch_size)
-        r["steerlab_version"] = __version__
-        r["summary"] = summarize(r)
-        if tmp is None:
-            return {"out": out, "metrics": r}
-        write_json(tmp / "metrics.json", r)
-        save_png(evaluation_strip(G, d, r["alphas"], seed=seed), tmp / "strip.png")
-        pics = write_plots(r, tmp)
-        _report(tmp, r, pics)
-    return {"out": out, "metrics": r}
 
 
 def attribute_sentence(s: dict) -> str:
@@ -199,11 +160,12 @@ def summarize(r: dict) -> dict:
     return out
 
 
-def _report(folder: Path, r: dict, pics: list[str]) -> None:
+def write_report(folder: Path, r: dict, pics: list[str]) -> None:
+    """``report.html`` of an evaluate run folder."""
     st = r["attribute"][r["primary"]]
     rows = []
     for j, a in enumerate(r["alphas"]):
-        rows.append([_alpha_label(a), f"{st[j]['mean']:.4f}", f"{st[j]['std']:.4f}", f"{st[j]['found_rate']:.2f}",
+        rows.append([alpha_label(a), f"{st[j]['mean']:.4f}", f"{st[j]['std']:.4f}", f"{st[j]['found_rate']:.2f}",
                      "-" if r["intersection_model"][j] is None else f"{r['intersection_model'][j]:.3f}",
                      f"{r['intersection_data'][j]:.3f}" if r["intersection_data"] and r["intersection_data"][j] is not None else "-",
                      f"{r['fid'][j]:.2f}" if r["fid"] else "-"])

@@ -1,27 +1,56 @@
 """Paper experiments reproduced end to end, one function per experiment: `steerlab reproduce NAME`.
 
-``REPRODUCTIONS`` maps the CLI name to the function; each writes one run folder with a
-``metrics.json``, its figures and a ``report.html``.
+``REPRODUCTIONS`` maps the CLI name to the function, or to its ``"module:function"`` path so the
+experiment's module is imported only when it runs; each writes one run folder with a
+``metrics.json``, its figures and a ``report.html``. A plugin adds one with
+``register_reproduction(name, fn_or_path)``.
 """
 from __future__ import annotations
 
-from typing import Callable
+import collections.abc
+import importlib
+from typing import Callable, Union
 
-REPRODUCTIONS: dict[str, str] = {
-    "beta-vae": "steerlab.reproduce.beta_vae:reproduce_beta_vae",  # Plumerault et al. Fig. 5
-    # Jahanian et al. Sec. 4.4, Fig. 9, Figs. 28-30 (options: --set KEY=VALUE, see options.py)
-    "steerable-training": "steerlab.reproduce.steerable_training:reproduce_steerable_training",
-    # Jahanian et al. Sec. 4.3, Fig. 7, App. A.3-A.4: linear vs nonlinear walks
-    "nonlinear-walks": "steerlab.reproduce.nonlinear_walks:reproduce_nonlinear_walks",
-    # Jahanian et al. Sec. 4.2, Eq. 6, Fig. 6, Table 1: dataset sigma vs model delta-mu per class
-    "bias": "steerlab.reproduce.bias:reproduce_bias",
-}
+from steerlab.core.registry import Registry
+
+__all__ = ["REPRODUCTIONS", "register_reproduction", "get_reproduction"]
+
+Reproduction = Callable[..., dict]
+
+REPRODUCTIONS: Registry[Union[str, Reproduction]] = Registry("experiment", kind=(str, collections.abc.Callable))
+"""Experiment name -> function or ``"module:function"`` (a validating `steerlab.core.registry.Registry`)."""
 
 
-def get_reproduction(name: str) -> Callable[..., dict]:
-    """The function that reproduces experiment ``name`` (imported on demand)."""
-    if name not in REPRODUCTIONS:
-        raise ValueError(f"unknown experiment '{name}'; allowed: {', '.join(sorted(REPRODUCTIONS))}")
-    import importlib
-    module, _, fn = REPRODUCTIONS[name].partition(":")
+def register_reproduction(name: str, target: str | Reproduction, *, overwrite: bool = False) -> str | Reproduction:
+    """Add an experiment: ``target`` is a function ``fn(out=..., **options) -> dict`` or the
+    ``"module:function"`` path of one (imported when it runs).
+
+    Raises:
+        TypeError: ``target`` is neither.
+        ValueError: a path without ``:``, or ``name`` already registered (without ``overwrite``).
+    """
+    if isinstance(target, str) and not all(target.partition(":")[::2]):
+        raise ValueError(f"experiment '{name}': a path must read 'module:function', got {target!r}")
+    return REPRODUCTIONS.register(name, target, overwrite=overwrite)
+
+
+register_reproduction("beta-vae", "steerlab.reproduce.beta_vae:reproduce_beta_vae")  # Plumerault et al. Fig. 5
+# Jahanian et al. Sec. 4.4, Fig. 9, Figs. 28-30 (options: --set KEY=VALUE, see options.py)
+register_reproduction("steerable-training", "steerlab.reproduce.steerable_training:reproduce_steerable_training")
+# Jahanian et al. Sec. 4.3, Fig. 7, App. A.3-A.4: linear vs nonlinear walks
+register_reproduction("nonlinear-walks", "steerlab.reproduce.nonlinear_walks:reproduce_nonlinear_walks")
+# Jahanian et al. Sec. 4.2, Eq. 6, Fig. 6, Table 1: dataset sigma vs model delta-mu per class
+register_reproduction("bias", "steerlab.reproduce.bias:reproduce_bias")
+
+
+def get_reproduction(name: str) -> Reproduction:
+    """The function that reproduces experiment ``name`` (its module imported on demand).
+
+    Raises:
+        ValueError: unknown name (the message lists the allowed ones).
+    """
+    target = REPRODUCTIONS.get(name)
+    if callable(target):
+        return target
+    module, _, fn = target.partition(":")
     return getattr(importlib.import_module(module), fn)

@@ -24,16 +24,16 @@ from scipy.optimize import curve_fit
 from scipy.special import erf
 from scipy.stats import spearmanr
 
-from steerlab._version import __version__
-from steerlab.core.io import write_json
-from steerlab.jobs.walk import run_folder
+from steerlab.core import seeds
+from steerlab.core.runs import Run
 from steerlab.data.dsprites import MARGIN_PX, RESOLUTION, sample_dsprites
+from steerlab.evaluation.trajectories import sweep_factor
+from steerlab.methods.trajectories import learn_trajectory_direction, move_to
 from steerlab.models import load_model, save_generator
 from steerlab.models.vae import BetaVAE, train_beta_vae
 from steerlab.report import html
 from steerlab.report.plots import grid_image, line_plot, save_png
-from steerlab.methods.trajectories import learn_trajectory_direction, move_to, sweep_factor
-from steerlab.evaluation.trajectories import plot_factor_sweeps
+from steerlab.report.trajectories import plot_factor_sweeps
 
 __all__ = ["reproduce_beta_vae", "train_dsprites_vae", "bundled_name", "x_code_linearity", "erf_fit", "BETAS", "X_HALF_RANGE"]
 
@@ -54,7 +54,8 @@ def train_dsprites_vae(beta: float, *, steps: int = 2000, batch_size: int = 64, 
         def sample(n, g):
             return sample_dsprites(n, generator=g, device=device).images
     else:
-        pool = sample_dsprites(n_train, generator=torch.Generator().manual_seed(seed + 7919)).images.to(torch.uint8)
+        pool_draw = seeds.generator(seed, seeds.DSPRITES_POOL)
+        pool = sample_dsprites(n_train, generator=pool_draw).images.to(torch.uint8)
 
         def sample(n, g):
             return pool[torch.randint(0, n_train, (n,), generator=g)].float()
@@ -138,7 +139,8 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
                 load_model(bundled_name(beta, k))
     out = Path(out)
     s_values = np.linspace(-3, 3, 13)
-    with run_folder(out, overwrite) as tmp:
+    with Run("reproduce beta-vae", out, device=device, overwrite=overwrite) as run:
+        tmp = run.folder
         sweeps, strips, curves, per_beta = {}, [], {}, {}
         for k in seeds:
             for beta in betas:
@@ -208,9 +210,8 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
                    "protocol": {"pretrained": pretrained, "full": full, "seeds": list(seeds),
                                 "train_steps": train_steps, "batch_size": batch_size, "n_train": n_train,
                                 "n_trajectories": n_trajectories, "T": T, "n_steps": n_steps,
-                                "steps_per_target": steps_per_target, "n_eval": n_eval, "seed": seed},
-                   "steerlab_version": __version__}
-        write_json(tmp / "metrics.json", metrics)
+                                "steps_per_target": steps_per_target, "n_eval": n_eval, "seed": seed}}
+        metrics = run.write_metrics(metrics)
         plot_factor_sweeps(tmp / "fig5.png", sweeps, ylabel="measured x (fraction of width)", ncols=len(betas))
         save_png(grid_image(strips, col_labels=[f"s={s:+g}" for s in s_values[::2]],
                             row_labels=[f"b{b:g} s{k}" for k in seeds for b in betas for _ in range(3)], scale=1),
@@ -224,7 +225,7 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
 
 @torch.no_grad()
 def _strip(G, d, s_values, seed: int, n_rows: int = 3):
-    z = G.sample_z(n_rows, generator=torch.Generator().manual_seed(seed + 5))
+    z = G.sample_z(n_rows, generator=seeds.generator(seed, seeds.FIGURE_ROWS))
     u = d.tensors["u"]
     return [G.synthesize(move_to(z[i:i + 1].expand(len(s_values), -1), u, torch.tensor(s_values)))
             for i in range(n_rows)]

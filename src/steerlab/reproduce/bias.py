@@ -22,9 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steerlab._version import __version__
-from steerlab.core.io import write_json
-
 # attribute -> (edit whose walk moves it, measure, key); the paper's Table 1 columns
 BIAS_ATTRIBUTES = {
     "luminance": ("brightness", "object_colour", "luminance"),
@@ -122,11 +119,11 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         slope, intercept, n}``, ``paper`` (Table 1, linear), ``alpha_star``, per-attribute FIDs
         and per-class tables.
     """
-    from steerlab.jobs.walk import run_folder
+    from steerlab.attributes import get_measure
+    from steerlab.core import seeds
+    from steerlab.core.runs import Run
     from steerlab.data.registry import get_dataset
     from steerlab.edits import get_edit
-    from steerlab.evaluation.steerability import HELD_OUT
-    from steerlab.attributes import get_measure
     from steerlab.metrics import shapes_features  # noqa: F401  (registers "shapes-classifier")
     from steerlab.metrics.fid import fid_kid
     from steerlab.metrics.stats import pearson
@@ -152,10 +149,11 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
     K, names = G.num_classes, card.get("class_names") or [str(k) for k in range(G.num_classes)]
     features = card.get("fid_features", "stlpips-vgg")
     t_start = time.time()
-    with run_folder(out, overwrite) as tmp:
+    with Run("reproduce bias", out, device=device, overwrite=overwrite) as run:
+        tmp = run.folder
         data, labels, _ = get_dataset(card["dataset"], n_data_per_class * K,
-                                      card.get("resolution_data", G.resolution), seed + HELD_OUT)
-        z = G.sample_z(n_per_class * K, generator=torch.Generator().manual_seed(seed + HELD_OUT))
+                                      card.get("resolution_data", G.resolution), seed + seeds.EVAL_HELD_OUT)
+        z = G.sample_z(n_per_class * K, generator=seeds.generator(seed, seeds.EVAL_HELD_OUT))
         classes = torch.arange(K, device=G.device).repeat_interleave(n_per_class)
         base = _render_all(G, _Identity(), z, classes, None)
         fid_base = fid_kid(data, base, features=features, device=device)["fid"]
@@ -164,8 +162,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
                          "classes": names, "feature_network": features, "fid_base": fid_base,
                          "fid_threshold": threshold, "fid_factor": fid_factor, "n_per_class": n_per_class,
                          "n_data_per_class": n_data_per_class, "paper": PAPER_TABLE1_LINEAR,
-                         "pearson": {}, "alpha_star": {}, "attributes": {}, "seed": seed,
-                         "steerlab_version": __version__}
+                         "pearson": {}, "alpha_star": {}, "attributes": {}, "seed": seed}
         (tmp / "walks").mkdir()
         scatter = {}
         for attr in attributes:
@@ -185,7 +182,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
             lo, hi = choose_alpha_star(grid, edit.identity, fids, threshold)
             v_lo, v_hi = per_alpha[grid.index(lo)], per_alpha[grid.index(hi)]
             mu_lo, mu_hi = class_means(v_lo, classes.cpu(), K), class_means(v_hi, classes.cpu(), K)
-            delta = [h - l for h, l in zip(mu_hi, mu_lo)]
+            delta = [hi_ - lo_ for hi_, lo_ in zip(mu_hi, mu_lo)]
             mu_alpha = [class_means(v, classes.cpu(), K) for v in per_alpha]
             ok = [k for k in range(K) if np.isfinite(sigma[k]) and np.isfinite(delta[k])]
             pr = _safe_pearson(pearson, [sigma[k] for k in ok], [delta[k] for k in ok])
@@ -209,7 +206,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         _scatter_plot(tmp / "sigma_vs_delta_mu.png", scatter, names, plt, save_figure)
         metrics["seconds"] = round(time.time() - t_start, 1)
         metrics["summary"] = table1(metrics)
-        write_json(tmp / "metrics.json", metrics)
+        metrics = run.write_metrics(metrics)
         _bias_report(tmp, metrics, html)
     return {"out": Path(out), "metrics": metrics, "summary": metrics["summary"]}
 

@@ -21,17 +21,16 @@ from pathlib import Path
 
 import torch
 
-from steerlab._version import __version__
-from steerlab.core.io import write_json
-from steerlab.jobs.walk import run_folder
+from steerlab.core import seeds
+from steerlab.core.runs import Run
 from steerlab.edits import get_edit
 from steerlab.evaluation.steerability import held_out, target_l2
+from steerlab.methods.walks import learn_linear_walk, learn_nn_walk, learn_nonlinear_walk
 from steerlab.metrics.fid import fid_kid
 from steerlab.models import load_model
 from steerlab.report import html
-from steerlab.training import digit_gan, train_gan
-from steerlab.methods.walks import learn_linear_walk, learn_nn_walk, learn_nonlinear_walk
 from steerlab.reproduce import _digits as dg
+from steerlab.training import digit_gan, train_gan
 
 KINDS = ("linear", "nonlinear", "nn-linear")
 LABELS = {"linear": "linear G(z + alpha w)", "nonlinear": "nonlinear G(f^n(z))",
@@ -66,7 +65,8 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
         if get_edit(e).alpha_dim != 1:
             raise ValueError(f"nonlinear-walks plots scalar edits; '{e}' has {get_edit(e).alpha_dim} components")
     t_start = time.time()
-    with run_folder(out, overwrite) as tmp:
+    with Run("reproduce nonlinear-walks", out, device=device, overwrite=overwrite) as run:
+        tmp = run.folder
         if model is None:
             images, labels, data_text = dg.load_data(resolution, procedural, mnist, seed)
             G, D = digit_gan(resolution, images.shape[1], 10, z_dim=z_dim, width=width, seed=seed,
@@ -82,7 +82,7 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
             G = load_model(model, device=device)
             card = getattr(G, "card", None) or {}
             feats = features or card.get("fid_features", "stlpips-vgg")
-            real = dg.sample_images(G, n_eval, seed + 3)  # fresh draws, not the held-out z
+            real = dg.sample_images(G, n_eval, seed + seeds.HELD_OUT_FRESH)  # fresh draws, not the held-out z
             ref_text, model_text = "fresh samples G(z) of the model itself", G.describe()
         kw = dict(batch_size=32, seed=seed, progress=progress)
         dirs, timing = {}, {}
@@ -106,10 +106,9 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
                                "nonlinear_steps": nonlinear_steps, "nonlinear_lr": nonlinear_lr,
                                "n_steps": n_steps, "hidden": hidden, "n_eval": n_eval, "seed": seed,
                                "gan_steps": gan_steps if model is None else None, "device": str(device)},
-                       seconds=timing, total_seconds=round(time.time() - t_start, 1),
-                       steerlab_version=__version__)
+                       seconds=timing, total_seconds=round(time.time() - t_start, 1))
         _figures(tmp, G, dirs, edits, metrics, seed)
-        write_json(tmp / "metrics.json", metrics)
+        metrics = run.write_metrics(metrics)
         _report(tmp, edits, metrics)
     summary = "\n".join(
         f"{e}: mean L2 linear {metrics['l2_mean'][e]['linear']:.4f} / nonlinear {metrics['l2_mean'][e]['nonlinear']:.4f}"
@@ -180,7 +179,7 @@ def _figures(folder: Path, G, dirs: dict, edits, m: dict, seed: int) -> None:
             panels.append({"title": edit, "xlabel": f"alpha ({e.unit})", "ylabel": dg.ATTRIBUTE[edit][1],
                            "series": series, "logx": e.mapping == "log"})
     dg.panel_plot(folder / "fig7_l2_fid_vs_alpha.png", panels, ncols=len(edits))
-    z, classes = held_out(G, 3, seed + 17)
+    z, classes = held_out(G, 3, seed + seeds.HELD_OUT_FIGURE_ROWS)
     for edit in edits:
         alphas = get_edit(edit).grid(9)
         rows, labels = [], []

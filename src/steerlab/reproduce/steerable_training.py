@@ -15,15 +15,14 @@ from pathlib import Path
 
 import torch
 
-from steerlab._version import __version__
-from steerlab.core.io import write_json
-from steerlab.jobs.walk import run_folder
+from steerlab.core import seeds
+from steerlab.core.runs import Run
 from steerlab.edits import get_edit
 from steerlab.evaluation.steerability import held_out, target_l2
 from steerlab.report import html
+from steerlab.reproduce import _digits as dg
 from steerlab.training import MODES, digit_gan, train_steerable
 from steerlab.training.steerable import MODE_LABELS
-from steerlab.reproduce import _digits as dg
 
 COLOURS = {"argmin_w": "tab:blue", "argmin_w_aug": "tab:orange", "argmin_gw": "tab:green"}
 SHORT = {"argmin_w": "W", "argmin_w_aug": "W+aug", "argmin_gw": "G,W"}
@@ -60,7 +59,8 @@ def reproduce_steerable_training(out="runs/steerable-training", *, edits=("zoom"
     t_start = time.time()
     images, labels, data_text = dg.load_data(resolution, procedural, mnist, seed)
     real = dg.reference_subset(images, n_eval, seed)
-    with run_folder(out, overwrite) as tmp:
+    with Run("reproduce steerable-training", out, device=device, overwrite=overwrite) as run:
+        tmp = run.folder
         runs, seconds = {}, {}
 
         def train(edit, mode, name, pretrained=None):
@@ -97,10 +97,9 @@ def reproduce_steerable_training(out="runs/steerable-training", *, edits=("zoom"
                                "joint_weight": joint_weight, "joint_lr": joint_lr, "walk_steps": walk_steps,
                                "walk_lr": walk_lr, "resolution": resolution, "n_eval": n_eval, "seed": seed,
                                "data": data_text, "device": str(device)},
-                       seconds=seconds, total_seconds=round(time.time() - t_start, 1),
-                       steerlab_version=__version__)
+                       seconds=seconds, total_seconds=round(time.time() - t_start, 1))
         _figures(tmp, runs, edits, metrics, seed)
-        write_json(tmp / "metrics.json", metrics)
+        metrics = run.write_metrics(metrics)
         _report(tmp, edits, metrics)
     summary = "\n".join(_ordering_lines(edits, metrics))
     return {"out": Path(out), "metrics": metrics, "summary": summary}
@@ -108,7 +107,7 @@ def reproduce_steerable_training(out="runs/steerable-training", *, edits=("zoom"
 
 def _edited(real, edit: str, prob: float, seed: int):
     """The augmented data of set-up (b): each real digit edited at a random alpha with ``prob``."""
-    e, g = get_edit(edit), torch.Generator().manual_seed(seed + 11)
+    e, g = get_edit(edit), seeds.generator(seed, seeds.AUGMENTATION)
     a = e.sample(real.shape[0], generator=g)
     a = torch.where(torch.rand(real.shape[0], generator=g) < prob, a, torch.full_like(a, e.identity))
     return e.fn(real, a)[0]
@@ -190,7 +189,7 @@ def _figures(folder: Path, runs: dict, edits, m: dict, seed: int) -> None:
     for edit in edits:
         alphas = get_edit(edit).grid(9)
         G0 = runs[edit, "argmin_w"]["G"]
-        z, classes = held_out(G0, 3, seed + 17)
+        z, classes = held_out(G0, 3, seed + seeds.HELD_OUT_FIGURE_ROWS)
         rows, labels = [], []
         for mode in MODES:
             G, d = runs[edit, mode]["G"], runs[edit, mode]["direction"]

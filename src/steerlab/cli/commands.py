@@ -1,0 +1,440 @@
+"""The built-in commands, one class each; every one calls one job of `steerlab.jobs`.
+
+Imports of the jobs happen inside ``run``, so ``steerlab --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from steerlab.cli.base import Command, floats, ints, names, register_command
+from steerlab.methods import METHODS  # light: registers the methods' configs, loads none of their code
+
+
+def _family(family: str) -> list[str]:
+    """Names of the registered methods of a family ("walk", "weight", ...), a plugin's included."""
+    return [m.name for m in METHODS.values() if m.family == family]
+
+
+@register_command
+class Models(Command):
+    name, help = "models", "list the model zoo"
+
+    def run(self, args) -> int:
+        from steerlab.jobs.catalog import list_models
+        rows = list_models()
+        nw = max([12] + [len(m["name"]) for m in rows])
+        print(f"{'name':<{nw}} {'res':>4}  {'spaces':<10} {'classes':>7}  {'licence':<8} source")
+        for m in rows:
+            print(f"{m['name']:<{nw}} {m['resolution']:>4}  {'/'.join(m['latent_spaces']):<10} "
+                  f"{m['classes']:>7}  {m['licence']:<8} {m['source']}")
+        return 0
+
+
+@register_command
+class Edits(Command):
+    name, help = "edits", "list the image edits with their alpha ranges"
+
+    def run(self, args) -> int:
+        from steerlab.jobs.catalog import list_edits
+        print(f"{'name':<11} {'alpha_t range':<16} {'alpha_g':<15} unit")
+        for e in list_edits():
+            rng = f"[{e['range'][0]:g}, {e['range'][1]:g}]" + (" x3" if e["components"] == 3 else "")
+            print(f"{e['name']:<11} {rng:<16} {e['alpha_g']:<15} {e['unit']}")
+        return 0
+
+
+@register_command
+class Walk(Command):
+    name = "walk"
+    help = "learn a latent walk for an edit (Jahanian et al. Eq. 1; --kind nonlinear: Eq. 2)"
+    description = ("Learn w so that G(z + alpha_g w) matches edit(G(z), alpha_t); writes the direction, a strip, "
+                   "plots, metrics.json and report.html into --out.")
+    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device"), True, \
+        "runs/MODEL-EDIT", True
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("--edit", required=True, help="edit name (see `steerlab edits`)")
+        p.add_argument("--space", default="z", help="latent space to walk in (default: z)")
+        p.add_argument("--steps", type=int, default=1000, help="Adam steps (default: 1000)")
+        p.add_argument("--batch-size", type=int, default=16, help="samples per step (default: 16)")
+        p.add_argument("--lr", type=float, help="Adam learning rate (default: 0.01 linear, 0.001 nonlinear)")
+        p.add_argument("--kind", default="linear", choices=_family("walk"),
+                       help="the walk: linear (Eq. 1, default), nonlinear (Euler steps f(z) = z + NN(z), Eq. 2), "
+                            "nn-linear (App. A.3's G(z + alpha NN(z))), or one a plugin registered")
+        p.add_argument("--loss", default="l2", help="l2 (masked, default), blurred, dssim or perceptual")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.walk import walk
+        run = walk(args.model, args.edit, space=args.space, steps=args.steps, batch_size=args.batch_size,
+                   lr=args.lr, loss=args.loss, seed=args.seed, out=args.out, overwrite=args.overwrite,
+                   device=args.device, kind=args.kind)
+        m = run["metrics"]
+        print(f"walk L2 {m['walk_l2_mean']:.4f} vs do-nothing {m['baseline_l2_mean']:.4f} "
+              "(held-out, mean over alphas)")
+        print(f"report: {Path(run['out']) / 'report.html'}")
+        return 0
+
+
+@register_command
+class Apply(Command):
+    name, help = "apply", "render a direction over alphas as a PNG strip and a GIF"
+    shared, out_default = ("model", "out", "overwrite", "force", "device"), "runs/apply"
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("direction", help="a direction .safetensors file")
+        p.add_argument("--seeds", type=ints, default=[0, 1, 2, 3], help="e.g. 0,1,2 or 0-7 (default: 0-3)")
+        p.add_argument("--alphas", type=floats, help="values in the direction's units, e.g. 0.5,1,2 "
+                                                     "(colour: r:g:b triples); default: 7 across its range")
+        p.add_argument("--classes", type=ints, help="class per seed for conditional models")
+        p.add_argument("--latent", help="a latent file (from `steerlab invert`) to edit instead of --seeds")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.apply import apply
+        out = args.out or self.out_default
+        images = apply(args.direction, seeds=args.seeds, alphas=args.alphas, model=args.model,
+                       classes=args.classes, latent=args.latent, out=out, overwrite=args.overwrite,
+                       force=args.force, device=args.device)
+        print(f"{images.shape[0]} x {images.shape[1]} images: {Path(out) / 'strip.png'}, {Path(out) / 'strip.gif'}")
+        return 0
+
+
+@register_command
+class Evaluate(Command):
+    name = "evaluate"
+    help = ("quantify a direction's steerability over alpha (attribute distributions, intersection, FID, "
+            "perceptual steps, per class)")
+    description = ("Jahanian et al. Sec. 3, Figs. 4, 5, 10, 11: writes metrics.json, plots, a strip and "
+                   "report.html into --out.")
+    shared, out_default, distributed = ("model", "seed", "out", "overwrite", "force", "device"), \
+        "runs/evaluate-MODEL-EDIT", True
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("direction", help="a direction .safetensors file")
+        p.add_argument("--n", "--n-samples", dest="n", type=int, default=200,
+                       help="held-out samples (default: 200; under torchrun write --n-samples, torchrun "
+                            "takes --n for one of its own options)")
+        p.add_argument("--alphas", type=floats, help="alpha grid in the direction's units (default: --n-alphas "
+                                                     "evenly spaced over its range)")
+        p.add_argument("--n-alphas", type=int, default=9, help="grid size (default: 9)")
+        p.add_argument("--batch-size", type=int, default=50,
+                       help="images per forward pass (default: 50); under torchrun ranks split whole batches")
+        p.add_argument("--measure", help="attribute measure: colour, box, face_box, object_colour, saliency "
+                                         "(default: the edit's, as the model card maps it)")
+        p.add_argument("--key", help="attribute key of the measure (default: the edit's)")
+        p.add_argument("--features", help="FID feature network (default: the model card's, else stlpips-vgg)")
+        p.add_argument("--no-fid", action="store_true", help="skip FID/KID")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.evaluate import attribute_sentence, evaluate
+        run = evaluate(args.direction, model=args.model, out=args.out, n=args.n, n_alphas=args.n_alphas,
+                       alphas=args.alphas, measure=args.measure, key=args.key, fid_features=args.features,
+                       fid=not args.no_fid, seed=args.seed, overwrite=args.overwrite, force=args.force,
+                       device=args.device, batch_size=args.batch_size)
+        m, s = run["metrics"], run["metrics"]["summary"]
+        print(f"{m['primary']} ({m['measure']}) {attribute_sentence(s)}")
+        if m["fid"]:
+            print(f"FID ({m['feature_network']}) per alpha: " + ", ".join(f"{v:.2f}" for v in m["fid"]))
+        print(f"report: {Path(run['out']) / 'report.html'}")
+        return 0
+
+
+@register_command
+class Demo(Command):
+    name, help = "demo", "learn zoom and colour walks on `faces` and write a report"
+    shared, out_default = ("out",), "runs/demo"
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("--steps", type=int, default=400, help="steps per walk (default: 400)")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.demo import run_demo
+        print(f"report: {run_demo(args.out or self.out_default, steps=args.steps)}")
+        return 0
+
+
+@register_command
+class Invert(Command):
+    name, help = "invert", "find latents for real images (Plumerault et al. Eq. 2-3)"
+    description = ("Adam on z inside ||z|| <= sqrt(d) to match each IMAGE (centre-cropped and resized to the "
+                   "model's resolution); writes latent.safetensors (for `steerlab apply DIR --latent`), "
+                   "reconstruction.png, loss.png, metrics.json.")
+    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device"), True, \
+        "runs/invert", True
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s) (PNG, JPEG, ...)")
+        p.add_argument("--loss", default="blurred", help="blurred (Eq. 3, default), mse or dssim")
+        p.add_argument("--sigma", type=float, default=3.0, help="blur sigma in pixels (default: 3)")
+        p.add_argument("--steps", type=int, default=1000, help="Adam steps (default: 1000)")
+        p.add_argument("--lr", type=float, default=0.1, help="Adam learning rate (default: 0.1)")
+        p.add_argument("--restarts", type=int, default=4, help="random starts per image, best kept (default: 4)")
+        p.add_argument("--batch-size", type=int, help="image-starts optimised together (default: all; under "
+                                                      "torchrun all of each rank's share)")
+        p.add_argument("--classes", type=ints, help="class per image for conditional models")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.invert import invert_images
+        run = invert_images(args.images, args.model, loss=args.loss, sigma=args.sigma, steps=args.steps,
+                            lr=args.lr, restarts=args.restarts, seed=args.seed, classes=args.classes,
+                            out=args.out or self.out_default, overwrite=args.overwrite, device=args.device,
+                            batch_size=args.batch_size)
+        m = run["metrics"]
+        for name, loss, mse in zip(m["images"], m["final_loss"], m["mse"]):
+            print(f"{name}: {m['loss']} loss {loss:.5f}, MSE {mse:.5f}")
+        print(f"latent: {run['latent']}  (edit it: steerlab apply DIRECTION --latent {run['latent']})")
+        return 0
+
+
+@register_command
+class Trajectory(Command):
+    name = "trajectory"
+    help = ("learn a factor direction t = g(<u, z>) from inverted trajectories (Plumerault et al. Alg. 1, "
+            "Eq. 5, 9)")
+    description = ("Recursive inversions of edit(G(z0), dt) over [-T, T], the worst 10% discarded, then u and a "
+                   "monotone piecewise-linear g fitted; the direction's alpha is the factor value. Writes the "
+                   "direction, the trajectory dataset, a strip, the measured factor along u (sweep.png), "
+                   "metrics.json, report.html.")
+    shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device"), True, \
+        "runs/MODEL-trajectory-EDIT"
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("--edit", required=True, help="the transformation, e.g. shift_x, zoom, brightness")
+        p.add_argument("--trajectories", type=int, default=64, help="number of z0 (default: 64)")
+        p.add_argument("--T", type=float, help="largest dt in the edit's alpha_g units (default: half its range)")
+        p.add_argument("--n-steps", type=int, default=10, help="sub-problems per side (default: 10)")
+        p.add_argument("--steps-per-target", type=int, default=100,
+                       help="Adam steps per sub-problem (default: 100)")
+        p.add_argument("--lr", type=float, default=0.1, help="Adam learning rate of each inversion (default: 0.1)")
+        p.add_argument("--loss", default="blurred", help="blurred (default), mse or dssim")
+        p.add_argument("--sigma", type=float, default=3.0, help="blur sigma in pixels of the blurred loss "
+                                                                "(default: 3)")
+        p.add_argument("--measure", help="MEASURE:KEY read along u, e.g. saliency:x, face_box:width, pixels:x "
+                                         "(default: saliency for geometric edits, colour otherwise)")
+        p.add_argument("--n-eval", type=int, default=32, help="held-out samples per s (default: 32)")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.trajectory import trajectory
+        run = trajectory(args.model, args.edit, n_trajectories=args.trajectories, T=args.T, n_steps=args.n_steps,
+                         steps_per_target=args.steps_per_target, lr=args.lr, loss=args.loss, sigma=args.sigma,
+                         measure=args.measure, n_eval=args.n_eval, seed=args.seed, out=args.out,
+                         overwrite=args.overwrite, device=args.device)
+        m, sw = run["metrics"], run["metrics"]["sweep"]
+        lo, hi = m["alpha_range"]
+        print(f"factor range [{lo:.3f}, {hi:.3f}]; {m['measure']} along u: mean std {sw['std_mean']:.4f}, "
+              f"Spearman per sample {sw['spearman_per_sample']:.3f} (of the means {sw['spearman_mean']:.3f}, "
+              f"pooled {sw['spearman_all']:.3f}), rising in {sw['positive_fraction']:.0%} of samples; "
+              f"fit R^2 {m['fit_r2']:.3f}, on held-out trajectories {m['heldout_r2']:.3f}")
+        print(f"report: {Path(run['out']) / 'report.html'}")
+        return 0
+
+
+@register_command
+class Reproduce(Command):
+    name = "reproduce"
+    help = "reproduce a paper experiment end to end (beta-vae, steerable-training, nonlinear-walks, bias)"
+    description = ("beta-vae: Plumerault et al. Fig. 5. Trains the App. B beta-VAE on procedural dSprites for each "
+                   "beta and training seed (quick protocol by default; --full for the paper's; --pretrained loads "
+                   "the bundled ones), finds the horizontal-position direction in each and writes metrics.json "
+                   "(std_per_beta, averaged over the seeds), fig5.png, strips.png and report.html.\n"
+                   "steerable-training: Jahanian Fig. 9; nonlinear-walks: Jahanian Fig. 7, App. A.3-A.4; "
+                   "bias: Jahanian Sec. 4.2, Fig. 6, Table 1 (configured with --set KEY=VALUE).")
+    shared, out_default = ("seed", "out", "overwrite", "device"), "runs/EXPERIMENT"
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("experiment", help="experiment name: beta-vae, steerable-training (Jahanian Fig. 9), "
+                                          "nonlinear-walks (Jahanian Fig. 7, App. A.3-A.4), "
+                                          "bias (Jahanian Sec. 4.2, Fig. 6, Table 1)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="options",
+                       help="steerable-training / nonlinear-walks / bias: an option of the experiment, repeatable, "
+                            "e.g. --set gan_steps=6000 --set edits=zoom,shift_x (unknown keys list the allowed)")
+        p.add_argument("--betas", default="1,5,10,20", help="beta-vae: comma-separated betas (default: 1,5,10,20)")
+        p.add_argument("--seeds", type=ints, default=[0, 1, 2],
+                       help="beta-vae: training seeds per beta, e.g. 0,1 or 0-2; the std is averaged over them "
+                            "(default: 0,1,2, the bundled ones)")
+        p.add_argument("--pretrained", action="store_true", help="beta-vae: use the bundled weights instead of "
+                                                                 "training")
+        p.add_argument("--full", action="store_true", help="beta-vae: paper protocol, 1e5 steps of batch 128 "
+                                                           "(hours on a CPU)")
+        p.add_argument("--train-steps", type=int, default=2000, help="beta-vae: quick protocol steps (default: 2000)")
+        p.add_argument("--trajectories", type=int, default=32, help="beta-vae: number of z0 per beta (default: 32)")
+        p.add_argument("--steps-per-target", type=int, default=50,
+                       help="beta-vae: Adam steps per sub-problem (default: 50)")
+        p.add_argument("--n-eval", type=int, default=64, help="beta-vae: held-out samples per s (default: 64)")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.reproduce import reproduce
+        out = args.out or f"runs/{args.experiment}"
+        run = reproduce(args.experiment, out, options=args.options, betas=args.betas, seeds=args.seeds,
+                        pretrained=args.pretrained, full=args.full, train_steps=args.train_steps,
+                        n_trajectories=args.trajectories, steps_per_target=args.steps_per_target,
+                        n_eval=args.n_eval, seed=args.seed, overwrite=args.overwrite, device=args.device)
+        print(run["summary"])
+        print(f"report: {Path(run['out']) / 'report.html'}")
+        return 0
+
+
+@register_command
+class UI(Command):
+    name, help = "ui", "the steering wheel: a web UI to drive a model with saved directions"
+    description = ("Serve a gradio app on 127.0.0.1: choose a model and a seed, tick directions found under "
+                   "--directions, move their sliders.")
+    shared = ("device",)
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+        p.add_argument("--directions", action="append", help="folder searched for direction files "
+                                                             "(repeatable; default: runs)")
+        p.add_argument("--model", action="append", help="zoo name or generator .safetensors to offer "
+                                                        "(repeatable; default: the whole zoo)")
+        p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)")
+
+    def run(self, args) -> int:
+        from steerlab.ui import launch
+        folders = args.directions or (["runs"] if Path("runs").is_dir() else [])
+        launch(args.model, folders, port=args.port, host=args.host, device=args.device)
+        return 0
+
+
+@register_command
+class CompareSpaces(Command):
+    name = "compare-spaces"
+    help = "learn one photometric walk in several latent spaces and compare colour change vs structure kept"
+    description = ("Jahanian et al. Sec. 4.3: a colour walk in StyleGAN's W keeps structure better than in z. "
+                   "Learns the walk in each --spaces and writes directions, a side-by-side strip, metrics.json "
+                   "and report.html into --out.")
+    shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device"), True, \
+        "runs/MODEL-EDIT-spaces"
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("--edit", default="color", help="color (default) or brightness")
+        p.add_argument("--spaces", type=names, default=["z", "w"], help="comma-separated latent spaces "
+                                                                        "(default: z,w)")
+        p.add_argument("--steps", type=int, default=300, help="Adam steps per walk (default: 300)")
+        p.add_argument("--batch-size", type=int, default=16, help="samples per step (default: 16)")
+        p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
+        p.add_argument("--n-eval", type=int, default=32, help="held-out samples measured (default: 32)")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.compare_spaces import compare_spaces_run
+        run = compare_spaces_run(args.model, args.edit, spaces=args.spaces, steps=args.steps,
+                                 batch_size=args.batch_size, lr=args.lr, seed=args.seed, n_eval=args.n_eval,
+                                 out=args.out, overwrite=args.overwrite, device=args.device)
+        for space, m in run["metrics"].items():
+            print(f"{space:>3}: colour gain {m['colour_gain_mean']:.3f}, edge distance "
+                  f"{m['edge_distance_mean']:.4f}, ST-LPIPS {m['lpips_distance_mean']:.4f} (target edit: edge "
+                  f"{m['target_edge_distance_mean']:.4f}); edge distance at colour gain "
+                  f"{m['matched_colour_gain']:.2f}: {m['matched_edge_distance']:.4f}")
+        print(f"report: {Path(run['out']) / 'report.html'}")
+        return 0
+
+
+@register_command
+class Train(Command):
+    name, help = "train", "train a class-conditional DCGAN on a steerlab dataset (zoo file + card)"
+    description = ("Draws the dataset (seeded), trains with resumable checkpoints (rerun to continue) and writes "
+                   "OUT.safetensors + OUT.json with a model card (command, time, final FID with the feature "
+                   "network named).")
+    shared = ("seed", "device")
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("dataset", help="dataset name (e.g. shapes)")
+        p.add_argument("--out", help="path stem of the generator file (default: runs/train/DATASET)")
+        p.add_argument("--images", type=int, default=20000, help="training images drawn (default: 20000)")
+        p.add_argument("--resolution", type=int, default=32, help="image side (default: 32)")
+        p.add_argument("--steps", type=int, default=2500, help="GAN steps (default: 2500)")
+        p.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
+        p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default: 2e-4)")
+        p.add_argument("--width", type=int, default=32, help="DCGAN width (default: 32)")
+        p.add_argument("--z-dim", type=int, default=64, help="latent size (default: 64)")
+        p.add_argument("--ms-weight", type=float, default=1.0, help="mode-seeking term weight (default: 1)")
+        p.add_argument("--fid-images", type=int, default=2000, help="images for the card's FID (0: skip)")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.train import train
+        out = args.out or f"runs/train/{args.dataset}"
+        G = train(args.dataset, out, n_images=args.images, resolution=args.resolution, steps=args.steps,
+                  batch_size=args.batch_size, lr=args.lr, width=args.width, z_dim=args.z_dim,
+                  ms_weight=args.ms_weight, seed=args.seed, fid_images=args.fid_images, device=args.device)
+        fid = G.card.get("fid")
+        if fid:
+            print(f"FID {fid['fid']:.3f} ({fid['feature_network']} features, {fid['n_fake']} images)")
+        print(f"model: {out}.safetensors")
+        return 0
+
+
+@register_command
+class Layers(Command):
+    name, help = "layers", "list the weights of a model that parameter-space directions may shift"
+    shared, model_required = ("model", "device"), True
+
+    def run(self, args) -> int:
+        from steerlab.jobs.discover import layers
+        rows = layers(args.model, device=args.device)
+        w = max([4] + [len(r["name"]) for r in rows])
+        print(f"{'name':<{w}} {'kind':<6} {'shape':<18} {'params':>9}  {'SVD matrix':<12} {'sigmas':>6}")
+        for r in rows:
+            print(f"{r['name']:<{w}} {r['kind']:<6} {'x'.join(map(str, r['shape'])):<18} {r['params']:>9}  "
+                  f"{'x'.join(map(str, r['matrix'])):<12} {r['singular_values']:>6}")
+        return 0
+
+
+@register_command
+class Discover(Command):
+    name = "discover"
+    help = "find directions in one layer's weights (Cherepkov et al.: svd, optimize, hessian, hybrid)"
+    description = ("Writes one weight direction per file (OUT/directions/kNN.safetensors), inspection grids, the "
+                   "analyses asked for, metrics.json and report.html.")
+    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device"), True, \
+        "runs/MODEL-METHOD-LAYER", True
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("--method", required=True,
+                       help=f"{', '.join(_family('weight'))} (Cherepkov et al. Sec. 3; a plugin may add more)")
+        p.add_argument("--layer", required=True, help="weight name (see `steerlab layers`)")
+        p.add_argument("--k", type=int, default=16, help="number of directions (default: 16)")
+        p.add_argument("--shift", type=float, help="fixed shift range T for all directions (default: calibrated "
+                                                   "per direction to --target)")
+        p.add_argument("--target", type=float, default=0.15,
+                       help="mean ST-LPIPS change at +-T that calibrates T (default: 0.15)")
+        p.add_argument("--steps", type=int, default=1000,
+                       help="Eq. 1 training steps (optimize, hybrid; default: 1000)")
+        p.add_argument("--batch-size", type=int, default=16, help="Eq. 1 batch (default: 16)")
+        p.add_argument("--lr", type=float, default=1e-3, help="Eq. 1 Adam learning rate (default: 1e-3)")
+        p.add_argument("--n-z", type=int, default=8, help="z batch estimating the Hessian (default: 8)")
+        p.add_argument("--eigen", type=int, help="eigenvectors spanning the hybrid subspace (default: k)")
+        p.add_argument("--analyze", type=names, default=["locality"],
+                       help="comma-separated analyses: locality, fid, mimic (default: locality; '' for none)")
+        p.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's checkpoint")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.discover import discover
+        run = discover(args.model, args.method, args.layer, k=args.k, out=args.out, overwrite=args.overwrite,
+                       limit=args.shift, target=args.target, steps=args.steps, batch_size=args.batch_size,
+                       lr=args.lr, n_z=args.n_z, eigen=args.eigen, seed=args.seed, analyze=args.analyze,
+                       device=args.device, resume=not args.no_resume)
+        m = run["metrics"]
+        print(f"{len(run['directions'])} {m['method']} directions in {m['layer']} ({m['run']['seconds']:.1f} s): "
+              f"{Path(run['out']) / 'directions'}")
+        print(f"report: {Path(run['out']) / 'report.html'}")
+        return 0
+
+
+@register_command
+class AnalyzeWeights(Command):
+    name = "analyze-weights"
+    help = "FID vs shift, locality heatmaps and the latent-mimic test for saved weight directions"
+    shared, out_default = ("model", "out", "overwrite", "force", "device"), "runs/analyze-weights"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("directions", nargs="+", help="a `discover` run folder, or direction files")
+        p.add_argument("--what", type=names, default=["locality", "fid", "mimic"],
+                       help="comma-separated: locality, fid, mimic (default: all three)")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.discover import analyze
+        src = args.directions[0] if len(args.directions) == 1 else args.directions
+        run = analyze(src, what=args.what, out=args.out, overwrite=args.overwrite, model=args.model,
+                      force=args.force, device=args.device)
+        print(f"report: {Path(run['out']) / 'report.html'}")
+        return 0

@@ -1,0 +1,68 @@
+"""`steerlab apply`: render a direction for some samples (or an inverted photo) over alphas."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import torch
+
+from steerlab.core.runs import run_folder
+from steerlab.directions import Direction
+from steerlab.jobs.common import model_of
+from steerlab.models import Generator
+from steerlab.report.plots import alpha_label, grid_image, save_gif, save_png
+
+
+@torch.no_grad()
+def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0, 1, 2, 3),
+          alphas=None, model: str | Generator | None = None,
+          latent: torch.Tensor | str | os.PathLike | None = None, classes: Sequence[int] | None = None,
+          out: str | os.PathLike | None = None, overwrite: bool = False, force: bool = False,
+          device: str = "cpu") -> torch.Tensor:
+    """Render a direction for given seeds (or given latents) over alphas.
+
+    Args:
+        direction: a direction file or object.
+        seeds: one sample per seed (z drawn with ``torch.Generator().manual_seed(seed)``).
+        alphas: values in the direction's units (default: 7 across its range).
+        model: the model (defaults to the direction's zoo model).
+        latent: (N, ...) latents in the direction's space instead of seeds, or the path of a latent
+            file written by `steerlab invert` (its classes are used unless ``classes`` is given).
+        classes: one label per sample for a conditional model (default: seed mod num_classes).
+        out: if given, writes ``strip.png`` and ``strip.gif`` into this folder.
+
+    Returns:
+        images (len(seeds) or N, len(alphas), C, H, W) in [0, 1].
+    """
+    d = direction if isinstance(direction, Direction) else Direction.load(direction)
+    G = model_of(model or d.model, device)
+    d.check_model(G, force)
+    if latent is not None and not torch.is_tensor(latent):
+        from steerlab.models.latents import load_latent
+        latent, file_classes, _ = load_latent(latent, G, force=force)
+        if classes is None and file_classes is not None:
+            classes = file_classes.tolist()
+    grid = d.knob.grid(7) if alphas is None else d.knob.check(alphas)
+    if latent is not None:
+        zs, lat = [None] * latent.shape[0], list(latent.to(G.device))
+    else:
+        zs = [G.sample_z(1, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+        lat = [None] * len(zs)
+    cls = list(classes) if classes is not None else [None] * len(zs)
+    if G.num_classes and classes is None:
+        cls = [int(s) % G.num_classes for s in seeds]
+    rows = []
+    for z, li, c in zip(zs, lat, cls):
+        k = len(grid)
+        cb = None if c is None else torch.full((k,), int(c), dtype=torch.long)
+        zb = None if z is None else z.expand(k, -1)
+        lb = None if li is None else li[None].expand(k, *li.shape)
+        rows.append(d.render(G, zb, grid, classes=cb, latent=lb, force=force))
+    images = torch.stack(rows)  # (S, A, C, H, W)
+    if out is not None:
+        labels = [alpha_label(a) for a in grid.tolist()]
+        with run_folder(out, overwrite) as tmp:
+            save_png(grid_image(list(images), col_labels=labels), tmp / "strip.png")
+            frames = [grid_image([images[:, j]], scale=2) for j in range(images.shape[1])]
+            save_gif(frames, tmp / "strip.gif")
+    return images

@@ -1,0 +1,49 @@
+"""`steerlab evaluate`: measure a direction over alpha (Jahanian et al. Sec. 3) and write its run folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from steerlab.core.runs import Run
+from steerlab.directions import Direction
+from steerlab.evaluation.steerability import steerability
+from steerlab.jobs.common import model_of
+from steerlab.models import Generator
+from steerlab.report.plots import save_png
+from steerlab.report.steerability import attribute_sentence, evaluation_strip, summarize, write_plots, write_report
+
+__all__ = ["evaluate", "attribute_sentence"]
+
+
+def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator | None = None,
+             out: str | os.PathLike | None = None, n: int = 200, n_alphas: int = 9, alphas=None,
+             measure: str | None = None, key: str | None = None, fid_features: str | None = None,
+             fid: bool = True, perceptual_net: str = "alex", seed: int = 0, overwrite: bool = False,
+             force: bool = False, device: str = "cpu", progress: bool = True, batch_size: int = 50) -> dict:
+    """`steerlab evaluate`: measure a direction over alpha and write a run folder.
+
+    Writes ``metrics.json`` (everything `evaluation.steerability` returns), the PNGs listed in
+    the module docstring and ``report.html``. Returns ``{"out": Path, "metrics": dict}``.
+    """
+    d = direction if isinstance(direction, Direction) else Direction.load(direction)
+    G = model_of(model or d.model, device)
+    d.check_model(G, force)
+    out = Path(out or f"runs/evaluate-{G.name}-{d.edit or d.kind}")
+    config = dict(direction=str(direction) if not isinstance(direction, Direction) else d.describe(),
+                  model=G.name, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
+                  fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
+                  batch_size=batch_size)
+    # Under torchrun every rank measures its shard (steerability gathers); rank 0 alone writes.
+    with Run("evaluate", out, config=config, device=device, overwrite=overwrite) as run:
+        tmp = run.folder
+        r = steerability(G, d, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
+                         fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
+                         progress=progress, batch_size=batch_size)
+        r["summary"] = summarize(r)
+        r = run.write_metrics(r)
+        if tmp is None:
+            return {"out": out, "metrics": r}
+        save_png(evaluation_strip(G, d, r["alphas"], seed=seed), tmp / "strip.png")
+        pics = write_plots(r, tmp)
+        write_report(tmp, r, pics)
+    return {"out": out, "metrics": r}
