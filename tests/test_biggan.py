@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from steerlab.core.io import FileFormatError
-from steerlab.models import BigGANGenerator, load_biggan, load_generator, save_generator
 from steerlab.methods.walks import learn_linear_walk
+from steerlab.models import BigGANGenerator, load_biggan, load_generator, save_generator
 
 pytest.importorskip("pytorch_pretrained_biggan")
 

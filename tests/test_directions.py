@@ -3,11 +3,10 @@ import json
 import pytest
 import torch
 
+from helpers import make_tiny
 from steerlab.core.io import FileFormatError
 from steerlab.directions import Direction, DirectionMismatch
 from steerlab.methods.walks import learn_linear_walk
-
-from conftest import make_tiny
 
 
 @pytest.fixture
@@ -62,7 +61,8 @@ def test_corrupted_files_give_one_line_errors(tmp_path, direction, damage):
     elif damage == "garbage":
         path.write_bytes(b"not a file at all")
     elif damage == "nan":
-        bad = Direction(**{**direction.__dict__, "tensors": {"w": torch.full_like(direction.tensors["w"], float("nan"))}})
+        nan = torch.full_like(direction.tensors["w"], float("nan"))
+        bad = Direction(**{**direction.__dict__, "tensors": {"w": nan}})
         bad.save(tmp_path / "d")
     elif damage == "header":
         from safetensors.torch import save_file

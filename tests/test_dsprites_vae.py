@@ -4,8 +4,16 @@ import math
 import pytest
 import torch
 
-from steerlab.data.dsprites import (N_IMAGES, ORIENTATIONS, POSITIONS, SCALES, factors_of, pixel_stats,
-                                    render_dsprites, sample_dsprites)
+from steerlab.data.dsprites import (
+    N_IMAGES,
+    ORIENTATIONS,
+    POSITIONS,
+    SCALES,
+    factors_of,
+    pixel_stats,
+    render_dsprites,
+    sample_dsprites,
+)
 from steerlab.models import BetaVAE, load_generator, save_generator
 from steerlab.models.vae import beta_vae_loss, train_beta_vae
 
@@ -95,6 +103,7 @@ def test_beta_vae_shapes_training_and_file_roundtrip(tmp_path):
 @pytest.mark.parametrize("beta", ["1", "5", "10", "20"])
 def test_bundled_beta_vaes_load_and_decode_sprites(beta, seed):
     import json
+
     from steerlab.models import load_model
     from steerlab.models.zoo import WEIGHTS_DIR
     from steerlab.reproduce.beta_vae import bundled_name

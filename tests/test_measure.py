@@ -7,7 +7,6 @@ import scipy.stats
 import skimage.data
 import torch
 
-from steerlab.data.shapes import make_shapes
 from steerlab.attributes import (
     ATTRIBUTE_FOR_EDIT,
     MEASURES,
@@ -18,6 +17,7 @@ from steerlab.attributes import (
     measure_face_box,
     measure_saliency,
 )
+from steerlab.data.shapes import make_shapes
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,13 @@
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
+from helpers import make_tiny
 from steerlab.core.io import FileFormatError
-from steerlab.models import (DCGANGenerator, list_models, load_generator, load_model,
-                             save_generator, wrap_generator)
-
-from conftest import make_tiny
+from steerlab.models import DCGANGenerator, list_models, load_generator, load_model, save_generator, wrap_generator
 
 
 def test_faces_loads_real_weights_and_gives_images_in_range():
@@ -111,3 +112,46 @@ def test_dcgan_resolution_validation():
     with pytest.raises(ValueError, match="4 \\* 2\\*\\*k"):
         DCGANGenerator(resolution=48)
     assert DCGANGenerator(z_dim=4, resolution=32, width=4).synthesize(torch.randn(2, 4)).shape == (2, 3, 32, 32)
+
+
+# --------------------------------------------------------------------------- fingerprints written by v1
+V1 = Path(__file__).parent / "fixtures" / "v1"
+
+
+def test_v1_fixture_fingerprints_still_match_their_models():
+    """Directions written by the first layout name the tiny DCGAN and faces by fingerprint: still valid."""
+    from steerlab.directions import Direction
+    tiny = load_generator(V1 / "tiny.safetensors")
+    assert tiny.fingerprint == json.loads((V1 / "tiny.json").read_text())["fingerprint"] == "55bb98ad1d71bb2e"
+    assert make_tiny().fingerprint == tiny.fingerprint
+    for kind in ("linear", "nonlinear", "nn-linear", "weight", "trajectory"):
+        assert json.loads((V1 / f"{kind}.json").read_text())["fingerprint"] == tiny.fingerprint
+    Direction.load(V1 / "linear.safetensors").check_model(tiny)  # refused if the fingerprints differed
+    faces = json.loads((V1 / "faces_zoom_seed3.json").read_text())["fingerprint"]
+    assert load_model("faces").fingerprint == faces == "256663579ff4ca2e"
+
+
+def test_bundled_zoo_models_keep_the_fingerprint_stored_in_their_files():
+    from steerlab.models.zoo import WEIGHTS_DIR
+    for meta in sorted(WEIGHTS_DIR.glob("*.json"))[-3:]:  # one of each family: dsprites VAE, shapes DCGAN, StyleGAN2
+        assert load_generator(meta).fingerprint == json.loads(meta.read_text())["fingerprint"], meta.name
+
+
+# --------------------------------------------------------------------------- frozen weights
+def test_loaded_and_wrapped_generators_are_frozen(tiny_file):
+    net = nn.Sequential(nn.Linear(4, 3 * 4 * 4), nn.Tanh(), nn.Unflatten(1, (3, 4, 4))).train()
+    for G in (load_generator(tiny_file), load_model(tiny_file), wrap_generator(net, z_dim=4, resolution=4)):
+        assert not any(p.requires_grad for p in G.parameters())
+        assert not any(m.training for m in G.modules())
+
+
+def test_walk_on_a_wrapped_model_leaves_every_generator_weight_without_grad():
+    from steerlab.methods.walks import learn_linear_walk
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 3 * 16 * 16), nn.Tanh(), nn.Unflatten(1, (3, 16, 16)))
+    G = wrap_generator(net, z_dim=8, resolution=16, name="net")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    d = learn_linear_walk(G, "zoom", steps=3, batch_size=4, progress=False)
+    assert d.tensors["w"].abs().sum() > 0  # the walk itself did learn
+    assert all(p.grad is None for p in net.parameters())
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())

@@ -3,13 +3,12 @@ import math
 import pytest
 import torch
 
+from helpers import Blob
 from steerlab.directions import Direction
 from steerlab.evaluation.steerability import target_l2
-from steerlab.models import wrap_generator
 from steerlab.methods.walks import learn_nn_walk, learn_nonlinear_walk
 from steerlab.methods.walks.nonlinear import direction_spread, euler_walk, init_nets
-
-from conftest import Blob, make_tiny
+from steerlab.models import wrap_generator
 
 
 class WideBlob(Blob):

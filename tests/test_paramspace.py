@@ -5,18 +5,22 @@ import json
 import pytest
 import torch
 
-from steerlab.core.io import FileFormatError
+from helpers import make_tiny
 from steerlab.cli import main
+from steerlab.core.io import FileFormatError
 from steerlab.directions import Direction, DirectionMismatch
 from steerlab.evaluation import weights as insp
-from steerlab.methods.paramspace.hessian import (LayerHessian, dense_hessian, lanczos_topk, power_iteration_fd,
-                                         subspace_overlap)
+from steerlab.methods.paramspace.hessian import (
+    LayerHessian,
+    dense_hessian,
+    lanczos_topk,
+    power_iteration_fd,
+    subspace_overlap,
+)
 from steerlab.methods.paramspace.hybrid import hybrid_directions
 from steerlab.methods.paramspace.reconstructor import Reconstructor, ReconstructorConfig, learn_directions
 from steerlab.methods.paramspace.shifts import layer_table, render_shifted, render_shifts, weight_direction
 from steerlab.methods.paramspace.svd import SVDBasis, svd_directions
-
-from conftest import make_tiny
 
 
 @pytest.fixture(autouse=True)
@@ -274,11 +278,12 @@ def test_locality_heatmap_is_the_mean_squared_change(tiny):
 
 def test_frechet_distance_agrees_with_torchmetrics_fid():
     from torchmetrics.image.fid import FrechetInceptionDistance
-    from steerlab.metrics.fid import _Precomputed
+
+    from steerlab.metrics.fid import PrecomputedFeatures
     g = torch.Generator().manual_seed(0)
     a = torch.randn(60, 6, generator=g, dtype=torch.float64)
     b = torch.randn(50, 6, generator=g, dtype=torch.float64) * 1.5 + 0.3
-    fid = FrechetInceptionDistance(feature=_Precomputed(6))
+    fid = FrechetInceptionDistance(feature=PrecomputedFeatures(6))
     fid.update(a.float(), real=True)
     fid.update(b.float(), real=False)
     assert insp.frechet_distance(a, b) == pytest.approx(float(fid.compute()), rel=1e-3)
@@ -328,7 +333,7 @@ def test_cli_layers_discover_and_analyze(tmp_path, tiny_file, capsys):
     assert m["method"] == "svd" and len(m["directions"]) == 3
     assert m["singular_values"][0] >= m["singular_values"][2] > 0
     d = Direction.load(out / "directions" / "k01.safetensors")
-    assert d.alpha["alpha_range"] == [-2.0, 2.0] and d.config["index"] == 1
+    assert d.alpha.alpha_range == (-2.0, 2.0) and d.config["index"] == 1
     code = main(["analyze-weights", str(out), "--model", str(tiny_file), "--what", "locality",
                  "--out", str(tmp_path / "an")])
     assert code == 0, capsys.readouterr().err

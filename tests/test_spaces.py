@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from steerlab.cli import main
-from steerlab.models import save_generator
 from steerlab.methods.walks.spaces import colour_gain, compare_spaces, edge_distance, match_colour
+from steerlab.models import save_generator
 from test_stylegan2 import make_sg2
 
 

@@ -6,7 +6,7 @@ import pytest
 import scipy.stats
 import torch
 
-from conftest import make_tiny
+from helpers import make_tiny
 from steerlab.cli import main
 from steerlab.data.shapes import make_shapes
 from steerlab.directions import Direction, plain_alpha
@@ -106,9 +106,9 @@ def test_steerability_reads_a_known_shift(blob):
 
 
 def test_evaluate_run_folder_on_tiny_conditional(tmp_path):
-    from steerlab.metrics.fid import FEATURE_NETWORKS, register_feature_network
-    from steerlab.report.steerability import evaluate
+    from steerlab.jobs.evaluate import evaluate
     from steerlab.methods.walks import learn_linear_walk
+    from steerlab.metrics.fid import FEATURE_NETWORKS, register_feature_network
 
     class Cheap(torch.nn.Module):  # a fast feature network so the test stays quick
         num_features = 12

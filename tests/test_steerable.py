@@ -3,10 +3,9 @@ import json
 import pytest
 import torch
 
+from helpers import make_tiny
 from steerlab.directions import Direction
 from steerlab.training import DCGANDiscriminator, GANConfig, digit_gan, train_steerable
-
-from conftest import make_tiny
 
 
 def _data(n=32):

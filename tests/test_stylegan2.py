@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from steerlab.core.io import FileFormatError
-from steerlab.directions import Direction
-from steerlab.models import StyleGAN2Generator, load_generator, load_rosinality, save_generator
 from steerlab.methods.walks import learn_linear_walk
+from steerlab.models import StyleGAN2Generator, load_generator, load_rosinality, save_generator
 
 ARCH = dict(resolution=16, z_dim=12, w_dim=12, n_mlp=2, channels=[16, 8, 8])
 

@@ -6,16 +6,27 @@ import pytest
 import torch
 from scipy.stats import kstest
 
-from conftest import make_tiny
 from steerlab.core.io import FileFormatError
 from steerlab.directions import Direction
-from steerlab.models import wrap_generator
+from steerlab.evaluation.trajectories import norm_per_part, sweep_factor
+from steerlab.methods.trajectories import (
+    PiecewiseLinear,
+    compare_with_naive,
+    controlled_latents,
+    erf_g,
+    factor_density,
+    factor_of,
+    fit_encoding_model,
+    invert,
+    learn_trajectory_direction,
+    load_trajectories,
+    move_to,
+    parse_distribution,
+    recursive_trajectories,
+    save_trajectories,
+)
 from steerlab.methods.trajectories.encoding import piecewise_linear
-from steerlab.methods.trajectories import (PiecewiseLinear, compare_with_naive, controlled_latents, erf_g,
-                                   factor_density, factor_of, fit_encoding_model, invert,
-                                   learn_trajectory_direction, load_trajectories, move_to, norm_per_part,
-                                   parse_distribution, recursive_trajectories, save_trajectories,
-                                   sweep_factor)
+from steerlab.models import wrap_generator
 
 
 # --------------------------------------------------------------------------- toy generators
@@ -219,7 +230,7 @@ def test_trajectory_direction_controls_value_and_distribution(planted, tmp_path)
     d = trajectory_direction(G, fit, get_edit("brightness"))
     path = d.save(tmp_path / "dir")
     d2 = Direction.load(path, model=G)
-    assert d2.kind == "trajectory" and d2.alpha["alpha_range"][0] < 0 < d2.alpha["alpha_range"][1]
+    assert d2.kind == "trajectory" and d2.alpha.alpha_range[0] < 0 < d2.alpha.alpha_range[1]
     z = G.sample_z(16, generator=torch.Generator().manual_seed(3))
     base = G.synthesize(move_to(z, d2.tensors["u"], 0.0)).mean(dim=(1, 2, 3))
     for t in (-0.1, 0.05, 0.12):

@@ -7,9 +7,10 @@ import torch
 from PIL import Image
 
 from steerlab.cli import main
+from steerlab.core.images import load_image
 from steerlab.directions import Direction, plain_alpha
 from steerlab.models import load_generator, load_model
-from steerlab.jobs.invert import load_image, load_latent, save_latent
+from steerlab.models.latents import load_latent, save_latent
 
 
 def run(args, capsys):
@@ -63,7 +64,7 @@ def test_invert_a_real_face_then_edit_it(tmp_path, capsys, faces, astronaut_face
                            "--out", tmp_path / "edited"], capsys)
     assert code == 0, err
     assert "1 x 3 images" in text and (tmp_path / "edited" / "strip.png").is_file()
-    from steerlab.jobs.walk import apply
+    from steerlab.jobs.apply import apply
     images = apply(dpath, latent=z, alphas=[0.0, 1.0])
     assert torch.allclose(images[0, 0], recon[0], atol=1e-5)  # alpha 0 is the reconstruction itself
     assert not torch.allclose(images[0, 1], recon[0], atol=1e-2)
@@ -94,7 +95,7 @@ def test_latent_files_refuse_other_models_and_nan(tmp_path, capsys, tiny_file):
     bad = save_latent(tmp_path / "nan", torch.full((1, 8), float("nan")), G)
     with pytest.raises(ValueError, match="NaN"):
         load_latent(bad, G)
-    from conftest import make_tiny
+    from helpers import make_tiny
     other = make_tiny(seed=3)
     good = save_latent(tmp_path / "z", torch.zeros(2, 8), other)
     with pytest.raises(ValueError, match="found for model"):
@@ -121,7 +122,7 @@ def test_trajectory_command_writes_a_usable_direction(tmp_path, capsys, tiny_fil
     assert m["rows"] == 12 and len(m["sweep"]["s"]) == 13 and m["norm_per_part"] == [pytest.approx(1.0)]
     d = Direction.load(out / "direction.safetensors")
     assert d.kind == "trajectory" and "knots_y" in d.tensors
-    lo, hi = d.alpha["alpha_range"]
+    lo, hi = d.alpha.alpha_range
     code, text, err = run(["apply", out / "direction.safetensors", "--model", tiny_file, "--seeds", "0,1",
                            f"--alphas={lo},{hi}", "--out", tmp_path / "ap"], capsys)
     assert code == 0 and "2 x 2 images" in text

@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_tiny
+from helpers import make_tiny
 
 CHROMIUM = os.environ.get("STEERLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -57,8 +57,8 @@ def _wait_http(url: str, proc: subprocess.Popen | None, log: Path | None, timeou
 def server(tmp_path_factory):
     """`steerlab ui` on a free port: models faces + tiny, directions trained in a few steps."""
     pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[ui]')")
-    from steerlab.models import load_model, save_generator
     from steerlab.methods.walks import learn_linear_walk
+    from steerlab.models import load_model, save_generator
     root = tmp_path_factory.mktemp("ui")
     runs = root / "runs"
     runs.mkdir()

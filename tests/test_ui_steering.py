@@ -7,12 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_tiny
-from steerlab.directions import KINDS, Direction, DirectionMismatch, alpha_spec, plain_alpha
+from helpers import make_tiny
+from steerlab.directions import KINDS, Direction, DirectionMismatch, Kind, alpha_spec, plain_alpha, register_kind
 from steerlab.edits import get_edit
-from steerlab.models import DCGANGenerator, save_generator
-from steerlab.ui import WEIGHT_SHIFTS, Library, find_direction_files, read_image, steer
 from steerlab.methods.walks import learn_linear_walk
+from steerlab.models import DCGANGenerator, save_generator
+from steerlab.ui import Library, find_direction_files, read_image, steer
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +74,30 @@ def _fake(kind, G, tensors, space="z"):
                      alpha=plain_alpha(1.0))
 
 
-def test_kinds_without_a_move_render_last_and_only_one_at_a_time(G, walks, monkeypatch):
-    # A kind with a steerer but no move hook (e.g. a new method): applied as the last step.
-    monkeypatch.setitem(KINDS, "test_flip", lambda d, G_, lat, ag, cls: G_.synthesize(lat).flip(-1))
+@pytest.fixture
+def user_kind():
+    """``user_kind(name, cls)`` registers a kind for one test, as a plugin would; removed afterwards."""
+    names = []
+
+    def add(name, cls):
+        register_kind(name)(cls)
+        names.append(name)
+        return KINDS[name]
+    yield add
+    for name in names:
+        KINDS.unregister(name)
+
+
+class Flip(Kind):
+    """Render-only: the plain image, mirrored (a new method without a latent move)."""
+
+    def render(self, d, G, latent, alpha_g, classes):
+        return G.synthesize(latent).flip(-1)
+
+
+def test_kinds_without_a_move_render_last_and_only_one_at_a_time(G, walks, user_kind):
+    # A kind with a renderer but no move (e.g. a new method): applied as the last step.
+    user_kind("test_flip", Flip)
     flip, flip2 = _fake("test_flip", G, {"v": torch.zeros(1)}), _fake("test_flip", G, {"v": torch.ones(1)})
     z = z_of(G)
     out = steer(G, [(walks["shift_x"], 0.25), (flip, 0.5)], z)
@@ -86,11 +107,17 @@ def test_kinds_without_a_move_render_last_and_only_one_at_a_time(G, walks, monke
         steer(G, [(flip, 0.5), (flip2, -0.5)], z)
 
 
-def test_weight_shift_hook_sums_shifts_and_leaves_the_model(G, walks, monkeypatch):
+def test_weight_shift_hook_sums_shifts_and_leaves_the_model(G, walks, user_kind):
     name = "conv1.weight"
     w = G.shiftable_weights()[name]
-    monkeypatch.setitem(KINDS, "test_weight", lambda *a: None)  # never called: the hook wins
-    monkeypatch.setitem(WEIGHT_SHIFTS, "test_weight", lambda d, G_, ag: {name: ag[0, 0] * d.tensors["dw"]})
+
+    class Shift(Kind):
+        def weight_shifts(self, d, G_, ag):
+            return {name: ag[0, 0] * d.tensors["dw"]}
+
+        def render(self, *a):  # never called when combining: the summed shifts are rendered
+            raise AssertionError("render called")
+    user_kind("test_weight", Shift)
     dw1, dw2 = torch.randn_like(w) * 0.1, torch.randn_like(w) * 0.1
     a, b = _fake("test_weight", G, {"dw": dw1}, "weight"), _fake("test_weight", G, {"dw": dw2}, "weight")
     z = z_of(G)
@@ -130,7 +157,8 @@ def test_directions_in_two_latent_spaces_are_not_mixed():
 def folder(tmp_path, G, walks):
     walks["zoom"].save(tmp_path / "runs" / "a" / "direction")
     walks["color"].save(tmp_path / "runs" / "b" / "direction")
-    learn_linear_walk(make_tiny(seed=1, name="tiny2"), "zoom", steps=1, progress=False).save(tmp_path / "runs" / "c" / "other")
+    other = learn_linear_walk(make_tiny(seed=1, name="tiny2"), "zoom", steps=1, progress=False)
+    other.save(tmp_path / "runs" / "c" / "other")
     save_generator(G, tmp_path / "runs" / "tiny")  # a generator file, not a direction: ignored
     (tmp_path / "runs" / "junk.safetensors").write_bytes(b"\x00" * 50)  # not a direction: ignored
     return tmp_path
@@ -205,11 +233,10 @@ def test_cli_ui_refuses_bad_arguments_quickly(capsys, tmp_path):
 
 
 def test_combine_hooks_match_each_kinds_own_renderer(G, walks):
-    """The hooks in steerlab.ui.hooks must render one direction exactly as its kind's steerer does."""
+    """Through `steer`, one direction of each built-in kind renders exactly as its kind's own render."""
     nonlinear = pytest.importorskip("steerlab.methods.walks.nonlinear")
     pytest.importorskip("steerlab.methods.trajectories")
     shifts = pytest.importorskip("steerlab.methods.paramspace.shifts")
-    from steerlab.ui import MOVES, WEIGHT_SHIFTS
     g = torch.Generator().manual_seed(3)
     dirs = {
         "nonlinear": (nonlinear.learn_nonlinear_walk(G, "zoom", steps=2, hidden=16, progress=False), 1.7),
@@ -222,7 +249,7 @@ def test_combine_hooks_match_each_kinds_own_renderer(G, walks):
         "weight": (shifts.weight_direction(G, "conv2.weight", torch.randn(G.conv2.weight.shape, generator=g),
                                            limit=20.0, method="test", index=0), 12.0),
     }
-    assert set(dirs) <= set(MOVES) | set(WEIGHT_SHIFTS)
+    assert all(KINDS[k].moves_latents or KINDS[k].shifts_weights for k in dirs)  # all combine with others
     z = z_of(G, n=2)
     for kind, (d, a) in dirs.items():
         alone = steer(G, [(d, a)], z)
@@ -232,8 +259,8 @@ def test_combine_hooks_match_each_kinds_own_renderer(G, walks):
     zoom, (wd, t) = walks["zoom"], dirs["weight"]
     moved = z + np.log(2.0) * zoom.tensors["w"][0]
     both = steer(G, [(zoom, 2.0), (wd, t)], z)
-    assert torch.allclose(both, KINDS["weight"](wd, G, moved, torch.full((2, 1), t), None), atol=1e-5)
+    assert torch.allclose(both, KINDS["weight"].render(wd, G, moved, torch.full((2, 1), t), None), atol=1e-5)
     # two moves compose in order: nonlinear after linear
     nl, a = dirs["nonlinear"]
-    expect = KINDS["nonlinear"](nl, G, moved, nl.to_g(a, 2), None)
+    expect = KINDS["nonlinear"].render(nl, G, moved, nl.to_g(a, 2), None)
     assert torch.allclose(steer(G, [(zoom, 2.0), (nl, a)], z), expect, atol=1e-5)

@@ -1,11 +1,10 @@
 import pytest
 import torch
 
+from helpers import make_tiny
 from steerlab.edits import get_edit
 from steerlab.evaluation.steerability import target_l2
 from steerlab.methods.walks import learn_linear_walk
-
-from conftest import make_tiny
 
 
 def test_walk_cuts_its_loss_and_finds_the_planted_factor(blob):
@@ -58,3 +57,21 @@ def test_target_l2_baseline_is_zero_at_identity(tiny):
     assert m["baseline_l2"][i] < 1e-10 and m["walk_l2"][i] < 1e-10
     assert all(b > 0 for j, b in enumerate(m["baseline_l2"]) if j != i)
     assert get_edit("rotate2d").alpha_range == (-45.0, 45.0)
+
+
+@pytest.mark.parametrize("log_every", [1, 3, 100])
+def test_walk_loop_reads_losses_back_in_chunks_without_changing_them(log_every):
+    from steerlab.methods.walks.loop import train_walk
+    g = torch.Generator().manual_seed(0)
+    w = torch.zeros(3, requires_grad=True)
+    target, seen = torch.tensor([1.0, -2.0, 0.5]), []
+
+    def step_loss():
+        value = (w - target - 0.1 * torch.randn(3, generator=g)).pow(2).sum()
+        seen.append(value.item())  # what a per-step read gives
+        return value
+
+    curve = train_walk([w], step_loss, steps=7, lr=0.1, progress=False, log_every=log_every)
+    assert curve == seen and len(curve) == 7 and curve[-1] < curve[0]
+    # Adam moved w towards the target, by at most about lr per step
+    assert torch.equal(w.detach().sign(), target.sign()) and w.detach().abs().max() <= 7 * 0.1 + 1e-4
