@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -24,15 +24,21 @@ demo: $(STAMP)
 
 CHROMIUM ?= /usr/bin/chromium
 
-test: $(STAMP)
+# The layer contract (pyproject.toml, import-linter) and ruff guard the architecture.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/lint-imports
+
+test: lint
 	@test -x $(CHROMIUM) || echo "NOTE: no Chromium at $(CHROMIUM): the browser tests of the web UI (tests/test_ui_browser.py) will be SKIPPED; install it with 'apt-get install chromium' (as root)"
 	STEERLAB_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) bench/walk_step.py
+	$(PY) bench/import_time.py
 	$(PY) bench/steerable_throughput.py
 
 clean:

@@ -38,8 +38,8 @@ def worker(batch: int, steps: int, warmup: int) -> None:
     import torch
 
     from steerlab.core import distributed
-    from steerlab.models import load_model
     from steerlab.methods.walks.linear import learn_linear_walk
+    from steerlab.models import load_model
 
     torch.set_num_threads(1)
     distributed.init("cpu")

@@ -31,9 +31,14 @@ import time
 
 import torch
 
+from steerlab.methods.paramspace.hessian import (
+    LayerHessian,
+    dense_hessian,
+    lanczos_topk,
+    power_iteration_fd,
+    subspace_overlap,
+)
 from steerlab.models import load_model
-from steerlab.methods.paramspace.hessian import (LayerHessian, dense_hessian, lanczos_topk, power_iteration_fd,
-                                         subspace_overlap)
 
 
 def dense_check() -> None:

@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from steerlab.core.io import write_json
+from steerlab.methods.trajectories import invert
 from steerlab.metrics.perceptual import perceptual_distance
 from steerlab.models import load_model
 from steerlab.report.plots import grid_image, save_png
-from steerlab.methods.trajectories import invert
 
 LOSSES = (("MSE", "l2"), ("DSSIM", "dssim"), ("blurred (sigma 3)", "blurred"))
 PAPER = {"MSE": (0.57, 0.14), "DSSIM": (0.58, 0.12), "blurred (sigma 3)": (0.52, 0.12)}

@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from steerlab.models import load_model
 from steerlab.methods.trajectories import invert
+from steerlab.models import load_model
 
 
 def fwd_bwd_rate(G, batch: int, reps: int) -> float:

@@ -21,8 +21,8 @@ import scipy.stats
 import skimage.data
 import torch
 
-from steerlab.data.shapes import make_shapes
 from steerlab.attributes import measure_box, measure_colour, measure_face_box, measure_saliency
+from steerlab.data.shapes import make_shapes
 
 
 def astronaut_crops(shifts, zooms, *, crop=180, size=64):

@@ -36,10 +36,10 @@ import torch
 
 from steerlab.core.io import write_json
 from steerlab.edits import get_edit
+from steerlab.evaluation.trajectories import factor_measure
+from steerlab.methods.trajectories import compare_trajectory_with_naive, compare_with_naive
 from steerlab.models import load_model
 from steerlab.report.plots import grid_image, save_png
-from steerlab.methods.trajectories import compare_trajectory_with_naive, compare_with_naive
-from steerlab.evaluation.trajectories import factor_measure
 
 
 def main() -> None:

@@ -14,9 +14,9 @@ import time
 import torch
 
 from steerlab.edits import get_edit
+from steerlab.methods.walks.linear import walk_step
 from steerlab.metrics.losses import masked_l2
 from steerlab.models import load_model
-from steerlab.methods.walks.linear import walk_step
 
 BATCH, REPEATS = 32, 20
 
