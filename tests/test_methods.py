@@ -173,11 +173,13 @@ def test_importing_the_registry_loads_no_method_code():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("generateme") is None, reason="faces weights wheel not installed")
-def test_faces_zoom_walk_is_bit_identical_to_the_first_layout():
-    """`steerlab walk --model faces --edit zoom --steps 40 --seed 3`, as the previous layout wrote it."""
+def test_faces_zoom_walk_is_bit_identical_to_the_first_layout(tmp_path):
+    """`steerlab walk --model faces --edit zoom --steps 40 --seed 3`, compared with the direction the
+    previous layout wrote for the same command (tests/fixtures/v1, tools/make_v1_fixtures.py)."""
+    from steerlab.cli import main
     from steerlab.core.io import read_tensors
-    from steerlab.methods.walks import learn_linear_walk
-    from steerlab.models import load_model
-    d = learn_linear_walk(load_model("faces"), "zoom", steps=40, seed=3, batch_size=16, lr=0.01, loss="l2",
-                          progress=False)
-    assert torch.equal(d.tensors["w"], read_tensors(FIXTURES / "faces_zoom_seed3.safetensors")["w"])
+    out = tmp_path / "zoom"
+    assert main(["walk", "--model", "faces", "--edit", "zoom", "--steps", "40", "--seed", "3",
+                 "--out", str(out)]) == 0
+    w = read_tensors(out / "direction.safetensors")["w"]
+    assert torch.equal(w, read_tensors(FIXTURES / "faces_zoom_seed3.safetensors")["w"])

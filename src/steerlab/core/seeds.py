@@ -11,7 +11,7 @@ that used to equal an evaluation stream were moved.
     >>> z = torch.randn(4, 8, generator=g)
 
 Streams marked "on top of EVAL_HELD_OUT" are added to the seed *before* it is passed to
-`steerlab.evaluation.steerability.held_out`, which adds ``EVAL_HELD_OUT`` itself.
+`held_out` (below), which adds ``EVAL_HELD_OUT`` itself.
 """
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ __all__ = ["EVAL_HELD_OUT", "EVAL_MODEL_REFERENCE", "TRAJECTORY_HELD_OUT", "FACT
            "RECONSTRUCTOR_HELD_OUT", "SHIFT_CALIBRATION", "WALK_SPREAD", "TEST_DRAW", "HELD_OUT_FRESH",
            "HELD_OUT_FIGURE_ROWS", "FIGURE_ROWS", "WEIGHT_FID_REFERENCE", "WEIGHT_FID_SHIFTED",
            "AUGMENTATION", "MIMIC_FIT", "MIMIC_EVAL", "MIMIC_CONTROL", "DSPRITES_POOL",
-           "HELD_OUT_SUBSTREAMS", "streams", "generator"]
+           "HELD_OUT_SUBSTREAMS", "streams", "generator", "held_out"]
 
 # ----------------------------------------------------------------------- evaluation
-EVAL_HELD_OUT = 1_000_003         # held-out (z, class) every walk is judged on (evaluation.steerability
-#                                   .held_out); also seeds the fresh data-set draw it is compared with
+EVAL_HELD_OUT = 1_000_003         # held-out (z, class) every walk is judged on (`held_out`); also
+#                                   seeds the fresh data-set draw it is compared with
 EVAL_MODEL_REFERENCE = 2_000_006  # G(z) reference set when a model has no data set (steerability)
 TRAJECTORY_HELD_OUT = 2_000_003   # held-out z of a trajectory direction's factor sweep
 FACTOR_STRIP = 3_000_017          # rows of the factor strip a trajectory run shows (jobs.trajectory)

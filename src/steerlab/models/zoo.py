@@ -18,8 +18,7 @@ from typing import Callable
 
 import torch
 
-from steerlab._version import __version__
-from steerlab.core.io import FileFormatError, read_json, read_tensors, read_torch_checkpoint, write_json, write_tensors
+from steerlab.core.io import FileFormatError, read_json, read_tensors, read_torch_checkpoint, write_tensor_file
 from steerlab.core.plugins import load_plugins
 from steerlab.core.registry import Registry
 from steerlab.models.base import Generator
@@ -28,6 +27,7 @@ from steerlab.models.vae import BetaVAE
 from steerlab.models.wrap import NETWORKS, ModuleGenerator
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+GENERATOR_FORMAT = "steerlab-generator/1"
 
 # "architecture" of a generator file -> the Generator subclass that reads it.
 ARCHITECTURES: Registry[type[Generator]] = Registry("architecture", Generator, subclass=True)
@@ -85,12 +85,12 @@ def save_generator(G: Generator, stem: str | Path, card: dict | None = None) -> 
                          f"{', '.join(ARCHITECTURES)}); register it with steerlab.models.register_architecture")
     if isinstance(G, ModuleGenerator):
         G.check_rebuildable()
-    stem = Path(stem)
-    write_tensors(stem.with_suffix(".safetensors"), G.state_dict())
-    write_json(stem.with_suffix(".json"), {"architecture": arch, "config": G.config(),
-                                           "card": card or {}, "steerlab_version": __version__,
-                                           "fingerprint": G.fingerprint})
-    return stem.with_suffix(".safetensors")
+    stem = Path(stem).with_suffix("")
+    # the one steerlab file format: the header is embedded and copied to stem.json, which the
+    # loader reads (files written before the header was embedded have only the .json)
+    return write_tensor_file(stem, G.state_dict(), {"format": GENERATOR_FORMAT, "architecture": arch,
+                                                    "config": G.config(), "card": card or {},
+                                                    "fingerprint": G.fingerprint})
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
