@@ -52,6 +52,7 @@ def names(text: str) -> list[str]:
 # One declaration per option used by several commands: the same name means the same thing everywhere.
 SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "model": (("--model",), dict(help="zoo name (see `steerlab models`), a generator .safetensors file, "
+                                      "an NVlabs StyleGAN .pkl (read without running its code), "
                                       "or a checkpoint a plugin can read")),
     "device": (("--device",), dict(default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")),
     "seed": (("--seed",), dict(type=int, default=0, help="seed of every random draw of the run, so a rerun "

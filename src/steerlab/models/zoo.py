@@ -23,6 +23,7 @@ from steerlab.core.plugins import load_plugins
 from steerlab.core.registry import Registry
 from steerlab.models.base import Generator
 from steerlab.models.dcgan import DCGANGenerator
+from steerlab.models.nvlabs_pickle import load_nvlabs_pickle
 from steerlab.models.vae import BetaVAE
 from steerlab.models.wrap import NETWORKS, ModuleGenerator
 
@@ -196,22 +197,28 @@ _register_bundled()
 
 # --------------------------------------------------------------------------- entry point
 def load_model(name: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """A zoo model by name, or a steerlab generator file by path; frozen, in eval mode, on ``device``.
+    """A zoo model by name, a steerlab generator file or an NVlabs ``.pkl`` by path; frozen, eval, on ``device``.
+
+    An NVlabs network pickle is read by the restricted unpickler of `steerlab.models.nvlabs_pickle`
+    (nothing in it is executed) and built by the class registered for its generator's class name.
 
     Raises:
-        ValueError: unknown name (the message lists the zoo), or a bad file.
+        ValueError: unknown name (the message lists the zoo), or a bad or refused file.
     """
     key = str(name)
     is_file = key.endswith((".safetensors", ".json"))
-    if key not in ZOO and not is_file:
+    is_pickle = key.endswith(".pkl") and key not in ZOO
+    if key not in ZOO and not is_file and not is_pickle:
         load_plugins(None)  # an installed plugin may add the zoo model
     if key in ZOO:
         G = ZOO[key].load()
     elif is_file:
         G = load_generator(key)
+    elif is_pickle:
+        G = load_nvlabs_pickle(key)
     else:
         raise ValueError(f"unknown model '{key}'; allowed: {', '.join(sorted(ZOO))} "
-                         "or the path of a steerlab generator .safetensors file")
+                         "or the path of a steerlab generator .safetensors file or an NVlabs .pkl")
     return G.eval().requires_grad_(False).to(device)
 
 

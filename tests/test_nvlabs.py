@@ -1,0 +1,157 @@
+"""NVlabs network pickles: the safe reader, and StyleGAN2-ADA images equal to the upstream code's.
+
+The fixtures in tests/fixtures/nvlabs/ were built, pickled and rendered by NVlabs'
+stylegan2-ada-pytorch itself (tools/make_nvlabs_fixtures.py names the commit).
+"""
+import io
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from steerlab.core.errors import FileFormatError
+from steerlab.models import StyleGAN2ADAGenerator, load_generator, load_model, read_network_pickle, save_generator
+from steerlab.models.nvlabs_pickle import SafeUnpickler, read_pickle_data
+
+FIXTURES = Path(__file__).parent / "fixtures" / "nvlabs"
+MODELS = ["sg2ada_skip", "sg2ada_cond_resnet", "sg2ada_orig"]
+TOL = 1e-4
+
+
+def _expected(name):
+    return load_file(str(FIXTURES / f"{name}_expected.safetensors"))
+
+
+def _classes(e):
+    return e["c"].argmax(1) if "c" in e else None
+
+
+def test_reader_returns_plain_record_with_upstream_names():
+    r = read_network_pickle(FIXTURES / "sg2ada_skip.pkl")
+    assert r["key"] == "G_ema" and r["class_name"] == "training.networks.Generator"
+    assert r["init_kwargs"]["synthesis_kwargs"]["architecture"] == "skip"
+    assert r["init_kwargs"]["mapping_kwargs"] == {"num_layers": 2}
+    assert type(r["state"]["synthesis.b16.conv0.weight"]) is torch.Tensor
+    assert {"mapping.w_avg", "mapping.fc1.weight", "synthesis.b4.const", "synthesis.b8.conv0.noise_const",
+            "synthesis.b16.torgb.affine.bias"} <= set(r["state"])
+    data = read_pickle_data(FIXTURES / "sg2ada_skip.pkl")  # every network of the snapshot is data
+    assert data["D"].class_name == "training.networks.Discriminator"
+    assert data["training_set_kwargs"] == {"resolution": 16, "use_labels": False}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_images_equal_upstream(name):
+    e = _expected(name)
+    G = load_model(str(FIXTURES / f"{name}.pkl"))
+    assert isinstance(G, StyleGAN2ADAGenerator) and G.num_classes == (e["c"].shape[1] if "c" in e else 0)
+    c = _classes(e)
+    with torch.no_grad():
+        assert (G.to_space(e["z"], "w+", c) - e["ws"]).abs().max() < TOL
+        for psi, key in [(1.0, "img_psi1"), (0.7, "img_psi07")]:
+            G.truncation_psi = psi
+            raw = G._synthesize(e["z"], "z", c)
+            assert (raw - e[key]).abs().max() < TOL, (psi, (raw - e[key]).abs().max())
+            img = G.synthesize(e["z"], space="z", classes=c)  # the protocol's [0, 1] images
+            assert (img - ((e[key] + 1) / 2).clamp(0, 1)).abs().max() < TOL
+        G.truncation_psi = 1.0
+        w = e["ws"][:, 0]
+        assert (G.synthesize(w, space="w", classes=c) - ((e["img_w"] + 1) / 2).clamp(0, 1)).abs().max() < TOL
+        assert (G._synthesize(w, "w", c) - e["img_w"]).abs().max() < TOL
+        assert (G._synthesize(e["wplus"], "w+", c) - e["img_wplus"]).abs().max() < TOL
+        G.noise_mode = "none"
+        assert (G._synthesize(e["z"], "z", c) - e["img_psi1_none"]).abs().max() < TOL
+        G.noise_mode = "random"  # fresh noise: differs from the stored maps, same shape
+        assert G._synthesize(e["z"], "z", c).shape == e["img_psi1"].shape
+
+
+def test_golden_comparison_can_fail():
+    """A one-weight change is seen: the tolerance is not loose enough to pass anything."""
+    e = _expected("sg2ada_skip")
+    G = load_model(str(FIXTURES / "sg2ada_skip.pkl"))
+    with torch.no_grad():
+        G.synthesis.b8.conv1.weight[0, 0, 1, 1] += 0.05
+        assert (G._synthesize(e["z"], "z", None) - e["img_psi1"]).abs().max() > 10 * TOL
+
+
+def test_save_load_roundtrip_and_gradients(tmp_path):
+    G = load_model(str(FIXTURES / "sg2ada_cond_resnet.pkl"))
+    path = save_generator(G, tmp_path / "g")
+    G2 = load_generator(path)
+    assert G2.fingerprint == G.fingerprint and isinstance(G2, StyleGAN2ADAGenerator)
+    ws = G.sample_latent(2, generator=torch.Generator().manual_seed(0), space="w+", classes=torch.tensor([1, 3]))
+    ws.requires_grad_(True)
+    G.synthesize(ws, space="w+", classes=torch.tensor([1, 3])).mean().backward()
+    assert ws.grad is not None and ws.grad.abs().sum() > 0
+    assert set(G.shiftable_weights()) >= {"synthesis.b16.conv0.weight", "synthesis.b4.conv1.weight"}
+
+
+class _Payload:
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+def _write(path, obj):
+    with open(path, "wb") as f:
+        pickle.dump(obj, f)
+    return path
+
+
+def test_malicious_pickle_refused_by_cli_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = _write(tmp_path / "evil.pkl", {"G_ema": _Payload(os.system, f"touch {marker}")})
+    r = subprocess.run([sys.executable, "-m", "steerlab.cli", "walk", "--model", str(evil), "--edit", "zoom",
+                        "--steps", "1", "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"pickle global '{os.system.__module__}.system' is not allowed" in lines[0]
+    assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("obj, needle", [
+    (_Payload(eval, "1+1"), "builtins.eval"),
+    (_Payload(subprocess.call, ["true"]), "subprocess.call"),
+    (_Payload(io.BytesIO, b""), "_io.BytesIO"),
+    (_Payload(torch.load, "x.pt"), "torch.serialization.load"),
+    ({"G_ema": torch.nn.Linear(2, 2)}, "torch.nn.modules.linear.Linear"),
+])
+def test_any_other_global_is_refused_by_name(tmp_path, obj, needle):
+    path = _write(tmp_path / "bad.pkl", obj)
+    with pytest.raises(FileFormatError, match="refused") as info:
+        load_model(str(path))
+    assert f"pickle global '{needle}' is not allowed" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_refusal_happens_before_any_call():
+    """find_class refuses the name itself: the callable is never even looked up."""
+    data = b"\x80\x04cos\nsystem\n."  # GLOBAL 'os system' then STOP
+    with pytest.raises(FileFormatError, match="'os.system' is not allowed"):
+        SafeUnpickler(io.BytesIO(data)).load()
+
+
+def test_not_a_network_pickle_and_truncated(tmp_path):
+    with pytest.raises(FileFormatError, match="no network G_ema or G"):
+        load_model(str(_write(tmp_path / "plain.pkl", {"a": 1})))
+    raw = (FIXTURES / "sg2ada_orig.pkl").read_bytes()
+    (tmp_path / "cut.pkl").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(FileFormatError, match="not a readable NVlabs network pickle"):
+        load_model(str(tmp_path / "cut.pkl"))
+
+
+def test_linear_walk_through_cli(tmp_path):
+    from steerlab.cli import main
+    out = tmp_path / "walk"
+    code = main(["walk", "--model", str(FIXTURES / "sg2ada_skip.pkl"), "--edit", "zoom", "--space", "w",
+                 "--steps", "3", "--batch-size", "2", "--out", str(out)])
+    assert code == 0
+    assert (out / "direction.safetensors").is_file() and (out / "metrics.json").is_file()
