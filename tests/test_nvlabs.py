@@ -155,3 +155,29 @@ def test_linear_walk_through_cli(tmp_path):
                  "--steps", "3", "--batch-size", "2", "--out", str(out)])
     assert code == 0
     assert (out / "direction.safetensors").is_file() and (out / "metrics.json").is_file()
+
+
+def test_models_scan_lists_checkpoints_and_refusals(tmp_path, capsys):
+    import shutil
+
+    from steerlab.cli import main
+    from test_stylegan2 import rosinality_state
+    for name in ("sg2ada_cond_resnet", "sg2ada_orig"):
+        shutil.copy(FIXTURES / f"{name}.pkl", tmp_path / f"{name}.pkl")
+    torch.save({"g_ema": rosinality_state(), "latent_avg": torch.randn(1, 12)}, tmp_path / "ros.pt")
+    assert load_model(str(tmp_path / "ros.pt")).resolution == 16  # --model takes a .pt too
+    (tmp_path / "sub").mkdir()
+    marker = tmp_path / "pwned"
+    _write(tmp_path / "sub" / "evil.pkl", {"G_ema": _Payload(os.system, f"touch {marker}")})
+    save_generator(load_model(str(FIXTURES / "sg2ada_orig.pkl")), tmp_path / "sub" / "mine")
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    assert main(["models", "--scan", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = {Path(line.split()[0]).name: line for line in out.splitlines()[1:-1]}
+    assert set(rows) == {"sg2ada_cond_resnet.pkl", "sg2ada_orig.pkl", "ros.pt", "evil.pkl", "mine.safetensors"}
+    assert "training.networks.Generator" in rows["sg2ada_cond_resnet.pkl"]
+    assert rows["sg2ada_cond_resnet.pkl"].split()[-3:] == ["16", "z/w/w+", "4"]
+    assert rows["sg2ada_orig.pkl"].split()[-3:] == ["8", "z/w/w+", "0"]
+    assert "stylegan2" in rows["ros.pt"] and "stylegan2-ada" in rows["mine.safetensors"]
+    assert "not loadable" in rows["evil.pkl"] and "is not allowed" in rows["evil.pkl"]
+    assert "5 checkpoint(s)" in out and not marker.exists()

@@ -18,10 +18,25 @@ def _family(family: str) -> list[str]:
 
 @register_command
 class Models(Command):
-    name, help = "models", "list the model zoo"
+    name, help = "models", "list the model zoo, or with --scan DIR the checkpoints found in a folder"
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("--scan", metavar="DIR", help="list the checkpoints under DIR (steerlab .safetensors, NVlabs "
+                                                     ".pkl, rosinality .pt, BigGAN folders) with their facts")
 
     def run(self, args) -> int:
-        from steerlab.jobs.catalog import list_models
+        from steerlab.jobs.catalog import list_models, scan_models
+        if args.scan:
+            found = scan_models(args.scan)
+            print(f"{'path':<40} {'format':<14} {'architecture':<28} {'res':>4}  {'spaces':<10} classes")
+            for m in found:
+                if m["error"]:
+                    print(f"{m['path']:<40} {m['format']:<14} not loadable: {m['error']}")
+                    continue
+                print(f"{m['path']:<40} {m['format']:<14} {m['architecture']:<28} {m['resolution']:>4}  "
+                      f"{'/'.join(m['latent_spaces']):<10} {m['classes']}")
+            print(f"{len(found)} checkpoint(s) in {args.scan}")
+            return 0
         rows = list_models()
         nw = max([12] + [len(m["name"]) for m in rows])
         print(f"{'name':<{nw}} {'res':>4}  {'spaces':<10} {'classes':>7}  {'licence':<8} source")

@@ -16,7 +16,9 @@ from steerlab.models.zoo import (
     ARCHITECTURES,
     ZOO,
     ZooEntry,
+    checkpoint_format,
     list_models,
+    load_foreign,
     load_generator,
     load_model,
     register_architecture,
@@ -36,4 +38,4 @@ __all__ = ["Generator", "DCGANGenerator", "BetaVAE", "ModuleGenerator", "wrap_ge
            "register_network", "ARCHITECTURES", "ZOO", "ZooEntry", "list_models", "load_generator", "load_model",
            "register_architecture", "register_model", "save_generator", "StyleGAN2Generator", "load_rosinality",
            "BigGANGenerator", "load_biggan", "StyleGAN2ADAGenerator", "NVLABS_GENERATORS", "load_nvlabs_pickle",
-           "read_network_pickle", "register_nvlabs_generator"]
+           "read_network_pickle", "register_nvlabs_generator", "checkpoint_format", "load_foreign"]

@@ -304,4 +304,6 @@ def load_nvlabs_pickle(path: str | Path, *, key: str | None = None, name: str | 
         G = NVLABS_GENERATORS[cls](record, name=name or Path(path).stem)
     except FileFormatError as e:
         raise FileFormatError(f"{path}: {e}") from None
+    G.card = {"format": "nvlabs-pkl", "class_name": cls, "network": record["key"],
+              "source_sha256": record["source_sha256"], "source": str(path)}
     return G.eval().requires_grad_(False).to(device)

@@ -207,19 +207,48 @@ def load_model(name: str | Path, device: str | torch.device = "cpu") -> Generato
     """
     key = str(name)
     is_file = key.endswith((".safetensors", ".json"))
-    is_pickle = key.endswith(".pkl") and key not in ZOO
-    if key not in ZOO and not is_file and not is_pickle:
+    foreign = key not in ZOO and checkpoint_format(key) is not None
+    if key not in ZOO and not is_file and not foreign:
         load_plugins(None)  # an installed plugin may add the zoo model
     if key in ZOO:
         G = ZOO[key].load()
     elif is_file:
         G = load_generator(key)
-    elif is_pickle:
-        G = load_nvlabs_pickle(key)
+    elif foreign:
+        G = load_foreign(key)
     else:
-        raise ValueError(f"unknown model '{key}'; allowed: {', '.join(sorted(ZOO))} "
-                         "or the path of a steerlab generator .safetensors file or an NVlabs .pkl")
+        raise ValueError(f"unknown model '{key}'; allowed: {', '.join(sorted(ZOO))}, the path of a steerlab "
+                         "generator .safetensors file, an NVlabs .pkl, a rosinality .pt or a BigGAN folder")
     return G.eval().requires_grad_(False).to(device)
+
+
+# --------------------------------------------------------------------------- foreign checkpoints
+FOREIGN_FORMATS = {"nvlabs-pkl": "NVlabs network pickle (stylegan2-ada-pytorch / stylegan3)",
+                   "rosinality-pt": "rosinality stylegan2-pytorch checkpoint",
+                   "biggan-folder": "pytorch-pretrained-biggan folder (pytorch_model.bin + config.json)"}
+
+
+def checkpoint_format(path: str | Path) -> str | None:
+    """Which foreign format a path is, by its name (a folder: by its files); None for anything else."""
+    p = Path(path)
+    if p.suffix == ".pkl":
+        return "nvlabs-pkl"
+    if p.suffix == ".pt":
+        return "rosinality-pt"
+    if p.is_dir() and (p / "config.json").is_file() and (p / "pytorch_model.bin").is_file():
+        return "biggan-folder"
+    return None
+
+
+def load_foreign(path: str | Path) -> Generator:
+    """Load an NVlabs ``.pkl``, a rosinality ``.pt`` or a BigGAN folder; nothing in any of them is executed."""
+    from steerlab.models.biggan import load_biggan
+    from steerlab.models.stylegan2 import load_rosinality
+    fmt = checkpoint_format(path)
+    if fmt is None:
+        raise ValueError(f"{path}: not a known checkpoint format (allowed: {', '.join(FOREIGN_FORMATS.values())})")
+    loader = {"nvlabs-pkl": load_nvlabs_pickle, "rosinality-pt": load_rosinality, "biggan-folder": load_biggan}[fmt]
+    return loader(path)
 
 
 def list_models() -> list[ZooEntry]:
