@@ -19,7 +19,7 @@ from steerlab.models import StyleGAN2ADAGenerator, load_generator, load_model, r
 from steerlab.models.nvlabs_pickle import SafeUnpickler, read_pickle_data
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nvlabs"
-MODELS = ["sg2ada_skip", "sg2ada_cond_resnet", "sg2ada_orig"]
+MODELS = ["sg2ada_skip", "sg2ada_cond_resnet", "sg2ada_orig", "sg3_stylegan2"]
 TOL = 1e-4
 
 
@@ -151,7 +151,7 @@ def test_not_a_network_pickle_and_truncated(tmp_path):
 def test_linear_walk_through_cli(tmp_path):
     from steerlab.cli import main
     out = tmp_path / "walk"
-    code = main(["walk", "--model", str(FIXTURES / "sg2ada_skip.pkl"), "--edit", "zoom", "--space", "w",
+    code = main(["walk", "--model", str(FIXTURES / "sg2ada_orig.pkl"), "--edit", "zoom", "--space", "w",
                  "--steps", "3", "--batch-size", "2", "--out", str(out)])
     assert code == 0
     assert (out / "direction.safetensors").is_file() and (out / "metrics.json").is_file()
@@ -181,3 +181,16 @@ def test_models_scan_lists_checkpoints_and_refusals(tmp_path, capsys):
     assert "stylegan2" in rows["ros.pt"] and "stylegan2-ada" in rows["mine.safetensors"]
     assert "not loadable" in rows["evil.pkl"] and "is not allowed" in rows["evil.pkl"]
     assert "5 checkpoint(s)" in out and not marker.exists()
+
+
+def test_stylegan3_copy_defaults_and_attribute_check():
+    from steerlab.models.stylegan2ada import from_nvlabs_record
+    r = read_network_pickle(FIXTURES / "sg3_stylegan2.pkl")
+    assert r["class_name"] == "training.networks_stylegan2.Generator"
+    assert "synthesis_kwargs" not in r["init_kwargs"] and "conv_clamp" not in r["init_kwargs"]
+    assert r["attributes"]["synthesis.b16.conv1.conv_clamp"] == 256  # upstream's default, recorded
+    assert from_nvlabs_record(r).synthesis.b16.conv1.conv_clamp == 256
+    r = read_network_pickle(FIXTURES / "sg2ada_skip.pkl")
+    r["init_kwargs"]["synthesis_kwargs"]["conv_clamp"] = None  # arguments that disagree with the weights' record
+    with pytest.raises(FileFormatError, match="conv_clamp is 1.5 in the pickle"):
+        from_nvlabs_record(r)

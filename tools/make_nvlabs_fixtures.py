@@ -1,13 +1,21 @@
-"""Make tests/fixtures/nvlabs/: tiny random-weight StyleGAN2-ADA pickles and the images upstream renders.
+"""Make tests/fixtures/nvlabs/: tiny random-weight StyleGAN2(-ADA) pickles and the images upstream renders.
 
 Runs the upstream code itself, outside steerlab, on the CPU with its reference ops:
 
     git clone https://github.com/NVlabs/stylegan2-ada-pytorch /tmp/sg2ada   # commit below
     PYTHONPATH=/tmp/sg2ada python tools/make_nvlabs_fixtures.py tests/fixtures/nvlabs
+    git clone https://github.com/NVlabs/stylegan3 /tmp/sg3                  # commit below
+    PYTHONPATH=/tmp/sg3 python tools/make_nvlabs_fixtures.py tests/fixtures/nvlabs
 
 Upstream: NVlabs/stylegan2-ada-pytorch at commit d72cc7d041b42ec8e806021a205ed9349f87c6a4
-(2023-09-22). Nothing here is imported by steerlab; steerlab reads the pickles with its own
-restricted reader and must reproduce the recorded images.
+(2023-09-22): models ``sg2ada_*``; NVlabs/stylegan3 at commit
+c233a919a6faee6e36a316ddd4eddababad1adf9 (2023-04-26), its copy of the StyleGAN2 networks
+(``training.networks_stylegan2``, whose Generator takes the synthesis arguments flat and clamps
+at 256 by default): model ``sg3_stylegan2``. Which repository is on PYTHONPATH decides which are
+made. Nothing here is imported by steerlab; steerlab reads the pickles with its own restricted
+reader and must reproduce the recorded images. The stylegan3 code imports ``pkg_resources``
+only for a version check; where setuptools is absent a stand-in providing ``parse_version`` is
+installed first (no upstream code is changed).
 
 For each model it writes ``<name>.pkl`` (a dict ``{'G', 'D', 'G_ema', 'augment_pipe',
 'training_set_kwargs'}`` pickled with upstream's persistence, as its training loop saves
@@ -33,7 +41,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-UPSTREAM_COMMIT = "d72cc7d041b42ec8e806021a205ed9349f87c6a4"
+UPSTREAM_COMMITS = {"stylegan2-ada-pytorch": "d72cc7d041b42ec8e806021a205ed9349f87c6a4",
+                    "stylegan3": "c233a919a6faee6e36a316ddd4eddababad1adf9"}
 
 MODELS = {
     # default architecture, active conv_clamp, the highest resolution marked fp16 (rendered in fp32)
@@ -51,6 +60,11 @@ MODELS = {
                         mapping_kwargs=dict(num_layers=2),
                         synthesis_kwargs=dict(channel_base=64, channel_max=8, architecture="orig")),
 }
+# stylegan3's copy: synthesis arguments flat; conv_clamp (256) and num_fp16_res (4) left at its defaults
+MODELS_SG3 = {
+    "sg3_stylegan2": dict(z_dim=32, c_dim=2, w_dim=32, img_resolution=16, img_channels=3,
+                          mapping_kwargs=dict(num_layers=2), channel_base=256, channel_max=8),
+}
 N = 3
 
 
@@ -65,23 +79,38 @@ def _randomise(G: torch.nn.Module, gen: torch.Generator) -> None:
                 t.copy_(torch.randn(t.shape, generator=gen))
 
 
-def main(out: Path) -> None:
-    from torch_utils import misc  # noqa: F401  (upstream, on PYTHONPATH)
-    from training import networks
+def _upstream():
+    """(repository name, its networks module, the models to make) for the upstream code on PYTHONPATH."""
+    import importlib.util
+    if importlib.util.find_spec("training.networks_stylegan2") is not None:
+        if importlib.util.find_spec("pkg_resources") is None:
+            import types
 
+            import packaging.version
+            stand_in = types.ModuleType("pkg_resources")
+            stand_in.parse_version = packaging.version.parse
+            sys.modules["pkg_resources"] = stand_in
+        from training import networks_stylegan2
+        return "stylegan3", networks_stylegan2, MODELS_SG3
+    from training import networks
+    return "stylegan2-ada-pytorch", networks, MODELS
+
+
+def main(out: Path) -> None:
+    repo, networks, models = _upstream()
     out.mkdir(parents=True, exist_ok=True)
-    for i, (name, kwargs) in enumerate(MODELS.items()):
-        torch.manual_seed(100 + i)
-        gen = torch.Generator().manual_seed(200 + i)
+    for i, (name, kwargs) in enumerate(models.items()):
+        torch.manual_seed(100 + i + (10 if repo == "stylegan3" else 0))
+        gen = torch.Generator().manual_seed(200 + i + (10 if repo == "stylegan3" else 0))
         G = networks.Generator(**kwargs)
         _randomise(G, gen)
         D = networks.Discriminator(c_dim=kwargs["c_dim"], img_resolution=kwargs["img_resolution"],
                                    img_channels=3, channel_base=64, channel_max=8,
-                                   epilogue_kwargs=dict(mbstd_group_size=2)) if i == 0 else None
+                                   epilogue_kwargs=dict(mbstd_group_size=2)) if i == 0 and repo != "stylegan3" else None
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
         snapshot = dict(training_set_kwargs=dict(resolution=kwargs["img_resolution"], use_labels=kwargs["c_dim"] > 0))
         # the first snapshot holds every network, as upstream's do; the others only G_ema (size)
-        for key, module in [("G", G if i == 0 else None), ("D", D), ("G_ema", G_ema), ("augment_pipe", None)]:
+        for key, module in [("G", G if D is not None else None), ("D", D), ("G_ema", G_ema), ("augment_pipe", None)]:
             if module is not None:
                 module = copy.deepcopy(module).eval().requires_grad_(False)
             snapshot[key] = module
@@ -105,7 +134,7 @@ def main(out: Path) -> None:
             rec["wplus"] = wplus
             rec["img_wplus"] = G_ema.synthesis(wplus, noise_mode="const", force_fp32=True)
         save_file({k: v.contiguous() for k, v in rec.items()}, str(out / f"{name}_expected.safetensors"),
-                  metadata={"upstream": "NVlabs/stylegan2-ada-pytorch", "commit": UPSTREAM_COMMIT})
+                  metadata={"upstream": f"NVlabs/{repo}", "commit": UPSTREAM_COMMITS[repo]})
         print(name, {k: tuple(v.shape) for k, v in rec.items()}, (out / f"{name}.pkl").stat().st_size, "bytes")
 
 

@@ -20,8 +20,9 @@ Any other global is refused with one line naming it, e.g.
 ``refused: pickle global 'posix.system' is not allowed``, before anything is called.
 
 ``read_network_pickle(path)`` returns the generator (``G_ema``, else ``G``) as a plain dict:
-``class_name`` (e.g. ``training.networks.Generator``), ``init_kwargs`` and ``state``, a flat dict
-of tensors named exactly as upstream's ``state_dict()``. Which steerlab class builds a
+``class_name`` (e.g. ``training.networks.Generator``), ``init_kwargs``, ``state`` (a flat dict
+of tensors named exactly as upstream's ``state_dict()``) and ``attributes`` (each submodule's
+plain attributes). Which steerlab class builds a
 generator from such a record is looked up by class name in `NVLABS_GENERATORS`.
 """
 from __future__ import annotations
@@ -98,10 +99,26 @@ class PersistentRecord:
                 raise FileFormatError(f"submodule {prefix}{k} is a {type(sub).__name__}, not a network")
         return out
 
+    def attributes(self, prefix: str = "") -> dict[str, Any]:
+        """Plain attributes of this module and its submodules (``synthesis.b16.conv_clamp``, ...):
+        the values upstream's constructors settled on, defaults included."""
+        out: dict[str, Any] = {}
+        for k, v in self.state.items():
+            if k.startswith("_") or k == "training":
+                continue
+            v = plain(v)
+            if v is None or isinstance(v, (bool, int, float, str)) or (
+                    isinstance(v, list) and all(isinstance(x, (bool, int, float, str)) for x in v)):
+                out[prefix + k] = v
+        for k, sub in (self.state.get("_modules") or {}).items():
+            if isinstance(sub, PersistentRecord):
+                out.update(sub.attributes(f"{prefix}{k}."))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {"class_name": self.class_name, "module": self.module, "name": self.name,
                 "init_args": self.init_args, "init_kwargs": self.init_kwargs, "state": self.tensors(),
-                "source_sha256": self.source_sha256}
+                "attributes": self.attributes(), "source_sha256": self.source_sha256}
 
     def __repr__(self) -> str:
         return f"PersistentRecord({self.class_name}, {self.init_kwargs})"
@@ -261,8 +278,9 @@ def read_network_pickle(path: str | Path, key: str | None = None) -> dict[str, A
         key: which network to read (default ``G_ema``, else ``G``).
 
     Returns:
-        ``{"class_name", "module", "name", "init_args", "init_kwargs", "state", "source_sha256", "key"}``;
-        ``state`` maps upstream's ``state_dict()`` names to tensors.
+        ``{"class_name", "module", "name", "init_args", "init_kwargs", "state", "attributes",
+        "source_sha256", "key"}``; ``state`` maps upstream's ``state_dict()`` names to tensors,
+        ``attributes`` the plain attributes of every submodule (e.g. ``synthesis.b16.conv_clamp``).
     """
     data = read_pickle_data(path)
     if not isinstance(data, dict):

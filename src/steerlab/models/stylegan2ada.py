@@ -438,11 +438,22 @@ class StyleGAN2ADAGenerator(Generator):
 
 
 def from_nvlabs_record(record: dict[str, Any], *, name: str = "stylegan2-ada") -> StyleGAN2ADAGenerator:
-    """Build a `StyleGAN2ADAGenerator` from `read_network_pickle`'s record of a ``Generator``."""
+    """Build a `StyleGAN2ADAGenerator` from `read_network_pickle`'s record of a StyleGAN2 ``Generator``.
+
+    stylegan2-ada-pytorch's ``training.networks.Generator`` nests the synthesis arguments in
+    ``synthesis_kwargs``; stylegan3's copy (``training.networks_stylegan2``) takes them flat and
+    clamps at 256 unless told otherwise. Either way the built network is checked against the
+    attributes upstream recorded (each layer's ``conv_clamp``, each block's architecture).
+    """
     kw = dict(record.get("init_kwargs") or {})
     if record.get("init_args"):
         raise FileFormatError("the generator was built with positional arguments; expected keyword arguments")
-    allowed = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs"}
+    top = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs"}
+    if record.get("module") == "training.networks_stylegan2":
+        synthesis = {k: v for k, v in kw.items() if k not in top}
+        synthesis.setdefault("conv_clamp", 256)  # that module's default
+        kw = {**{k: v for k, v in kw.items() if k in top}, "synthesis_kwargs": synthesis}
+    allowed = top | {"synthesis_kwargs"}
     unknown = sorted(set(kw) - allowed - _IGNORED_KEYS)
     if unknown:
         raise FileFormatError(f"generator arguments {unknown} are not supported; allowed: {', '.join(sorted(allowed))}")
@@ -457,5 +468,12 @@ def from_nvlabs_record(record: dict[str, Any], *, name: str = "stylegan2-ada") -
         detail = (f"missing {missing[:3]}" if missing else
                   f"unexpected {unexpected[:3]}" if unexpected else f"shape mismatch at {bad[:3]}")
         raise FileFormatError(f"weights do not fit the StyleGAN2-ADA generator ({detail})")
+    attrs = record.get("attributes") or {}
+    for path, module in G.named_modules():
+        for attr in ("conv_clamp", "architecture", "activation", "use_noise"):
+            key = f"{path}.{attr}"
+            if key in attrs and hasattr(module, attr) and attrs[key] != getattr(module, attr):
+                raise FileFormatError(f"{key} is {attrs[key]!r} in the pickle but {getattr(module, attr)!r} "
+                                      "as rebuilt from its arguments; not a supported variant")
     G.load_state_dict({k: v.float() for k, v in state.items()})
     return G.eval().requires_grad_(False)
