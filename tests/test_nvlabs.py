@@ -194,3 +194,23 @@ def test_stylegan3_copy_defaults_and_attribute_check():
     r["init_kwargs"]["synthesis_kwargs"]["conv_clamp"] = None  # arguments that disagree with the weights' record
     with pytest.raises(FileFormatError, match="conv_clamp is 1.5 in the pickle"):
         from_nvlabs_record(r)
+
+
+def test_damaged_pickles_load_or_fail_with_one_line(tmp_path):
+    """Random byte changes: each file either loads or is refused with a one-line FileFormatError."""
+    import random
+    raw = (FIXTURES / "sg2ada_orig.pkl").read_bytes()
+    rng = random.Random(0)
+    refused = 0
+    for i in range(60):
+        b = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        path = tmp_path / f"{i}.pkl"
+        path.write_bytes(bytes(b))
+        try:
+            load_model(str(path))
+        except FileFormatError as e:
+            refused += 1
+            assert "\n" not in str(e)
+    assert refused > 20

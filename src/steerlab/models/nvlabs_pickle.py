@@ -85,14 +85,16 @@ class PersistentRecord:
     def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
         """Parameters and persistent buffers of this module and its submodules, upstream's state_dict names."""
         out: dict[str, torch.Tensor] = {}
-        skip = set(self.state.get("_non_persistent_buffers_set") or ())
+        skip = self.state.get("_non_persistent_buffers_set") or set()
+        if not isinstance(skip, (set, frozenset, list, tuple)):
+            raise FileFormatError(f"{prefix}_non_persistent_buffers_set is a {type(skip).__name__}")
         for group in ("_parameters", "_buffers"):
-            for k, v in (self.state.get(group) or {}).items():
+            for k, v in _mapping(self.state.get(group), f"{prefix}{group}").items():
                 if v is not None and k not in skip:
                     if not torch.is_tensor(v):
                         raise FileFormatError(f"{prefix}{k} is a {type(v).__name__}, not a tensor")
                     out[prefix + k] = v
-        for k, sub in (self.state.get("_modules") or {}).items():
+        for k, sub in _mapping(self.state.get("_modules"), f"{prefix}_modules").items():
             if isinstance(sub, PersistentRecord):
                 out.update(sub.tensors(f"{prefix}{k}."))
             elif sub is not None:
@@ -110,7 +112,7 @@ class PersistentRecord:
             if v is None or isinstance(v, (bool, int, float, str)) or (
                     isinstance(v, list) and all(isinstance(x, (bool, int, float, str)) for x in v)):
                 out[prefix + k] = v
-        for k, sub in (self.state.get("_modules") or {}).items():
+        for k, sub in _mapping(self.state.get("_modules"), f"{prefix}_modules").items():
             if isinstance(sub, PersistentRecord):
                 out.update(sub.attributes(f"{prefix}{k}."))
         return out
@@ -122,6 +124,14 @@ class PersistentRecord:
 
     def __repr__(self) -> str:
         return f"PersistentRecord({self.class_name}, {self.init_kwargs})"
+
+
+def _mapping(value: Any, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FileFormatError(f"{where} is a {type(value).__name__}, not a dict")
+    return value
 
 
 def module_of(src: str) -> str:
@@ -186,8 +196,8 @@ def _load_storage(data: bytes):
     if not isinstance(data, (bytes, bytearray)):
         raise FileFormatError("storage bytes expected")
     # the embedded bytes are themselves a torch save: read them weights-only, never as code
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+    with warnings.catch_warnings():  # TypedStorage deprecation; unusual protocol numbers in damaged files
+        warnings.simplefilter("ignore", UserWarning)
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
@@ -291,7 +301,13 @@ def read_network_pickle(path: str | Path, key: str | None = None) -> dict[str, A
         nets = [k for k, v in data.items() if isinstance(v, PersistentRecord)]
         raise FileFormatError(f"{path}: no network {' or '.join(keys)} in the pickle "
                               f"(networks: {', '.join(map(str, nets)) or 'none'})")
-    record = data[found].to_dict()
+    try:
+        record = data[found].to_dict()
+    except FileFormatError as e:
+        raise FileFormatError(f"{path}: network {found}: {e}") from None
+    except (TypeError, AttributeError, KeyError, ValueError) as e:  # a damaged state (e.g. a non-string name)
+        first = (str(e).strip().splitlines() or [""])[0][:120]
+        raise FileFormatError(f"{path}: network {found} has a damaged state ({type(e).__name__}: {first})") from None
     record["key"] = found
     return record
 
@@ -322,6 +338,9 @@ def load_nvlabs_pickle(path: str | Path, *, key: str | None = None, name: str | 
         G = NVLABS_GENERATORS[cls](record, name=name or Path(path).stem)
     except FileFormatError as e:
         raise FileFormatError(f"{path}: {e}") from None
+    except (TypeError, AttributeError, KeyError, IndexError, RuntimeError) as e:  # damaged kwargs or state
+        first = (str(e).strip().splitlines() or [""])[0][:120]
+        raise FileFormatError(f"{path}: the {cls} record does not build ({type(e).__name__}: {first})") from None
     G.card = {"format": "nvlabs-pkl", "class_name": cls, "network": record["key"],
               "source_sha256": record["source_sha256"], "source": str(path)}
     return G.eval().requires_grad_(False).to(device)
