@@ -214,3 +214,30 @@ def test_damaged_pickles_load_or_fail_with_one_line(tmp_path):
             refused += 1
             assert "\n" not in str(e)
     assert refused > 20
+
+
+def test_bad_arguments_are_one_line():
+    kw = dict(z_dim=8, w_dim=8, img_resolution=8, mapping_kwargs={"num_layers": 1},
+              synthesis_kwargs={"channel_base": 32, "channel_max": 4})
+    StyleGAN2ADAGenerator(**kw)
+    for bad, needle in [(dict(noise_mode="loud"), "noise_mode"), (dict(truncation_psi=3.0), "truncation_psi"),
+                        (dict(synthesis_kwargs={"architecture": "unet"}), "architecture"),
+                        (dict(synthesis_kwargs={"magic": 1}), "not supported"),
+                        (dict(mapping_kwargs={"activation": "gelu"}), "activation")]:
+        with pytest.raises(ValueError, match=needle):
+            StyleGAN2ADAGenerator(**{**kw, **bad})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_images_equal_upstream_on_cuda():
+    e = _expected("sg2ada_cond_resnet")
+    G = load_model(str(FIXTURES / "sg2ada_cond_resnet.pkl"), device="cuda")
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # full fp32, as upstream's reference
+    try:
+        with torch.no_grad():
+            raw = G._synthesize(e["z"].cuda(), "z", _classes(e).cuda())
+            assert (raw.cpu() - e["img_psi1"]).abs().max() < TOL
+            assert (G._synthesize(e["wplus"].cuda(), "w+", _classes(e).cuda()).cpu() - e["img_wplus"]).abs().max() < TOL
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
