@@ -241,3 +241,20 @@ def test_images_equal_upstream_on_cuda():
             assert (G._synthesize(e["wplus"].cuda(), "w+", _classes(e).cuda()).cpu() - e["img_wplus"]).abs().max() < TOL
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_data_the_format_may_hold_reads_in_every_protocol(protocol):
+    """numpy arrays / scalars (stylegan3 layers keep some as attributes), sets, dtypes, parameters."""
+    import collections
+
+    import numpy as np
+
+    from steerlab.models.nvlabs_pickle import plain
+    obj = {"size": np.broadcast_to(np.asarray(16), [2]), "gain": np.float32(0.5), "m": np.ones((1, 2)),
+           "n": np.int64(3), "od": collections.OrderedDict(x=torch.arange(3.0)), "dt": torch.float16,
+           "s": {1, 2}, "p": torch.nn.Parameter(torch.ones(2)), "b": b"\x00\xff"}
+    r = SafeUnpickler(io.BytesIO(pickle.dumps(obj, protocol=protocol))).load()
+    assert plain({k: r[k] for k in ("size", "gain", "m", "n")}) == {"size": [16, 16], "gain": 0.5, "m": [[1.0, 1.0]], "n": 3}
+    assert torch.equal(r["od"]["x"], torch.arange(3.0)) and r["dt"] is torch.float16 and r["s"] == {1, 2}
+    assert type(r["p"]) is torch.Tensor and r["b"] == b"\x00\xff"

@@ -217,11 +217,28 @@ def _np_reconstruct(subtype, shape, dtype):
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
+def _np_frombuffer(buf, dtype, shape, order="C"):
+    """How protocol-5 pickles spell a numpy array: its raw bytes, dtype, shape and order."""
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or order not in ("C", "F"):
+        raise FileFormatError("numpy array of a non-numeric dtype")
+    return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape, order=order).copy()
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """How protocol-2 pickles spell a bytes object: ``_codecs.encode(text, 'latin1')``."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise FileFormatError("_codecs.encode is allowed only to rebuild bytes from latin1 text")
+    return text.encode("latin1")
+
+
 ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("_codecs", "encode"): _latin1_bytes,
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentRecord,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
+    ("__builtin__", "set"): set,  # protocol 2 writes Python 2 module names
+    ("__builtin__", "frozenset"): frozenset,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
@@ -236,6 +253,8 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "scalar"): _np_scalar,
     ("numpy._core.multiarray", "scalar"): _np_scalar,
     ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _np_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _np_frombuffer,
     ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
 }
 # numpy dtype classes (numpy.dtypes.Float32DType, ...) as numpy >= 1.25 pickles dtypes
