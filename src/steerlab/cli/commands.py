@@ -28,12 +28,13 @@ class Models(Command):
         from steerlab.jobs.catalog import list_models, scan_models
         if args.scan:
             found = scan_models(args.scan)
-            print(f"{'path':<40} {'format':<14} {'architecture':<28} {'res':>4}  {'spaces':<10} classes")
+            print(f"{'path (in ' + args.scan + ')':<40} {'format':<14} {'architecture':<28} {'res':>4}  {'spaces':<10} classes")
             for m in found:
+                rel = str(Path(m["path"]).relative_to(args.scan))
                 if m["error"]:
-                    print(f"{m['path']:<40} {m['format']:<14} not loadable: {m['error']}")
+                    print(f"{rel:<40} {m['format']:<14} not loadable: {m['error']}")
                     continue
-                print(f"{m['path']:<40} {m['format']:<14} {m['architecture']:<28} {m['resolution']:>4}  "
+                print(f"{rel:<40} {m['format']:<14} {m['architecture']:<28} {m['resolution']:>4}  "
                       f"{'/'.join(m['latent_spaces']):<10} {m['classes']}")
             print(f"{len(found)} checkpoint(s) in {args.scan}")
             return 0

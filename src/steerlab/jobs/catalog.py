@@ -48,7 +48,8 @@ def scan_models(folder: str | Path) -> list[dict]:
         try:
             G = _models.load_generator(p) if fmt == "steerlab" else _models.load_foreign(p)
         except (ValueError, FileNotFoundError, KeyError) as e:
-            row["error"] = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            row["error"] = msg.removeprefix(f"{p}: ")  # the row already names the file
         else:
             row.update(architecture=_architecture(G, p, fmt), resolution=int(G.resolution),
                        latent_spaces=list(G.latent_spaces), classes=int(G.num_classes))
