@@ -1,0 +1,183 @@
+"""StyleGAN3 (configs T and R): images equal NVIDIA's code's, the input-transform knob, files, bad input.
+
+The fixtures in tests/fixtures/stylegan3 were made by tools/make_stylegan3_fixtures.py running the
+upstream repository (its CPU reference ops) on tiny random-weight generators.
+"""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from steerlab.core.io import FileFormatError
+from steerlab.models import StyleGAN3Generator, load_generator, save_generator, stylegan3_from_state
+from steerlab.models.stylegan3 import design_lowpass_filter, from_record, input_transform_matrix, upfirdn2d
+
+FIX = Path(__file__).parent / "fixtures" / "stylegan3"
+TOL = 1e-4
+
+
+def _read(cfg):
+    meta = json.loads((FIX / f"stylegan3_{cfg}.json").read_text())
+    return meta, load_file(FIX / f"stylegan3_{cfg}_state.safetensors"), load_file(FIX / f"stylegan3_{cfg}_expected.safetensors")
+
+
+@pytest.fixture(scope="module", params=["t", "r"])
+def golden(request):
+    meta, state, expected = _read(request.param)
+    G = stylegan3_from_state(meta["init_kwargs"], state, name=f"sg3-{request.param}")
+    classes = expected["c"].argmax(1) if "c" in expected else None
+    return G, expected, classes
+
+
+def _unit(raw):  # upstream's images are in [-1, 1]; steerlab's in [0, 1]
+    return ((raw + 1) / 2).clamp(0, 1)
+
+
+def _check(got, want):
+    assert got.shape == want.shape
+    err = float((got - _unit(want)).abs().max())
+    assert err < TOL, err
+
+
+# ----------------------------------------------------------------------------- golden images
+def test_golden_z_psi1_and_mapping(golden):
+    G, exp, classes = golden
+    with torch.no_grad():
+        assert torch.allclose(G.to_space(exp["z"], "w+", classes), exp["ws_psi1"], atol=1e-5)
+        _check(G.synthesize(exp["z"], classes=classes), exp["img_psi1"])
+
+
+def test_golden_psi07(golden):
+    G, exp, classes = golden
+    G.truncation_psi = 0.7
+    try:
+        with torch.no_grad():
+            assert torch.allclose(G.to_space(exp["z"], "w+", classes), exp["ws_psi07"], atol=1e-5)
+            _check(G.synthesize(exp["z"], classes=classes), exp["img_psi07"])
+    finally:
+        G.truncation_psi = 1.0
+
+
+def test_golden_w_and_wplus(golden):
+    G, exp, classes = golden  # (a conditional model takes the labels in every space, as the protocol asks)
+    with torch.no_grad():
+        _check(G.synthesize(exp["ws_psi07"][:, 0], space="w", classes=classes), exp["img_psi07"])
+        _check(G.synthesize(exp["wplus"], space="w+", classes=classes), exp["img_wplus"])
+
+
+def test_golden_input_transform(golden):
+    G, exp, classes = golden
+    dx, dy, angle = exp["transform"].tolist()
+    with torch.no_grad():
+        _check(G.synthesize(exp["z"], classes=classes, transform=(dx, dy, angle)), exp["img_transform"])
+        # the same transform stored in the checkpoint's buffer (as upstream's gen_images.py sets it)
+        stored = G.synthesis.input.transform.clone()
+        G.synthesis.input.transform.copy_(input_transform_matrix(dx, dy, angle, n=1)[0])
+        try:
+            _check(G.synthesize(exp["z"], classes=classes), exp["img_transform"])
+        finally:
+            G.synthesis.input.transform.copy_(stored)
+
+
+@pytest.mark.parametrize("cfg", ["t", "r"])
+def test_designed_filters_equal_the_checkpoints(cfg):
+    meta, state, _ = _read(cfg)
+    fresh = StyleGAN3Generator(**meta["init_kwargs"]).state_dict()
+    filters = [k for k in state if k.endswith(("up_filter", "down_filter"))]
+    assert filters and set(filters) == {k for k in fresh if k.endswith(("up_filter", "down_filter"))}
+    assert any(state[k].dim() == 2 for k in filters) == (cfg == "r")  # R: radial down filters
+    for k in filters:
+        assert torch.allclose(fresh[k], state[k], atol=1e-7), k
+
+
+# ----------------------------------------------------------------------------- the input-transform knob
+def _best_shift(x0, x1, margin=4, span=4):
+    """The integer (dx, dy) for which x0 moved by (dx, dy) best matches x1 away from the borders."""
+    r = x0.shape[-1]
+    errs = {(sx, sy): float((x1 - torch.roll(x0, (sy, sx), (2, 3)))[..., margin:r - margin, margin:r - margin]
+                            .square().mean())
+            for sx in range(-span, span + 1) for sy in range(-span, span + 1)}
+    return min(errs, key=errs.get), errs
+
+
+@pytest.mark.parametrize("shift", [(2, 0), (0, 2), (-3, 1)])
+def test_translation_knob_moves_content_the_asked_way(golden, shift):
+    G, exp, classes = golden
+    r = G.resolution
+    with torch.no_grad():
+        x0 = G.synthesize(exp["z"], classes=classes)
+        x1 = G.synthesize(exp["z"], classes=classes, transform=(shift[0] / r, shift[1] / r, 0.0))
+    best, errs = _best_shift(x0, x1)
+    assert best == shift
+    assert errs[best] < 0.01 * errs[(0, 0)]  # the model's own shift is (close to) an exact translation
+
+
+def test_rotation_knob_is_counterclockwise():
+    meta, state, exp = _read("r")  # config R is rotation equivariant (T is not)
+    G, classes = stylegan3_from_state(meta["init_kwargs"], state), exp["c"].argmax(1)
+    with torch.no_grad():
+        x0 = G.synthesize(exp["z"], classes=classes)
+        x90 = G.synthesize(exp["z"], classes=classes, transform=(0.0, 0.0, 90.0))
+    ccw = float((x90 - torch.rot90(x0, 1, (2, 3))).square().mean())
+    cw = float((x90 - torch.rot90(x0, -1, (2, 3))).square().mean())
+    assert ccw < 0.01 * cw
+
+
+def test_transform_per_sample_and_differentiable(golden):
+    G, exp, classes = golden
+    dx = torch.tensor([0.0, 0.1], requires_grad=True)
+    x = G.synthesize(exp["z"], classes=classes, transform=(dx, 0.0, 0.0))
+    with torch.no_grad():
+        x0 = G.synthesize(exp["z"], classes=classes)
+        x1 = G.synthesize(exp["z"][1:], classes=None if classes is None else classes[1:], transform=(0.1, 0, 0))
+    assert torch.allclose(x[0], x0[0], atol=1e-6) and torch.allclose(x[1], x1[0], atol=1e-6)
+    x[1].sum().backward()
+    assert dx.grad is not None and dx.grad[1].abs() > 0 and dx.grad[0] == 0
+
+
+# ----------------------------------------------------------------------------- ops and files
+def test_upfirdn2d_identity_up_down_and_crop():
+    x = torch.randn(1, 2, 5, 5)
+    assert torch.equal(upfirdn2d(x, None), x)
+    up = upfirdn2d(x, None, up=2)
+    assert up.shape == (1, 2, 10, 10) and torch.equal(up[..., ::2, ::2], x) and up[..., 1::2, :].abs().sum() == 0
+    assert torch.equal(upfirdn2d(x, None, padding=(-1, -1, -2, 0)), x[..., 2:, 1:-1])
+    f = design_lowpass_filter(8, cutoff=4, width=2, fs=16)
+    assert f.shape == (8,) and abs(float(f.sum()) - 1) < 1e-5
+    const = upfirdn2d(torch.ones(1, 1, 12, 12), f, up=2, gain=4.0)  # a constant stays constant (gain up^2)
+    assert torch.allclose(const[..., 8:-8, 8:-8], torch.ones(()), atol=1e-3)
+    assert design_lowpass_filter(1, 1, 1, 4) is None
+
+
+def test_save_load_roundtrip_and_fingerprint(golden, tmp_path):
+    G, exp, classes = golden
+    path = save_generator(G, tmp_path / "sg3")
+    G2 = load_generator(path)
+    assert type(G2) is StyleGAN3Generator and G2.fingerprint == G.fingerprint
+    with torch.no_grad():
+        assert torch.equal(G2.synthesize(exp["z"], classes=classes), G.synthesize(exp["z"], classes=classes))
+    assert set(G.shiftable_weights()) == {f"synthesis.{n}.weight" for n in G.synthesis.layer_names}
+
+
+def test_from_record_and_bad_input():
+    meta, state, _ = _read("r")
+    G = from_record({"class_name": meta["class_name"], "init_kwargs": meta["init_kwargs"], "state": state})
+    assert G.num_classes == 4 and G.resolution == 32 and G.latent_shape("w+") == (10, 32)
+    with pytest.raises(FileFormatError, match="not a StyleGAN3 generator"):
+        from_record({"class_name": "training.networks_stylegan2.Generator", "init_kwargs": {}, "state": {}})
+    with pytest.raises(FileFormatError, match="kwargs not supported.*bogus"):
+        stylegan3_from_state({**meta["init_kwargs"], "bogus": 1}, state)
+    with pytest.raises(FileFormatError, match="missing"):
+        stylegan3_from_state(meta["init_kwargs"], {k: v for k, v in state.items() if "L2_" not in k})
+    with pytest.raises(FileFormatError, match="shape"):
+        stylegan3_from_state(meta["init_kwargs"], {**state, "mapping.w_avg": torch.zeros(3)})
+    with pytest.raises(FileFormatError, match="NaN"):
+        stylegan3_from_state(meta["init_kwargs"], {**state, "mapping.w_avg": torch.full((32,), float("nan"))})
+    with pytest.raises(ValueError, match=r"\(dx, dy, angle\)"):
+        G.synthesize(torch.zeros(1, 32), classes=torch.tensor([0]), transform=(0.1, 0.0))
+    with pytest.raises(ValueError, match="one per sample"):
+        G.synthesize(torch.zeros(2, 32), classes=torch.tensor([0, 1]), transform=(torch.zeros(3), 0.0, 0.0))
+    with pytest.raises(ValueError, match="shape"):
+        G.synthesize(torch.zeros(2, 31), classes=torch.tensor([0, 1]))
