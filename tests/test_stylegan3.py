@@ -181,3 +181,22 @@ def test_from_record_and_bad_input():
         G.synthesize(torch.zeros(2, 32), classes=torch.tensor([0, 1]), transform=(torch.zeros(3), 0.0, 0.0))
     with pytest.raises(ValueError, match="shape"):
         G.synthesize(torch.zeros(2, 31), classes=torch.tensor([0, 1]))
+
+
+def test_input_transform_direction_renders_saves_and_refuses(golden, tmp_path):
+    from steerlab.directions import Direction, input_transform_direction
+    from steerlab.models import DCGANGenerator
+
+    G, exp, classes = golden
+    d = input_transform_direction(G, "rotate2d")
+    assert d.kind == "input-transform" and d.space == "w"
+    d = Direction.load(d.save(tmp_path / "rot"), model=G)
+    with torch.no_grad():
+        got = d.render(G, exp["z"], 30.0, classes=classes)  # the edit's units: degrees
+        want = G.synthesize(G.to_space(exp["z"], "w", classes), space="w", classes=classes,
+                            transform=(0.0, 0.0, 30.0))
+    assert torch.allclose(got, want, atol=1e-6)
+    with pytest.raises(ValueError, match="performs shift_x, shift_y, rotate2d, not 'zoom'"):
+        input_transform_direction(G, "zoom")
+    with pytest.raises(ValueError, match="no input transform"):
+        input_transform_direction(DCGANGenerator(z_dim=4, resolution=16, width=4), "shift_x")

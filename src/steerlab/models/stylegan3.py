@@ -405,6 +405,7 @@ class StyleGAN3Generator(Generator):
 
     latent_spaces = ("z", "w", "w+")
     output_range = (-1.0, 1.0)
+    has_input_transform = True  # synthesize(..., transform=(dx, dy, angle)); see the module docstring
 
     def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 256,
                  img_channels: int = 3, mapping_kwargs: dict | None = None, *, truncation_psi: float = 1.0,
