@@ -3,6 +3,7 @@
 The fixtures in tests/fixtures/stylegan3 were made by tools/make_stylegan3_fixtures.py running the
 upstream repository (its CPU reference ops) on tiny random-weight generators.
 """
+import functools
 import json
 from pathlib import Path
 
@@ -23,12 +24,17 @@ def _read(cfg):
     return meta, load_file(FIX / f"stylegan3_{cfg}_state.safetensors"), load_file(FIX / f"stylegan3_{cfg}_expected.safetensors")
 
 
-@pytest.fixture(scope="module", params=["t", "r"])
-def golden(request):
-    meta, state, expected = _read(request.param)
-    G = stylegan3_from_state(meta["init_kwargs"], state, name=f"sg3-{request.param}")
+@functools.cache
+def _model(cfg):
+    meta, state, expected = _read(cfg)
+    G = stylegan3_from_state(meta["init_kwargs"], state, name=f"sg3-{cfg}")
     classes = expected["c"].argmax(1) if "c" in expected else None
     return G, expected, classes
+
+
+@pytest.fixture(params=["t", "r"])
+def golden(request):
+    return _model(request.param)
 
 
 def _unit(raw):  # upstream's images are in [-1, 1]; steerlab's in [0, 1]
@@ -102,21 +108,23 @@ def _best_shift(x0, x1, margin=4, span=4):
     return min(errs, key=errs.get), errs
 
 
-@pytest.mark.parametrize("shift", [(2, 0), (0, 2), (-3, 1)])
-def test_translation_knob_moves_content_the_asked_way(golden, shift):
+def test_translation_knob_moves_content_the_asked_way(golden):
     G, exp, classes = golden
-    r = G.resolution
+    r, shifts = G.resolution, [(2, 0), (0, 2), (-3, 1)]
+    z = exp["z"].repeat(len(shifts), 1)
+    classes = None if classes is None else classes.repeat(len(shifts))
+    dx, dy = (torch.tensor([s[i] / r for s in shifts]).repeat_interleave(len(exp["z"])) for i in (0, 1))
     with torch.no_grad():
-        x0 = G.synthesize(exp["z"], classes=classes)
-        x1 = G.synthesize(exp["z"], classes=classes, transform=(shift[0] / r, shift[1] / r, 0.0))
-    best, errs = _best_shift(x0, x1)
-    assert best == shift
-    assert errs[best] < 0.01 * errs[(0, 0)]  # the model's own shift is (close to) an exact translation
+        x0 = G.synthesize(exp["z"], classes=None if classes is None else classes[:len(exp["z"])])
+        x1 = G.synthesize(z, classes=classes, transform=(dx, dy, 0.0)).split(len(exp["z"]))
+    for shift, moved in zip(shifts, x1):
+        best, errs = _best_shift(x0, moved)
+        assert best == shift
+        assert errs[best] < 0.01 * errs[(0, 0)]  # the model's own shift is (close to) an exact translation
 
 
 def test_rotation_knob_is_counterclockwise():
-    meta, state, exp = _read("r")  # config R is rotation equivariant (T is not)
-    G, classes = stylegan3_from_state(meta["init_kwargs"], state), exp["c"].argmax(1)
+    G, exp, classes = _model("r")  # config R is rotation equivariant (T is not)
     with torch.no_grad():
         x0 = G.synthesize(exp["z"], classes=classes)
         x90 = G.synthesize(exp["z"], classes=classes, transform=(0.0, 0.0, 90.0))
@@ -125,8 +133,8 @@ def test_rotation_knob_is_counterclockwise():
     assert ccw < 0.01 * cw
 
 
-def test_transform_per_sample_and_differentiable(golden):
-    G, exp, classes = golden
+def test_transform_per_sample_and_differentiable():
+    G, exp, classes = _model("r")
     dx = torch.tensor([0.0, 0.1], requires_grad=True)
     x = G.synthesize(exp["z"], classes=classes, transform=(dx, 0.0, 0.0))
     with torch.no_grad():
@@ -200,3 +208,17 @@ def test_input_transform_direction_renders_saves_and_refuses(golden, tmp_path):
         input_transform_direction(G, "zoom")
     with pytest.raises(ValueError, match="no input transform"):
         input_transform_direction(DCGANGenerator(z_dim=4, resolution=16, width=4), "shift_x")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cfg", ["t", "r"])
+def test_golden_on_cuda(cfg, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # full float32 convs, as on the CPU
+    meta, state, exp = _read(cfg)
+    G = stylegan3_from_state(meta["init_kwargs"], state).to("cuda")
+    classes = exp["c"].argmax(1).cuda() if "c" in exp else None
+    dx, dy, angle = exp["transform"].tolist()
+    with torch.no_grad():
+        _check(G.synthesize(exp["z"].cuda(), classes=classes).cpu(), exp["img_psi1"])
+        _check(G.synthesize(exp["wplus"].cuda(), space="w+", classes=classes).cpu(), exp["img_wplus"])
+        _check(G.synthesize(exp["z"].cuda(), classes=classes, transform=(dx, dy, angle)).cpu(), exp["img_transform"])
