@@ -166,7 +166,15 @@ def test_save_load_roundtrip_and_fingerprint(golden, tmp_path):
     assert type(G2) is StyleGAN3Generator and G2.fingerprint == G.fingerprint
     with torch.no_grad():
         assert torch.equal(G2.synthesize(exp["z"], classes=classes), G.synthesize(exp["z"], classes=classes))
-    assert set(G.shiftable_weights()) == {f"synthesis.{n}.weight" for n in G.synthesis.layer_names}
+    weights = G.shiftable_weights()
+    assert set(weights) == {f"synthesis.{n}.weight" for n in G.synthesis.layer_names}
+    name = f"synthesis.{G.synthesis.layer_names[3]}.weight"
+    with torch.no_grad():
+        base = G.synthesize(exp["z"], classes=classes)
+        assert torch.equal(G.synthesize_shifted(exp["z"], {name: torch.zeros_like(weights[name])}, classes=classes),
+                           base)
+        moved = G.synthesize_shifted(exp["z"], {name: torch.randn_like(weights[name])}, classes=classes)
+    assert (moved - base).abs().max() > 1e-3 and torch.equal(G.synthesize(exp["z"], classes=classes), base)
 
 
 def test_from_record_and_bad_input():

@@ -251,7 +251,8 @@ class SynthesisInput(nn.Module):
         super().__init__()
         self.w_dim, self.channels, self.size = w_dim, channels, int(size)
         self.sampling_rate, self.bandwidth = float(sampling_rate), float(bandwidth)
-        # Random frequencies: Gaussian directions with radii shrunk towards 0, inside the band.
+        # Random frequencies inside the band: a 2-D Gaussian sample's direction, at radius
+        # exp(-r^2 / 4) (r its length, so in (0, 1]) times the bandwidth.
         freqs = torch.randn(channels, 2)
         radii = freqs.norm(dim=1, keepdim=True)
         freqs = freqs / (radii * radii.square().exp().pow(0.25)) * bandwidth
