@@ -253,9 +253,9 @@ class SynthesisInput(nn.Module):
         self.sampling_rate, self.bandwidth = float(sampling_rate), float(bandwidth)
         # Random frequencies inside the band: a 2-D Gaussian sample's direction, at radius
         # exp(-r^2 / 4) (r its length, so in (0, 1]) times the bandwidth.
-        freqs = torch.randn(channels, 2)
-        radii = freqs.norm(dim=1, keepdim=True)
-        freqs = freqs / (radii * radii.square().exp().pow(0.25)) * bandwidth
+        g = torch.randn(channels, 2)
+        r = g.norm(dim=1, keepdim=True)
+        freqs = g / r * torch.exp(-r.square() / 4) * bandwidth
         self.weight = nn.Parameter(torch.randn(channels, channels))
         self.affine = FullyConnected(w_dim, 4)
         with torch.no_grad():  # starts as no rotation, no translation
