@@ -113,6 +113,10 @@ def upfirdn2d(x: Tensor, f: Tensor | None, *, up: int = 1, down: int = 1,
     passes of a 1-D filter). Downsampling keeps samples 0, down, 2 down, ...
     """
     n, c, h, w = x.shape
+    if up > 1 and f is not None and f.dim() == 1 and f.numel() % up == 0:  # same numbers, no zeros multiplied
+        g = f.to(x).flip(0) * math.sqrt(gain)
+        x = _polyphase_up(_polyphase_up(x, g, up, padding[0], padding[1], dim=3), g, up, padding[2], padding[3], dim=2)
+        return x[:, :, ::down, ::down] if down > 1 else x
     if up > 1:
         x = F.pad(x.reshape(n, c, h, 1, w, 1), (0, up - 1, 0, 0, 0, up - 1)).reshape(n, c, h * up, w * up)
     px0, px1, py0, py1 = padding
@@ -129,6 +133,32 @@ def upfirdn2d(x: Tensor, f: Tensor | None, *, up: int = 1, down: int = 1,
         return F.conv2d(x, f.reshape(1, 1, k, 1).expand(c, 1, k, 1), stride=(down, 1), groups=c)
     f = f * gain
     return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), stride=down, groups=c)
+
+
+def _polyphase_up(x: Tensor, g: Tensor, up: int, p0: int, p1: int, *, dim: int) -> Tensor:
+    """Along ``dim`` (2: y, 3: x): zero insertion by ``up``, padding (p0, p1), correlation with ``g``.
+
+    Computed per output phase r (outputs up*q + r), each a correlation of the input at its own rate
+    with the taps of g that meet input samples for that phase, g[t0::up] (t0 = (p0 - r) mod up),
+    so the zeros are never multiplied: 1/up of the work of filtering the zero-stuffed signal.
+    """
+    c, length, k = x.shape[1], x.shape[dim], g.numel()
+    out = length * up + p0 + p1 - k + 1
+    nq = -(-out // up)  # outputs per phase (the last phases may have one too many: cropped below)
+    phases = []
+    for r in range(up):
+        t0 = (p0 - r) % up
+        sub = g[t0::up]
+        lo = (r + t0 - p0) // up  # input index of output q = 0's first tap
+        hi = lo + nq + sub.numel() - 2  # last input index needed
+        pads = [0, 0, 0, 0]
+        side = 0 if dim == 3 else 2
+        pads[side], pads[side + 1] = max(0, -lo), max(0, hi - length + 1)
+        seg = F.pad(x, pads).narrow(dim, lo + max(0, -lo), hi - lo + 1)
+        shape = (c, 1, 1, sub.numel()) if dim == 3 else (c, 1, sub.numel(), 1)
+        phases.append(F.conv2d(seg, sub.reshape(shape[1:]).expand(shape), groups=c))
+    y = torch.stack(phases, dim + 1).flatten(dim, dim + 1)  # interleave: index q * up + r
+    return y.narrow(dim, 0, out)
 
 
 def filtered_lrelu(x: Tensor, fu: Tensor | None, fd: Tensor | None, b: Tensor, *, up: int, down: int,
