@@ -230,3 +230,29 @@ def test_golden_on_cuda(cfg, monkeypatch):
         _check(G.synthesize(exp["z"].cuda(), classes=classes).cpu(), exp["img_psi1"])
         _check(G.synthesize(exp["wplus"].cuda(), space="w+", classes=classes).cpu(), exp["img_wplus"])
         _check(G.synthesize(exp["z"].cuda(), classes=classes, transform=(dx, dy, angle)).cpu(), exp["img_transform"])
+
+
+@pytest.mark.slow
+def test_learned_shift_walk_in_wplus_finds_the_models_own_translation():
+    """A linear shift_x walk in w+ (100 steps) moves the images much like the model's input translation."""
+    import torch.nn.functional as F
+
+    from steerlab.directions import input_transform_direction
+    from steerlab.edits import get_edit
+    from steerlab.methods.walks import learn_linear_walk
+
+    G, _, _ = _model("t")
+    walk = learn_linear_walk(G, "shift_x", space="w+", steps=100, batch_size=4, seed=0, progress=False)
+    own = input_transform_direction(G, "shift_x", space="w+")
+    z = torch.randn(16, G.z_dim, generator=torch.Generator().manual_seed(123))
+    latent, alpha = G.to_space(z, "w+"), torch.full((16,), 0.125)
+    with torch.no_grad():
+        x0 = G.synthesize(latent, space="w+")
+        xw, xk = walk.render(G, z, alpha, latent=latent), own.render(G, z, alpha, latent=latent)
+        target, mask = get_edit("shift_x").fn(x0, alpha)
+    cos = float(F.cosine_similarity((xw - x0).flatten(1), (xk - x0).flatten(1), dim=1).mean())
+
+    def l2(x):
+        return float(((x - target) * mask).square().sum() / mask.expand_as(x).sum())
+
+    assert cos > 0.6 and l2(xk) < 0.1 * l2(x0) and l2(xw) < 0.5 * l2(x0), (cos, l2(x0), l2(xw), l2(xk))
