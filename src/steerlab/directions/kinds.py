@@ -15,7 +15,7 @@ one of three things, and says which by the method it overrides:
 a kind overrides it when it has a faster or more general single-direction path (the weight
 kind renders one shift per sample with ``vmap``).
 
-The built-in kinds (linear, nonlinear, nn-linear, weight, trajectory) are registered here, so
+The built-in kinds (linear, nonlinear, nn-linear, weight, trajectory, input-transform) are registered here, so
 every direction file renders after ``import steerlab.directions`` in a fresh process. A new
 method registers its kind the same way, from inside or outside steerlab:
 
@@ -49,8 +49,8 @@ from steerlab.models.base import Generator
 if TYPE_CHECKING:  # Direction imports this module to find its kind
     from steerlab.directions.direction import Direction
 
-__all__ = ["KINDS", "Kind", "Linear", "NNLinear", "Nonlinear", "Trajectory", "Weight", "get_kind",
-           "register_kind"]
+__all__ = ["KINDS", "InputTransform", "Kind", "Linear", "NNLinear", "Nonlinear", "Trajectory", "Weight", "get_kind",
+           "input_transform_direction", "register_kind"]
 
 K = TypeVar("K")
 
@@ -224,3 +224,54 @@ class Weight(Kind):
         if bool((t == t[0]).all()):  # one magnitude for the batch: a single plain call
             return G.synthesize_shifted(latent, {layer: t[0] * xi}, space=space, classes=classes)
         return render_shifted(G, latent, layer, t.view(-1, *[1] * xi.dim()) * xi, space=space, classes=classes)
+
+
+@register_kind("input-transform")
+class InputTransform(Kind):
+    """A model's own input translation / rotation (StyleGAN3's Fourier-feature input), as a direction.
+
+    Renders ``G.synthesize(latent, transform=alpha_g[:, :1] * axis)``; tensor ``axis`` (3,) is the
+    (dx, dy, angle) per unit of alpha_g (dx, dy in image widths, angle in degrees). Only for a model
+    whose ``synthesize`` takes ``transform`` (``has_input_transform``: `StyleGAN3Generator`). Made
+    by `steerlab.directions.input_transform_direction`; the natural ground truth for a learned
+    shift or rotation walk. Rendered last, on the latent any moves produced.
+    """
+
+    def render(self, d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
+               classes: Tensor | None) -> Tensor:
+        if not getattr(G, "has_input_transform", False):
+            raise ValueError(f"direction kind 'input-transform' needs a model with an input transform "
+                             f"(StyleGAN3); model '{G.name}' has none")
+        t = alpha_g[:, :1].to(latent) * d.tensors["axis"].to(latent)
+        return G.synthesize(latent, space=self.latent_space(d), classes=classes, transform=tuple(t.unbind(1)))
+
+
+# the edits a model's own input transform performs, and the (dx, dy, angle) axis of each
+INPUT_TRANSFORM_EDITS = {"shift_x": (1.0, 0.0, 0.0), "shift_y": (0.0, 1.0, 0.0), "rotate2d": (0.0, 0.0, 1.0)}
+
+
+def input_transform_direction(G: Generator, edit: str = "shift_x", *, space: str = "w") -> Direction:
+    """The model's own translation or rotation as an "input-transform" `Direction` for ``edit``.
+
+    Driven in the edit's units (shift_x / shift_y: fractions of the width / height, + = right /
+    down; rotate2d: degrees, + = counter-clockwise), so it renders, saves, applies and evaluates
+    like a walk learned for the same edit; ``space`` is the latent space it is given codes in.
+
+    Raises:
+        ValueError: ``G`` has no input transform, or ``edit`` is not one it performs.
+    """
+    from steerlab.directions.alpha import alpha_spec
+    from steerlab.directions.direction import Direction
+    from steerlab.edits import get_edit
+
+    if not getattr(G, "has_input_transform", False):
+        raise ValueError(f"model '{G.name}' has no input transform (StyleGAN3 models do)")
+    if edit not in INPUT_TRANSFORM_EDITS:
+        raise ValueError(f"the input transform performs {', '.join(INPUT_TRANSFORM_EDITS)}, not {edit!r}")
+    G.check_space(space)
+    e = get_edit(edit)
+    per_g = float(e.to_t(torch.tensor(1.0)))  # edit units per unit of alpha_g (linear mappings)
+    axis = torch.tensor(INPUT_TRANSFORM_EDITS[edit]) * per_g
+    return Direction(kind="input-transform", space=space, tensors={"axis": axis}, model=G.name,
+                     fingerprint=G.fingerprint, alpha=alpha_spec(e), edit=edit,
+                     config={"method": "input-transform"})
