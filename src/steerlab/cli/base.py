@@ -40,24 +40,26 @@ class Parser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------------- argument types
 # Each type refuses a bad value with one line naming what is allowed (argparse prefixes the option).
-def _typed(name: str, fn):
+def _typed(name: str, fn, **bounds):
     def parse(text: str):
         try:
             return fn(text)
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e).removeprefix("the value ")) from None
     parse.__name__ = name
+    parse.bounds = bounds  # type: ignore[attr-defined]  (lo, hi, ...: what the tests probe)
     return parse
 
 
 def count(lo: int = 1, hi: int = checks.MAX_COUNT):
     """A whole number in [lo, hi] (argparse type)."""
-    return _typed("count", lambda text: checks.check_int("the value", _number(text), lo, hi))
+    return _typed("count", lambda text: checks.check_int("the value", _number(text), lo, hi), lo=lo, hi=hi)
 
 
 def number(lo: float = 0.0, hi: float = math.inf, lo_open: bool = True):
     """A finite number in (lo, hi] (``lo_open``) or [lo, hi] (argparse type)."""
-    return _typed("number", lambda text: checks.check_float("the value", _number(text), lo, hi, lo_open=lo_open))
+    return _typed("number", lambda text: checks.check_float("the value", _number(text), lo, hi, lo_open=lo_open),
+                  lo=lo, hi=hi, lo_open=lo_open)
 
 
 def _number(text: str) -> float | int:
