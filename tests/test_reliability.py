@@ -1,0 +1,224 @@
+"""The error boundary of the CLI, run folders that are never lost, and loops that never write NaN."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import make_tiny
+from steerlab.cli import glue_negative_values, main
+from steerlab.core.checks import NonFiniteError, check_device, check_float, check_int
+from steerlab.core.runs import PID_FILE, claim, run_folder
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def _leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}"))
+
+
+# --------------------------------------------------------------------------- the error boundary
+def test_internal_error_is_one_line_naming_the_traceback_file(monkeypatch, capsys):
+    from steerlab.cli import commands
+
+    def boom(self, args):
+        raise RuntimeError("a bug\nsecond line")
+    monkeypatch.setattr(commands.Models, "run", boom)
+    assert main(["models"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: RuntimeError: a bug" in err, err
+    path = Path(err.split("full traceback in ")[1].split(";")[0])
+    try:
+        assert path.parent == Path(__import__("tempfile").gettempdir())
+        assert "Traceback" in path.read_text() and "boom" in path.read_text()
+    finally:
+        path.unlink()
+    assert main(["--debug", "models"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "boom" in err
+
+
+def test_usage_errors_are_one_line_and_help_still_works(capsys):
+    for argv in (["walk", "--model"], ["walk", "--model", "x", "--edit", "zoom", "--steps", "ten"], ["--nope"],
+                 ["nope"], ["walk", "--kind", "curvy", "--model", "x", "--edit", "zoom"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "usage:" not in err and "--help" in err, err
+    assert main(["walk", "--help"]) == 0
+    assert "--batch-size" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+
+
+def test_negative_number_lists_are_values():
+    assert glue_negative_values(["apply", "d", "--alphas", "-0.3,0,0.3", "--seeds", "0"]) == \
+        ["apply", "d", "--alphas=-0.3,0,0.3", "--seeds", "0"]
+    assert glue_negative_values(["--T", "-1e-3"]) == ["--T=-1e-3"]
+    assert glue_negative_values(["--overwrite", "--seeds", "1"]) == ["--overwrite", "--seeds", "1"]
+    assert glue_negative_values(["-h"]) == ["-h"]
+
+
+def test_apply_takes_negative_alphas(tmp_path, capsys):
+    from steerlab.methods.walks import learn_linear_walk
+    from steerlab.models import save_generator
+    G = make_tiny()
+    model = save_generator(G, tmp_path / "tiny")
+    d = learn_linear_walk(G, "brightness", steps=1, batch_size=2, progress=False).save(tmp_path / "d")
+    code = main(["apply", str(d), "--model", str(model), "--alphas", "-0.3,0,0.3", "--seeds", "0",
+                 "--out", str(tmp_path / "ap")])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "ap" / "strip.png").is_file()
+
+
+def test_checks_name_the_value_and_the_range():
+    with pytest.raises(ValueError, match=r"steps must be a whole number in \[1, 10\], got 0"):
+        check_int("steps", 0, 1, 10)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        check_float("lr", float("nan"))
+    with pytest.raises(ValueError, match="available: cpu"):
+        check_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            check_device("cuda")
+    assert check_int("n", 3.0) == 3 and check_float("x", "0.5") == 0.5
+
+
+# --------------------------------------------------------------------------- run folders
+def test_a_folder_appearing_at_out_during_a_run_is_kept(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(FileExistsError, match="appeared during the run and is kept"):
+        with run_folder(out) as tmp:
+            (tmp / "result.txt").write_text("new")
+            out.mkdir()
+            (out / "notes.txt").write_text("mine")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
+    assert _leftovers(out) == []
+    # with --overwrite only the folder that was there at the start may be replaced
+    with pytest.raises(FileExistsError, match="appeared"):
+        with run_folder(tmp_path / "other", overwrite=True) as tmp:
+            (tmp_path / "other").mkdir()
+            (tmp_path / "other" / "notes.txt").write_text("mine")
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+    with run_folder(out, overwrite=True) as tmp:  # there at the start: replaced
+        (tmp / "result.txt").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["result.txt"] and _leftovers(out) == []
+
+
+def test_walk_fails_in_one_line_when_its_out_appears_meanwhile(tmp_path, tiny_file, capsys, monkeypatch):
+    import steerlab.jobs.walk as job
+    out = tmp_path / "run"
+    real = job.target_l2
+
+    def meanwhile(*a, **k):
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+        return real(*a, **k)
+    monkeypatch.setattr(job, "target_l2", meanwhile)
+    code = main(["walk", "--model", str(tiny_file), "--edit", "zoom", "--steps", "2", "--batch-size", "2",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "is kept" in err, err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and _leftovers(out) == []
+
+
+def test_two_runs_cannot_share_an_out_and_a_dead_runs_lock_is_taken_over(tmp_path):
+    out = tmp_path / "run"
+    with claim(out):
+        with pytest.raises(FileExistsError, match=f"being written by process {os.getpid()}"):
+            with run_folder(out):
+                pass
+    assert _leftovers(out) == []
+    (tmp_path / ".run.lock").write_text(f"{_dead_pid()} {__import__('socket').gethostname()}\n")
+    with run_folder(out) as tmp:
+        (tmp / "x").write_text("1")
+    assert (out / "x").is_file() and not (out / PID_FILE).exists() and _leftovers(out) == []
+
+
+def test_stale_partial_folders_of_dead_runs_are_cleaned(tmp_path):
+    host = __import__("socket").gethostname()
+    dead, alive = tmp_path / ".run.partial-dead", tmp_path / ".run.partial-alive"
+    for folder, pid in ((dead, _dead_pid()), (alive, os.getpid())):
+        folder.mkdir()
+        (folder / PID_FILE).write_text(f"{pid} {host}\n")
+        (folder / "half.png").write_bytes(b"x")
+    other = tmp_path / ".runner.partial-x"  # another output's: not touched
+    other.mkdir()
+    with run_folder(tmp_path / "run") as tmp:
+        (tmp / "x").write_text("1")
+    assert not dead.exists() and alive.exists() and other.exists()
+
+
+def test_sigterm_removes_the_partial_folder_and_the_lock(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {SRC!r})
+        from steerlab.core.runs import run_folder
+        with run_folder({str(tmp_path / 'run')!r}) as tmp:
+            (tmp / "half.txt").write_text("x")
+            os.kill(os.getpid(), signal.SIGTERM)
+            import time; time.sleep(30)
+    """)
+    r = subprocess.run([sys.executable, "-c", script], timeout=120, capture_output=True, text=True)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+# --------------------------------------------------------------------------- no NaN artefacts
+def test_walk_loop_stops_at_the_first_non_finite_loss():
+    from steerlab.methods.walks.loop import train_walk
+    w = torch.zeros(3, requires_grad=True)
+    calls = []
+
+    def step_loss():
+        calls.append(1)
+        return (w.sum() - 1) ** 2 * (float("nan") if len(calls) == 3 else 1.0)
+    with pytest.raises(NonFiniteError, match="walk diverged at step 3"):
+        train_walk([w], step_loss, steps=100, lr=0.1, progress=False, log_every=5)
+    assert len(calls) == 5  # stopped at the first read-back
+
+
+def test_inversion_stops_at_a_non_finite_loss():
+    from steerlab.methods.trajectories import invert
+    G = make_tiny()
+    target = G.synthesize(G.sample_z(2))
+    with torch.no_grad():
+        next(G.parameters()).fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="inversion diverged"):
+        invert(G, target, steps=3, progress=False)
+
+
+def test_train_stops_at_a_non_finite_loss_and_writes_no_model(tmp_path, capsys, monkeypatch):
+    import steerlab.training.gan as gan
+    real = gan.gan_step
+
+    def nan_step(*a, **k):
+        d, g, t = real(*a, **k)
+        return d * float("nan"), g, t
+    monkeypatch.setattr(gan, "gan_step", nan_step)
+    out = tmp_path / "m"
+    code = main(["train", "shapes", "--out", str(out), "--images", "16", "--resolution", "16", "--steps", "3",
+                 "--batch-size", "4", "--width", "4", "--z-dim", "4", "--fid-images", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "GAN training diverged at step 1" in err, err
+    assert not out.with_suffix(".safetensors").exists()
+
+
+def test_train_keeps_an_existing_model_without_overwrite(tmp_path, capsys):
+    from steerlab.models import save_generator
+    path = save_generator(make_tiny(), tmp_path / "m")
+    before = path.read_bytes()
+    args = ["train", "shapes", "--out", str(tmp_path / "m"), "--images", "16", "--resolution", "16", "--steps",
+            "2", "--batch-size", "4", "--width", "4", "--z-dim", "4", "--fid-images", "0"]
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err and path.read_bytes() == before
+    assert main(args + ["--overwrite"]) == 0, capsys.readouterr().err
+    assert path.read_bytes() != before
