@@ -222,3 +222,85 @@ def test_train_keeps_an_existing_model_without_overwrite(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err and path.read_bytes() == before
     assert main(args + ["--overwrite"]) == 0, capsys.readouterr().err
     assert path.read_bytes() != before
+
+
+# --------------------------------------------------------------------------- the UI's command line
+@pytest.fixture
+def launched(monkeypatch):
+    import steerlab.ui
+    calls = []
+    monkeypatch.setattr(steerlab.ui, "launch", lambda *a, **k: calls.append((a, k)))
+    return calls
+
+
+def test_ui_refuses_a_non_loopback_host_without_allow_remote(launched, capsys):
+    for host in ("0.0.0.0", "192.168.1.5", "::", "example.org"):
+        assert main(["ui", "--host", host]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--allow-remote" in err, err
+    assert launched == []
+    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1"):
+        assert main(["ui", "--host", host]) == 0
+        assert capsys.readouterr().err == ""
+    assert [k["host"] for _, k in launched] == ["127.0.0.1", "127.0.0.2", "localhost", "::1"]
+    assert all(k["auth"] is None and not k["allow_remote"] for _, k in launched)
+
+
+def test_ui_remote_prints_a_warning_and_passes_auth(launched, capsys):
+    assert main(["ui", "--host", "0.0.0.0", "--allow-remote", "--auth", "ann:s3:cret"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "0.0.0.0" in err and "--auth" not in err
+    assert launched[-1][1]["auth"] == ("ann", "s3:cret") and launched[-1][1]["allow_remote"]
+    assert main(["ui", "--host", "0.0.0.0", "--allow-remote"]) == 0
+    assert "--auth" in capsys.readouterr().err
+    for bad in ("ann", ":pw", "ann:", ""):
+        assert main(["ui", "--auth", bad]) == 2
+        assert "USER:PASSWORD" in capsys.readouterr().err
+
+
+def test_ui_lists_unreadable_direction_files_with_the_reason(tmp_path):
+    from steerlab.methods.walks import learn_linear_walk
+    from steerlab.ui import Library
+    G = make_tiny()
+    learn_linear_walk(G, "zoom", steps=1, batch_size=2, progress=False).save(tmp_path / "good")
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors at all")
+    locked = learn_linear_walk(G, "zoom", steps=1, batch_size=2, progress=False).save(tmp_path / "locked")
+    locked.chmod(0)
+    try:
+        entries, refused = Library([G], [tmp_path]).directions_for("tiny")
+    finally:
+        locked.chmod(0o644)
+    assert [Path(e.key).name for e in entries] == ["good.safetensors"] + (
+        ["locked.safetensors"] if os.access(locked, os.R_OK) and os.geteuid() == 0 else [])
+    assert any("junk.safetensors: unreadable" in r for r in refused), refused
+    if os.geteuid() != 0:  # root reads anything
+        assert any("locked.safetensors: unreadable (Permission denied)" in r for r in refused), refused
+
+
+@pytest.mark.slow
+def test_ui_removes_its_temp_folder_on_sigterm(tmp_path, tiny_file):
+    pytest.importorskip("gradio")
+    import socket
+    import time
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=SRC, GRADIO_ANALYTICS_ENABLED="False")
+    p = subprocess.Popen([sys.executable, "-m", "steerlab.cli", "ui", "--model", str(tiny_file), "--port", str(port)],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and p.poll() is None:
+            line = p.stdout.readline()
+            if "steering wheel on" in line:
+                break
+        assert p.poll() is None, p.stderr.read()
+        assert list(tmp.glob("steerlab-ui-*")), "the UI made no temp folder"
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert list(tmp.glob("steerlab-ui-*")) == []

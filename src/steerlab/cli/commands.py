@@ -288,12 +288,25 @@ class UI(Command):
                                                              "(repeatable; default: runs)")
         p.add_argument("--model", action="append", help="zoo name or generator .safetensors to offer "
                                                         "(repeatable; default: the whole zoo)")
-        p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)")
+        p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only; "
+                                                           "another one needs --allow-remote)")
+        p.add_argument("--allow-remote", action="store_true",
+                       help="allow a --host other than loopback, which exposes the models and the file upload to "
+                            "the network (a warning is printed; use --auth too)")
+        p.add_argument("--auth", metavar="USER:PASSWORD", help="ask for this user name and password (gradio's "
+                                                               "login page) before serving anything")
 
     def run(self, args) -> int:
-        from steerlab.ui import launch
+        import sys
+
+        from steerlab.ui import check_host, launch, parse_auth
+        auth = parse_auth(args.auth)
+        warning = check_host(args.host, args.allow_remote, auth)
+        if warning:
+            print(f"steerlab ui: warning: {warning}", file=sys.stderr, flush=True)
         folders = args.directions or (["runs"] if Path("runs").is_dir() else [])
-        launch(args.model, folders, port=args.port, host=args.host, device=args.device)
+        launch(args.model, folders, port=args.port, host=args.host, device=args.device,
+               allow_remote=args.allow_remote, auth=auth)
         return 0
 
 
