@@ -48,7 +48,7 @@ def test_existing_run_folder_is_kept(tmp_path, tiny_file, capsys):
     (["walk", "--model", "TINY", "--edit", "zoom", "--loss", "l7"], "unknown loss"),
     (["walk", "--model", "TINY", "--edit", "zoom", "--space", "w"], "no latent space"),
     (["apply", "DIR", "--alphas", "9"], "outside the allowed range"),
-    (["apply", "DIR", "--alphas", "nan"], "outside the allowed range"),
+    (["apply", "DIR", "--alphas", "nan"], "finite"),
     (["apply", "PICKLE"], "pickle"),
     (["apply", "TRUNC"], "not a valid safetensors"),
     (["apply", "DIR", "--model", "faces"], "learned for model"),

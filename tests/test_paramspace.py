@@ -346,7 +346,7 @@ def test_cli_layers_discover_and_analyze(tmp_path, tiny_file, capsys):
     (["--method", "pca", "--layer", "conv2.weight"], "unknown method 'pca'"),
     (["--method", "svd", "--layer", "conv7.weight"], "unknown layer 'conv7.weight'"),
     (["--method", "svd", "--layer", "conv2.weight", "--analyze", "beauty"], "unknown analysis"),
-    (["--method", "svd", "--layer", "conv2.weight", "--shift", "nan"], "positive number"),
+    (["--method", "svd", "--layer", "conv2.weight", "--shift", "nan"], "--shift: must be a finite number"),
 ])
 def test_cli_discover_bad_input_exits_2(tmp_path, tiny_file, capsys, args, msg):
     code = main(["discover", "--model", str(tiny_file), "--out", str(tmp_path / "x"), *args])

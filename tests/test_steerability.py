@@ -180,8 +180,13 @@ def test_train_dataset_gan_writes_zoo_file_and_resumes(tmp_path):
                           width=8, z_dim=8, fid_images=0, progress=False)
     ck = json.loads((tmp_path / ".checkpoints" / "m.json").read_text())
     assert ck["step"] == 3
+    before = (tmp_path / "m.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match="--overwrite"):  # a finished model is kept
+        train_dataset_gan("shapes", tmp_path / "m", n_images=64, resolution=16, steps=5, batch_size=8,
+                          width=8, z_dim=8, fid_images=0, progress=False)
+    assert (tmp_path / "m.safetensors").read_bytes() == before
     train_dataset_gan("shapes", tmp_path / "m", n_images=64, resolution=16, steps=5, batch_size=8,
-                      width=8, z_dim=8, fid_images=0, progress=False)
+                      width=8, z_dim=8, fid_images=0, progress=False, overwrite=True)
     ck = json.loads((tmp_path / ".checkpoints" / "m.json").read_text())
     assert ck["step"] == 5 and len(ck["history"]["d_loss"]) == 5   # continued, not restarted
     G2 = load_model(tmp_path / "m.safetensors")

@@ -160,7 +160,7 @@ def folder(tmp_path, G, walks):
     other = learn_linear_walk(make_tiny(seed=1, name="tiny2"), "zoom", steps=1, progress=False)
     other.save(tmp_path / "runs" / "c" / "other")
     save_generator(G, tmp_path / "runs" / "tiny")  # a generator file, not a direction: ignored
-    (tmp_path / "runs" / "junk.safetensors").write_bytes(b"\x00" * 50)  # not a direction: ignored
+    (tmp_path / "runs" / "junk.safetensors").write_bytes(b"\x00" * 50)  # unreadable: listed as refused
     return tmp_path
 
 
@@ -169,9 +169,10 @@ def test_library_offers_only_the_models_directions(folder, G):
     assert len(find_direction_files([folder / "runs"])) == 3
     entries, refused = lib.directions_for("tiny")
     assert sorted(e.label.split(" ")[0] for e in entries) == ["color", "zoom"]
-    assert len(refused) == 1 and "other.safetensors" in refused[0] and "learned for model 'tiny2'" in refused[0]
+    assert len(refused) == 2 and "junk.safetensors: unreadable" in refused[0]
+    assert "other.safetensors" in refused[1] and "learned for model 'tiny2'" in refused[1]
     entries2, refused2 = lib.directions_for("tiny2")
-    assert [e.label.split(" ")[0] for e in entries2] == ["zoom"] and len(refused2) == 2
+    assert [e.label.split(" ")[0] for e in entries2] == ["zoom"] and len(refused2) == 3
 
 
 def test_library_refuses_bad_models_and_direction_uploads(folder, G, tmp_path):
@@ -225,7 +226,7 @@ def test_read_image_resizes_and_refuses_non_images(tmp_path):
 def test_cli_ui_refuses_bad_arguments_quickly(capsys, tmp_path):
     from steerlab.cli import main
     assert main(["ui", "--port", "0"]) == 2
-    assert "port must be" in capsys.readouterr().err
+    assert "--port: must be a whole number in [1, 65535]" in capsys.readouterr().err
     assert main(["ui", "--directions", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["ui", "--model", "bogus", "--directions", str(tmp_path)]) == 2

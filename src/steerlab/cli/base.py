@@ -13,39 +13,136 @@ new one with `register_command` (a plugin may do so too):
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 from typing import Any
 
+from steerlab.core import checks
 from steerlab.core.registry import Registry
 
 
+# --------------------------------------------------------------------------- parser
+class UsageError(ValueError):
+    """A malformed command line (unknown option, bad value, missing argument): one line, exit 2."""
+
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` whose errors are one line (a `UsageError`) instead of a usage
+    block and an exit; its sub-parsers are of this class too. ``--help`` works as usual."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(self.prog, f"{message.splitlines()[0]} (see `{self.prog} --help`)")
+
+
 # --------------------------------------------------------------------------- argument types
+# Each type refuses a bad value with one line naming what is allowed (argparse prefixes the option).
+def _typed(name: str, fn, **bounds):
+    def parse(text: str):
+        try:
+            return fn(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix("the value ")) from None
+    parse.__name__ = name
+    parse.bounds = bounds  # type: ignore[attr-defined]  (lo, hi, ...: what the tests probe)
+    return parse
+
+
+def count(lo: int = 1, hi: int = checks.MAX_COUNT):
+    """A whole number in [lo, hi] (argparse type)."""
+    return _typed("count", lambda text: checks.check_int("the value", _number(text), lo, hi), lo=lo, hi=hi)
+
+
+def number(lo: float = 0.0, hi: float = math.inf, lo_open: bool = True):
+    """A finite number in (lo, hi] (``lo_open``) or [lo, hi] (argparse type)."""
+    return _typed("number", lambda text: checks.check_float("the value", _number(text), lo, hi, lo_open=lo_open),
+                  lo=lo, hi=hi, lo_open=lo_open)
+
+
+def _number(text: str) -> float | int:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"not a number: {text!r}") from None
+
+
 def floats(text: str) -> list:
-    """'0.5,1,2' -> [0.5, 1.0, 2.0]; colour triples as 'r:g:b', e.g. '0.3:0:0,-0.3:0:0'."""
+    """'0.5,1,2' -> [0.5, 1.0, 2.0]; colour triples as 'r:g:b', e.g. '0.3:0:0,-0.3:0:0'. Finite only,
+    at most `MAX_COUNT` values."""
     out = []
-    for part in text.split(","):
+    parts = text.split(",")
+    if len(parts) > checks.MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"at most {checks.MAX_COUNT} values, got {len(parts)}")
+    for part in parts:
         part = part.strip()
         try:
             vals = [float(v) for v in part.split(":")]
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number list: {text!r} (use e.g. 0.5,1,2 or 0.3:0:0)")
+        if not all(math.isfinite(v) for v in vals):
+            raise argparse.ArgumentTypeError(f"values must be finite numbers, got {text!r}")
         out.append(vals[0] if len(vals) == 1 else vals)
     return out
 
 
-def ints(text: str) -> list[int]:
-    """'0,1,2' -> [0, 1, 2]; a range '0-7' -> [0, ..., 7]."""
+def _int_list(text: str, hi: int) -> list[int]:
+    bad = argparse.ArgumentTypeError(f"not a list of whole numbers >= 0: {text!r} (use e.g. 0,1,2 or 0-7)")
     try:
         if "-" in text and "," not in text and not text.startswith("-"):
-            lo, hi = text.split("-")
-            return list(range(int(lo), int(hi) + 1))
-        return [int(v) for v in text.split(",")]
+            lo_s, hi_s = text.split("-")
+            lo, up = int(lo_s), int(hi_s)
+            if up < lo:
+                raise argparse.ArgumentTypeError(f"empty range {text!r}: the end must be >= the start "
+                                                 "(use e.g. 0-7)")
+            if up - lo + 1 > hi:
+                raise argparse.ArgumentTypeError(f"range {text!r} names {up - lo + 1} values; at most {hi}")
+            values = list(range(lo, up + 1))
+        else:
+            values = [int(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a seed list: {text!r} (use e.g. 0,1,2 or 0-7)")
+        raise bad from None
+    if not values or len(values) > hi:
+        raise argparse.ArgumentTypeError(f"{len(values)} values; give 1 to {hi}")
+    if any(v < 0 or v > 2 ** 63 - 1 for v in values):
+        raise bad
+    return values
+
+
+def ints(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2]; a range '0-7' -> [0, ..., 7]; whole numbers >= 0, at most `MAX_SEEDS`
+    of them (seeds, class labels)."""
+    return _int_list(text, checks.MAX_SEEDS)
 
 
 def names(text: str) -> list[str]:
     """'a,b' -> ['a', 'b'] (empty parts dropped)."""
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def device(text: str) -> str:
+    """A torch device this build and machine can use (one line listing the available ones)."""
+    if text == "cpu":  # the default: no torch import while parsing
+        return text
+    try:
+        return checks.check_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def out_path(text: str) -> str:
+    """An output folder: refused when it names an existing file (or is empty)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a folder")
+    p = Path(text)
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is a file, not a folder; choose another --out")
+    return text
 
 
 # --------------------------------------------------------------------------- shared options
@@ -54,12 +151,13 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "model": (("--model",), dict(help="zoo name (see `steerlab models`), a generator .safetensors file, "
                                       "an NVlabs StyleGAN .pkl (read without running its code), "
                                       "or a checkpoint a plugin can read")),
-    "device": (("--device",), dict(default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")),
-    "seed": (("--seed",), dict(type=int, default=0, help="seed of every random draw of the run, so a rerun "
+    "device": (("--device",), dict(default="cpu", type=device, help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")),
+    "seed": (("--seed",), dict(type=count(0, 2 ** 63 - 1), default=0, help="seed of every random draw of the run, so a rerun "
                                                          "gives the same numbers (default: 0)")),
-    "out": (("--out",), dict(help="output folder (default: {out})")),
-    "overwrite": (("--overwrite",), dict(action="store_true", help="replace an existing, non-empty output "
-                                                                   "folder (otherwise it is kept and the run stops)")),
+    "out": (("--out",), dict(type=out_path, help="output folder (default: {out})")),
+    "overwrite": (("--overwrite",), dict(action="store_true", help="replace an existing output (a non-empty "
+                                                                   "output folder; train: OUT.safetensors); otherwise "
+                                                                   "it is kept and the run stops")),
     "force": (("--force",), dict(action="store_true", help="use a direction made for another model anyway "
                                                            "(its fingerprint differs)")),
 }

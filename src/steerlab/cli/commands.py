@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from steerlab.cli.base import Command, floats, ints, names, register_command
+from steerlab.cli.base import Command, count, floats, ints, names, number, register_command
+from steerlab.core.checks import MAX_BATCH, MAX_COUNT, MAX_IMAGES, MAX_STEPS, MAX_Z_DIM
 from steerlab.methods import METHODS  # light: registers the methods' configs, loads none of their code
 
 
@@ -72,9 +73,9 @@ class Walk(Command):
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="edit name (see `steerlab edits`)")
         p.add_argument("--space", default="z", help="latent space to walk in (default: z)")
-        p.add_argument("--steps", type=int, default=1000, help="Adam steps (default: 1000)")
-        p.add_argument("--batch-size", type=int, default=16, help="samples per step (default: 16)")
-        p.add_argument("--lr", type=float, help="Adam learning rate (default: 0.01 linear, 0.001 nonlinear)")
+        p.add_argument("--steps", type=count(1, MAX_STEPS), default=1000, help="Adam steps (default: 1000)")
+        p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=16, help="samples per step (default: 16)")
+        p.add_argument("--lr", type=number(0, 100), help="Adam learning rate (default: 0.01 linear, 0.001 nonlinear)")
         p.add_argument("--kind", default="linear", choices=_family("walk"),
                        help="the walk: linear (Eq. 1, default), nonlinear (Euler steps f(z) = z + NN(z), Eq. 2), "
                             "nn-linear (App. A.3's G(z + alpha NN(z))), or one a plugin registered")
@@ -127,13 +128,13 @@ class Evaluate(Command):
 
     def add_arguments(self, p) -> None:
         p.add_argument("direction", help="a direction .safetensors file")
-        p.add_argument("--n", "--n-samples", dest="n", type=int, default=200,
+        p.add_argument("--n", "--n-samples", dest="n", type=count(1, MAX_COUNT), default=200,
                        help="held-out samples (default: 200; under torchrun write --n-samples, torchrun "
                             "takes --n for one of its own options)")
         p.add_argument("--alphas", type=floats, help="alpha grid in the direction's units (default: --n-alphas "
                                                      "evenly spaced over its range)")
-        p.add_argument("--n-alphas", type=int, default=9, help="grid size (default: 9)")
-        p.add_argument("--batch-size", type=int, default=50,
+        p.add_argument("--n-alphas", type=count(2, 1000), default=9, help="grid size (default: 9)")
+        p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=50,
                        help="images per forward pass (default: 50); under torchrun ranks split whole batches")
         p.add_argument("--measure", help="attribute measure: colour, box, face_box, object_colour, saliency "
                                          "(default: the edit's, as the model card maps it)")
@@ -161,7 +162,7 @@ class Demo(Command):
     shared, out_default = ("out",), "runs/demo"
 
     def add_arguments(self, p) -> None:
-        p.add_argument("--steps", type=int, default=400, help="steps per walk (default: 400)")
+        p.add_argument("--steps", type=count(1, MAX_STEPS), default=400, help="steps per walk (default: 400)")
 
     def run(self, args) -> int:
         from steerlab.jobs.demo import run_demo
@@ -181,11 +182,11 @@ class Invert(Command):
     def add_arguments(self, p) -> None:
         p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s) (PNG, JPEG, ...)")
         p.add_argument("--loss", default="blurred", help="blurred (Eq. 3, default), mse or dssim")
-        p.add_argument("--sigma", type=float, default=3.0, help="blur sigma in pixels (default: 3)")
-        p.add_argument("--steps", type=int, default=1000, help="Adam steps (default: 1000)")
-        p.add_argument("--lr", type=float, default=0.1, help="Adam learning rate (default: 0.1)")
-        p.add_argument("--restarts", type=int, default=4, help="random starts per image, best kept (default: 4)")
-        p.add_argument("--batch-size", type=int, help="image-starts optimised together (default: all; under "
+        p.add_argument("--sigma", type=number(0, 1000), default=3.0, help="blur sigma in pixels (default: 3)")
+        p.add_argument("--steps", type=count(1, MAX_STEPS), default=1000, help="Adam steps (default: 1000)")
+        p.add_argument("--lr", type=number(0, 100), default=0.1, help="Adam learning rate (default: 0.1)")
+        p.add_argument("--restarts", type=count(1, 1000), default=4, help="random starts per image, best kept (default: 4)")
+        p.add_argument("--batch-size", type=count(1, MAX_BATCH), help="image-starts optimised together (default: all; under "
                                                       "torchrun all of each rank's share)")
         p.add_argument("--classes", type=ints, help="class per image for conditional models")
 
@@ -216,18 +217,18 @@ class Trajectory(Command):
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="the transformation, e.g. shift_x, zoom, brightness")
-        p.add_argument("--trajectories", type=int, default=64, help="number of z0 (default: 64)")
-        p.add_argument("--T", type=float, help="largest dt in the edit's alpha_g units (default: half its range)")
-        p.add_argument("--n-steps", type=int, default=10, help="sub-problems per side (default: 10)")
-        p.add_argument("--steps-per-target", type=int, default=100,
+        p.add_argument("--trajectories", type=count(1, MAX_COUNT), default=64, help="number of z0 (default: 64)")
+        p.add_argument("--T", type=number(0, 1e6), help="largest dt in the edit's alpha_g units (default: half its range)")
+        p.add_argument("--n-steps", type=count(1, 1000), default=10, help="sub-problems per side (default: 10)")
+        p.add_argument("--steps-per-target", type=count(1, MAX_STEPS), default=100,
                        help="Adam steps per sub-problem (default: 100)")
-        p.add_argument("--lr", type=float, default=0.1, help="Adam learning rate of each inversion (default: 0.1)")
+        p.add_argument("--lr", type=number(0, 100), default=0.1, help="Adam learning rate of each inversion (default: 0.1)")
         p.add_argument("--loss", default="blurred", help="blurred (default), mse or dssim")
-        p.add_argument("--sigma", type=float, default=3.0, help="blur sigma in pixels of the blurred loss "
+        p.add_argument("--sigma", type=number(0, 1000), default=3.0, help="blur sigma in pixels of the blurred loss "
                                                                 "(default: 3)")
         p.add_argument("--measure", help="MEASURE:KEY read along u, e.g. saliency:x, face_box:width, pixels:x "
                                          "(default: saliency for geometric edits, colour otherwise)")
-        p.add_argument("--n-eval", type=int, default=32, help="held-out samples per s (default: 32)")
+        p.add_argument("--n-eval", type=count(1, MAX_COUNT), default=32, help="held-out samples per s (default: 32)")
 
     def run(self, args) -> int:
         from steerlab.jobs.trajectory import trajectory
@@ -272,11 +273,11 @@ class Reproduce(Command):
                                                                  "training")
         p.add_argument("--full", action="store_true", help="beta-vae: paper protocol, 1e5 steps of batch 128 "
                                                            "(hours on a CPU)")
-        p.add_argument("--train-steps", type=int, default=2000, help="beta-vae: quick protocol steps (default: 2000)")
-        p.add_argument("--trajectories", type=int, default=32, help="beta-vae: number of z0 per beta (default: 32)")
-        p.add_argument("--steps-per-target", type=int, default=50,
+        p.add_argument("--train-steps", type=count(1, MAX_STEPS), default=2000, help="beta-vae: quick protocol steps (default: 2000)")
+        p.add_argument("--trajectories", type=count(1, MAX_COUNT), default=32, help="beta-vae: number of z0 per beta (default: 32)")
+        p.add_argument("--steps-per-target", type=count(1, MAX_STEPS), default=50,
                        help="beta-vae: Adam steps per sub-problem (default: 50)")
-        p.add_argument("--n-eval", type=int, default=64, help="beta-vae: held-out samples per s (default: 64)")
+        p.add_argument("--n-eval", type=count(1, MAX_COUNT), default=64, help="beta-vae: held-out samples per s (default: 64)")
 
     def run(self, args) -> int:
         from steerlab.jobs.reproduce import reproduce
@@ -298,17 +299,30 @@ class UI(Command):
     shared = ("device",)
 
     def add_arguments(self, p) -> None:
-        p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+        p.add_argument("--port", type=count(1, 65535), default=7860, help="port (default: 7860)")
         p.add_argument("--directions", action="append", help="folder searched for direction files "
                                                              "(repeatable; default: runs)")
         p.add_argument("--model", action="append", help="zoo name or generator .safetensors to offer "
                                                         "(repeatable; default: the whole zoo)")
-        p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)")
+        p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only; "
+                                                           "another one needs --allow-remote)")
+        p.add_argument("--allow-remote", action="store_true",
+                       help="allow a --host other than loopback, which exposes the models and the file upload to "
+                            "the network (a warning is printed; use --auth too)")
+        p.add_argument("--auth", metavar="USER:PASSWORD", help="ask for this user name and password (gradio's "
+                                                               "login page) before serving anything")
 
     def run(self, args) -> int:
-        from steerlab.ui import launch
+        import sys
+
+        from steerlab.ui import check_host, launch, parse_auth
+        auth = parse_auth(args.auth)
+        warning = check_host(args.host, args.allow_remote, auth)
+        if warning:
+            print(f"steerlab ui: warning: {warning}", file=sys.stderr, flush=True)
         folders = args.directions or (["runs"] if Path("runs").is_dir() else [])
-        launch(args.model, folders, port=args.port, host=args.host, device=args.device)
+        launch(args.model, folders, port=args.port, host=args.host, device=args.device,
+               allow_remote=args.allow_remote, auth=auth)
         return 0
 
 
@@ -326,10 +340,10 @@ class CompareSpaces(Command):
         p.add_argument("--edit", default="color", help="color (default) or brightness")
         p.add_argument("--spaces", type=names, default=["z", "w"], help="comma-separated latent spaces "
                                                                         "(default: z,w)")
-        p.add_argument("--steps", type=int, default=300, help="Adam steps per walk (default: 300)")
-        p.add_argument("--batch-size", type=int, default=16, help="samples per step (default: 16)")
-        p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
-        p.add_argument("--n-eval", type=int, default=32, help="held-out samples measured (default: 32)")
+        p.add_argument("--steps", type=count(1, MAX_STEPS), default=300, help="Adam steps per walk (default: 300)")
+        p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=16, help="samples per step (default: 16)")
+        p.add_argument("--lr", type=number(0, 100), default=0.01, help="Adam learning rate (default: 0.01)")
+        p.add_argument("--n-eval", type=count(1, MAX_COUNT), default=32, help="held-out samples measured (default: 32)")
 
     def run(self, args) -> int:
         from steerlab.jobs.compare_spaces import compare_spaces_run
@@ -351,27 +365,28 @@ class Train(Command):
     description = ("Draws the dataset (seeded), trains with resumable checkpoints (rerun to continue) and writes "
                    "OUT.safetensors + OUT.json with a model card (command, time, final FID with the feature "
                    "network named).")
-    shared = ("seed", "device")
+    shared = ("seed", "overwrite", "device")
 
     def add_arguments(self, p) -> None:
         p.add_argument("dataset", help="dataset name (e.g. shapes)")
         p.add_argument("--out", help="path stem of the generator file (default: runs/train/DATASET)")
-        p.add_argument("--images", type=int, default=20000, help="training images drawn (default: 20000)")
-        p.add_argument("--resolution", type=int, default=32, help="image side (default: 32)")
-        p.add_argument("--steps", type=int, default=2500, help="GAN steps (default: 2500)")
-        p.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
-        p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default: 2e-4)")
-        p.add_argument("--width", type=int, default=32, help="DCGAN width (default: 32)")
-        p.add_argument("--z-dim", type=int, default=64, help="latent size (default: 64)")
-        p.add_argument("--ms-weight", type=float, default=1.0, help="mode-seeking term weight (default: 1)")
-        p.add_argument("--fid-images", type=int, default=2000, help="images for the card's FID (0: skip)")
+        p.add_argument("--images", type=count(1, MAX_IMAGES), default=20000, help="training images drawn (default: 20000)")
+        p.add_argument("--resolution", type=count(8, 1024), default=32, help="image side (default: 32)")
+        p.add_argument("--steps", type=count(1, MAX_STEPS), default=2500, help="GAN steps (default: 2500)")
+        p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=32, help="batch size (default: 32)")
+        p.add_argument("--lr", type=number(0, 100), default=2e-4, help="Adam learning rate (default: 2e-4)")
+        p.add_argument("--width", type=count(1, 4096), default=32, help="DCGAN width (default: 32)")
+        p.add_argument("--z-dim", type=count(1, MAX_Z_DIM), default=64, help="latent size (default: 64)")
+        p.add_argument("--ms-weight", type=number(0, 1e6, lo_open=False), default=1.0, help="mode-seeking term weight (default: 1)")
+        p.add_argument("--fid-images", type=count(0, MAX_COUNT), default=2000, help="images for the card's FID (0: skip)")
 
     def run(self, args) -> int:
         from steerlab.jobs.train import train
         out = args.out or f"runs/train/{args.dataset}"
         G = train(args.dataset, out, n_images=args.images, resolution=args.resolution, steps=args.steps,
                   batch_size=args.batch_size, lr=args.lr, width=args.width, z_dim=args.z_dim,
-                  ms_weight=args.ms_weight, seed=args.seed, fid_images=args.fid_images, device=args.device)
+                  ms_weight=args.ms_weight, seed=args.seed, fid_images=args.fid_images, device=args.device,
+                  overwrite=args.overwrite)
         fid = G.card.get("fid")
         if fid:
             print(f"FID {fid['fid']:.3f} ({fid['feature_network']} features, {fid['n_fake']} images)")
@@ -408,17 +423,17 @@ class Discover(Command):
         p.add_argument("--method", required=True,
                        help=f"{', '.join(_family('weight'))} (Cherepkov et al. Sec. 3; a plugin may add more)")
         p.add_argument("--layer", required=True, help="weight name (see `steerlab layers`)")
-        p.add_argument("--k", type=int, default=16, help="number of directions (default: 16)")
-        p.add_argument("--shift", type=float, help="fixed shift range T for all directions (default: calibrated "
+        p.add_argument("--k", type=count(1, 4096), default=16, help="number of directions (default: 16)")
+        p.add_argument("--shift", type=number(0, 1e6), help="fixed shift range T for all directions (default: calibrated "
                                                    "per direction to --target)")
-        p.add_argument("--target", type=float, default=0.15,
+        p.add_argument("--target", type=number(0, 1e3), default=0.15,
                        help="mean ST-LPIPS change at +-T that calibrates T (default: 0.15)")
-        p.add_argument("--steps", type=int, default=1000,
+        p.add_argument("--steps", type=count(1, MAX_STEPS), default=1000,
                        help="Eq. 1 training steps (optimize, hybrid; default: 1000)")
-        p.add_argument("--batch-size", type=int, default=16, help="Eq. 1 batch (default: 16)")
-        p.add_argument("--lr", type=float, default=1e-3, help="Eq. 1 Adam learning rate (default: 1e-3)")
-        p.add_argument("--n-z", type=int, default=8, help="z batch estimating the Hessian (default: 8)")
-        p.add_argument("--eigen", type=int, help="eigenvectors spanning the hybrid subspace (default: k)")
+        p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=16, help="Eq. 1 batch (default: 16)")
+        p.add_argument("--lr", type=number(0, 100), default=1e-3, help="Eq. 1 Adam learning rate (default: 1e-3)")
+        p.add_argument("--n-z", type=count(1, MAX_BATCH), default=8, help="z batch estimating the Hessian (default: 8)")
+        p.add_argument("--eigen", type=count(1, 4096), help="eigenvectors spanning the hybrid subspace (default: k)")
         p.add_argument("--analyze", type=names, default=["locality"],
                        help="comma-separated analyses: locality, fid, mimic (default: locality; '' for none)")
         p.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's checkpoint")

@@ -139,11 +139,16 @@ class Direction:
         if bad:
             raise FileFormatError(f"{where}: header field(s) {', '.join(bad)} have the wrong type (corrupted file)")
         try:
+            if not isinstance(head["alpha"], dict):
+                raise ValueError("header field alpha is not an object")
             alpha = AlphaSpec.from_dict(head["alpha"])
+            d = cls(tensors=tensors, alpha=alpha, **{k: head[k] for k in _TEXT_FIELDS},
+                    **{k: head[k] for k in _OPTIONAL if k in head})
+        except (TypeError, KeyError, AttributeError) as e:  # a field missing or of the wrong type
+            raise FileFormatError(f"{where}: header field {e} missing or of the wrong type (corrupted or "
+                                  "foreign file)") from None
         except ValueError as e:
             raise FileFormatError(f"{where}: {e}") from None
-        d = cls(tensors=tensors, alpha=alpha, **{k: head[k] for k in _TEXT_FIELDS},
-                **{k: head[k] for k in _OPTIONAL if k in head})
         if model is not None:
             d.check_model(model, force)
         return d

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import torch
 
+from steerlab.core import checks
 from steerlab.core.runs import run_folder
 from steerlab.directions import Direction
 from steerlab.jobs.common import model_of
@@ -34,6 +35,10 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
     Returns:
         images (len(seeds) or N, len(alphas), C, H, W) in [0, 1].
     """
+    if latent is None:
+        seeds = checks.check_seeds("seeds", seeds)
+    if alphas is not None and len(alphas) > checks.MAX_COUNT:
+        raise ValueError(f"at most {checks.MAX_COUNT} alphas, got {len(alphas)}")
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
     G = model_of(model or d.model, device)
     d.check_model(G, force)
@@ -44,6 +49,8 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
             classes = file_classes.tolist()
     grid = d.knob.grid(7) if alphas is None else d.knob.check(alphas)
     if latent is not None:
+        if not 1 <= latent.shape[0] <= checks.MAX_SEEDS:
+            raise ValueError(f"a latent must hold 1 to {checks.MAX_SEEDS} samples, got {latent.shape[0]}")
         zs, lat = [None] * latent.shape[0], list(latent.to(G.device))
     else:
         zs = [G.sample_z(1, generator=torch.Generator().manual_seed(int(s))) for s in seeds]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from steerlab.core import checks
 from steerlab.core.runs import Run
 from steerlab.directions import Direction
 from steerlab.edits import get_edit
@@ -54,6 +55,10 @@ def compare_spaces_run(model: str | Generator, edit: str = "color", *, spaces=("
     """
     if edit not in PHOTOMETRIC:
         raise ValueError(f"compare-spaces needs a photometric edit; allowed: {', '.join(PHOTOMETRIC)} (got {edit!r})")
+    checks.check_int("steps", steps, 1, checks.MAX_STEPS)
+    checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
+    checks.check_float("lr", lr, 0, 100)
+    checks.check_int("n_eval", n_eval, 1, checks.MAX_COUNT)
     G = model_of(model, device)
     spaces = tuple(spaces)
     for s in spaces:

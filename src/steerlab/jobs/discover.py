@@ -27,6 +27,7 @@ from typing import Sequence
 
 import torch
 
+from steerlab.core import checks
 from steerlab.core.runs import Run
 from steerlab.directions import Direction
 from steerlab.evaluation import weights as insp
@@ -105,6 +106,16 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
     if method not in METHODS:  # fail fast, before any work
         raise ValueError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
     what = _check_analyses(analyze)
+    checks.check_int("k", k, 1, 4096)
+    checks.check_int("steps", steps, 1, checks.MAX_STEPS)
+    checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
+    checks.check_float("lr", lr, 0, 100)
+    checks.check_float("target", target, 0, 1e3)
+    checks.check_int("n_z", n_z, 1, checks.MAX_BATCH)
+    if limit is not None:
+        checks.check_float("limit (--shift)", limit, 0, 1e6)
+    if eigen is not None:
+        checks.check_int("eigen", eigen, 1, 4096)
     G = model_of(model, device)
     layer_weight(G, layer)
     out = Path(out or f"runs/{G.name}-{method}-{layer.replace('.', '_')}")

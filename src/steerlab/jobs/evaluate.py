@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from steerlab.core import checks
 from steerlab.core.runs import Run
 from steerlab.directions import Direction
 from steerlab.evaluation.steerability import steerability
@@ -25,6 +26,9 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
     Writes ``metrics.json`` (everything `evaluation.steerability` returns), the PNGs listed in
     the module docstring and ``report.html``. Returns ``{"out": Path, "metrics": dict}``.
     """
+    checks.check_int("n", n, 1, checks.MAX_COUNT)
+    checks.check_int("n_alphas", n_alphas, 2, 1000)
+    checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
     G = model_of(model or d.model, device)
     d.check_model(G, force)

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import torch
 
+from steerlab.core import checks
 from steerlab.core.images import load_image
 from steerlab.core.runs import Run
 from steerlab.jobs.common import model_of
@@ -51,9 +52,13 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
     Returns:
         ``{"out", "latent", "z", "reconstruction", "targets", "metrics"}``.
     """
+    checks.check_int("restarts", restarts, 1, 1000)
+    checks.check_int("steps", steps, 1, checks.MAX_STEPS)
+    checks.check_float("lr", lr, 0, 100)
+    checks.check_float("sigma", sigma, 0, 1000)
+    if batch_size is not None:
+        checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
     G = model_of(model, device)
-    if restarts < 1:
-        raise ValueError(f"restarts must be >= 1, got {restarts}")
     if torch.is_tensor(images):
         targets, names = images.float(), [f"image {i}" for i in range(images.shape[0])]
     else:

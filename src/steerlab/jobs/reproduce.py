@@ -1,9 +1,11 @@
 """`steerlab reproduce NAME`: run one paper experiment end to end (see `steerlab.reproduce`)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
+from steerlab.core import checks
 from steerlab.reproduce import get_reproduction
 from steerlab.reproduce.options import GENERIC, parse_options
 
@@ -22,6 +24,7 @@ def reproduce(experiment: str, out: str | Path | None = None, *, options: Sequen
         the experiment's ``{"out", "metrics", ...}`` with a one-paragraph ``"summary"`` added.
     """
     fn = get_reproduction(experiment)
+    checks.check_device(device)
     out = Path(out or f"runs/{experiment}")
     if experiment in GENERIC:  # configured by --set KEY=VALUE (the function's own options)
         run = fn(out, overwrite=overwrite, device=device, seed=seed, **parse_options(fn, list(options or [])))
@@ -34,7 +37,13 @@ def reproduce(experiment: str, out: str | Path | None = None, *, options: Sequen
             betas = [float(b) for b in betas.split(",")]
         except ValueError:
             raise ValueError(f"--betas must be numbers, e.g. 1,5,10,20 (got {betas!r})") from None
-    seeds = list(seeds)
+    seeds = checks.check_seeds("seeds", seeds, 64)
+    checks.check_int("train_steps", train_steps, 1, checks.MAX_STEPS)
+    checks.check_int("n_trajectories", n_trajectories, 1, checks.MAX_COUNT)
+    checks.check_int("steps_per_target", steps_per_target, 1, checks.MAX_STEPS)
+    checks.check_int("n_eval", n_eval, 1, checks.MAX_COUNT)
+    if not betas or not all(math.isfinite(b) and b > 0 for b in betas):
+        raise ValueError(f"--betas must be finite numbers > 0, e.g. 1,5,10,20 (got {betas!r})")
     run = fn(out, betas=list(betas), seeds=seeds, pretrained=pretrained, full=full, train_steps=train_steps,
              n_trajectories=n_trajectories, steps_per_target=steps_per_target, n_eval=n_eval, seed=seed,
              overwrite=overwrite, device=device)

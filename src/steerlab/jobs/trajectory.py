@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from steerlab.core import seeds
+from steerlab.core import checks, seeds
 from steerlab.core.runs import Run
 from steerlab.edits import get_edit
 from steerlab.evaluation.trajectories import factor_measure, latent_parts, norm_per_part, sweep_factor
@@ -67,6 +67,14 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
         ``{"out", "direction", "metrics"}``.
     """
     get_edit(edit)
+    checks.check_int("n_trajectories", n_trajectories, 1, checks.MAX_COUNT)
+    checks.check_int("n_steps", n_steps, 1, 1000)
+    checks.check_int("steps_per_target", steps_per_target, 1, checks.MAX_STEPS)
+    checks.check_float("lr", lr, 0, 100)
+    checks.check_float("sigma", sigma, 0, 1000)
+    checks.check_int("n_eval", n_eval, 1, checks.MAX_COUNT)
+    if T is not None:
+        checks.check_float("T", T, 0, 1e6)
     measure = measure or default_measure(edit)
     factor_measure(measure)  # fail fast on a bad MEASURE:KEY, before any work
     G = model_of(model, device)

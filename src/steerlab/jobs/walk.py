@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from steerlab.core import checks
 from steerlab.core.runs import Run
 from steerlab.directions import Direction
 from steerlab.edits import get_edit
@@ -60,6 +61,11 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
         ``{"out": Path, "direction": Path, "metrics": dict}``.
     """
     get_edit(edit)  # fail fast on a bad name, before any work
+    checks.check_int("steps", steps, 1, checks.MAX_STEPS)
+    checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
+    checks.check_int("n_eval", n_eval, 1, checks.MAX_COUNT)
+    if lr is not None:
+        checks.check_float("lr", lr, 0, 100)
     if kind not in WALK_KINDS:
         raise ValueError(f"unknown walk kind '{kind}'; allowed: {', '.join(WALK_KINDS)}")
     method = METHODS.get(kind)

@@ -102,6 +102,10 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
     """
     stem = Path(path).with_suffix("")
     meta = read_json(stem.with_suffix(".json"))
+    if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict) \
+            or not isinstance(meta.get("card", {}), dict) or not isinstance(meta.get("architecture"), str):
+        raise FileFormatError(f"{stem}.json: not a steerlab generator header (a JSON object with architecture, "
+                              "config and card objects)")
     arch, config = meta.get("architecture"), dict(meta.get("config", {}))
     if not _registered(arch, config):
         load_plugins(None)  # an installed plugin may provide it

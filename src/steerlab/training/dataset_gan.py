@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from steerlab.core import seeds
+from steerlab.core import checks, seeds
 from steerlab.data.registry import get_dataset
 from steerlab.models.dcgan import DCGANGenerator
 from steerlab.models.zoo import save_generator
@@ -53,7 +53,7 @@ def train_dataset_gan(dataset: str, out: str | Path, *, n_images: int = 20000, r
                       z_dim: int = 64, ms_weight: float = 1.0, seed: int = 0, name: str | None = None,
                       fid_images: int = 2000,
                       checkpoint: str | Path | None = None, device: str = "cpu",
-                      progress: bool = True) -> DCGANGenerator:
+                      progress: bool = True, overwrite: bool = False) -> DCGANGenerator:
     """Train a (class-conditional when the data has labels) DCGAN and save it as a zoo file.
 
     Args:
@@ -67,10 +67,19 @@ def train_dataset_gan(dataset: str, out: str | Path, *, n_images: int = 20000, r
         width, z_dim: `DCGANGenerator` size (the discriminator uses the same width).
         ms_weight: weight of the mode-seeking term (see `train_mode_seeking`).
         fid_images: held-out real and generated images for the card's FID/KID (0 skips it).
+        overwrite: replace an existing ``out.safetensors``; otherwise the run stops before training.
 
     Returns:
         The trained generator (eval mode), also written to ``out``.
     """
+    _check_train_options(n_images=n_images, resolution=resolution, steps=steps, batch_size=batch_size, lr=lr,
+                         width=width, z_dim=z_dim, ms_weight=ms_weight, fid_images=fid_images)
+    checks.check_device(device)
+    target = Path(f"{out}.safetensors")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; choose another --out or pass --overwrite to replace it")
+    if target.exists() and not target.is_file():
+        raise FileExistsError(f"{target} exists and is not a file; choose another --out")
     images, labels, class_names = get_dataset(dataset, n_images, resolution, seed)
     k = len(class_names) if labels is not None else 0
     G = DCGANGenerator(z_dim=z_dim, resolution=resolution, channels=images.shape[1], width=width,
@@ -103,9 +112,26 @@ def train_dataset_gan(dataset: str, out: str | Path, *, n_images: int = 20000, r
     if fid_images:
         card["fid"] = model_fid(G, dataset, n=fid_images, resolution=resolution,
                                 seed=seed + seeds.TEST_DRAW)
+    if target.exists() and not overwrite:  # appeared while training: keep it
+        raise FileExistsError(f"{target} appeared during training and is kept; the trained model was not "
+                              "written (choose another --out or pass --overwrite)")
     save_generator(G, out, card=card)
     G.card = card
     return G
+
+
+def _check_train_options(*, n_images, resolution, steps, batch_size, lr, width, z_dim, ms_weight,
+                         fid_images) -> None:
+    """Refuse out-of-range training options with one line each (before any data is drawn)."""
+    checks.check_int("n_images", n_images, 1, checks.MAX_IMAGES)
+    checks.check_int("resolution", resolution, 8, 1024)
+    checks.check_int("steps", steps, 1, checks.MAX_STEPS)
+    checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
+    checks.check_float("lr", lr, 0, 100)
+    checks.check_int("width", width, 1, 4096)
+    checks.check_int("z_dim", z_dim, 1, checks.MAX_Z_DIM)
+    checks.check_float("ms_weight", ms_weight, 0, 1e6, lo_open=False)
+    checks.check_int("fid_images", fid_images, 0, checks.MAX_COUNT)
 
 
 def _tail(xs: list, n: int = 100) -> float | None:

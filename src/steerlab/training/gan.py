@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from steerlab.core import checks
 from steerlab.core.io import FileFormatError, read_json, read_tensors, write_json, write_tensors
 from steerlab.edits import get_edit
 from steerlab.metrics.losses import masked_l2
@@ -204,12 +205,15 @@ def train_gan(G: Generator, D: nn.Module, images: Tensor, labels: Tensor | None 
             extra = (lambda: mode_seeking_term(fake, z)) if cfg.ms_weight else None
         losses = gan_step(D, opt_d, opt_g, x, fake, real_classes=c, fake_classes=cf, extra=extra,
                           extra_weight=cfg.joint_weight if joint else cfg.ms_weight)
+        checks.check_finite("GAN training", step + 1, *losses)  # read back every step anyway
         for k, v in zip(("d_loss", "g_loss", "edit_loss"), losses):
             history[k].append(round(v.item(), 5))
         shown = {"d": f"{history['d_loss'][-1]:.3f}", "g": f"{history['g_loss'][-1]:.3f}"}
         if term_name:
             shown[term_name] = f"{history['edit_loss'][-1]:.2f}"
         bar.set_postfix(shown, refresh=False)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:  # never a NaN checkpoint or model
+            checks.check_finite("GAN training", step + 1, *G.parameters(), w)
         if checkpoint and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
             _save_checkpoint(checkpoint, G, D, opt_g, opt_d, w, g, step + 1, history,
                              seconds + time.time() - t0, cfg)

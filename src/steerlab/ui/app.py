@@ -21,7 +21,9 @@ import math
 import os
 import random
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -34,7 +36,7 @@ from PIL import Image  # noqa: E402
 
 from steerlab.directions import Direction  # noqa: E402
 from steerlab.report.plots import grid_image, save_gif, save_png, to_uint8  # noqa: E402
-from steerlab.ui.library import Library, _first_line, check_launch, find_inverter, read_image  # noqa: E402
+from steerlab.ui.library import Library, _first_line, check_host, check_launch, find_inverter, parse_auth, read_image  # noqa: E402
 from steerlab.ui.steering import steer  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -367,6 +369,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
         wire(use_seed.click, on_use_seed, base_inputs + sliders, render_outputs)
         wire(save.click, on_save, [state], [files, status])
         wire(export.click, on_export, base_inputs + [which] + sliders, [files, strip, status])
+    app.steerlab_workdir = workdir  # removed by launch when the server stops (atexit otherwise)
     return app
 
 
@@ -378,32 +381,48 @@ def _safe_n(fn: Callable, n: int) -> Callable:
 
 def launch(models: Sequence[str] | None = None, directions: Sequence[str | os.PathLike] = (), *,
            port: int = 7860, host: str = "127.0.0.1", device: str = "cpu", block: bool = True,
-           inverter: Callable | None | str = "auto") -> gr.Blocks:
+           inverter: Callable | None | str = "auto", allow_remote: bool = False,
+           auth: tuple[str, str] | str | None = None) -> gr.Blocks:
     """Start the steering wheel on ``http://host:port`` (the CLI's `steerlab ui`).
 
     Args:
         models: zoo names or generator files (default: the whole zoo).
         directions: folders (or files) searched for direction files.
-        port, host: where to serve; the default host is loopback only.
+        port, host: where to serve; the default host is loopback only, another one is refused
+            unless ``allow_remote``.
+        auth: ``(user, password)`` or ``"user:password"``: gradio's login page guards the app.
         device: torch device the models run on.
-        block: keep serving until interrupted (False returns the running app, for tests).
+        block: keep serving until interrupted or SIGTERM (False returns the running app, for
+            tests); either way the temporary folder goes when it stops.
     """
     check_launch(port, directions)
+    check_host(host, allow_remote, auth)
+    auth = parse_auth(auth) if isinstance(auth, str) else auth
     library = Library(models, directions, device=device)
     app = build_app(library, inverter=inverter)
     app.queue(default_concurrency_limit=4, max_size=256)
     try:
         app.launch(server_name=host, server_port=int(port), share=False, inbrowser=False, ssr_mode=False,
                    show_error=False, quiet=True, max_file_size="25mb", prevent_thread_lock=True,
-                   css=CSS, footer_links=[])
+                   css=CSS, footer_links=[], auth=auth)
     except OSError as e:
         raise ValueError(f"cannot serve on {host}:{port} ({_first_line(e)}); choose another --port") from None
     if block:
         where = ", ".join(str(f) for f in directions) or "nowhere (pass --directions)"
         print(f"steering wheel on http://{host}:{port} (models: {', '.join(library.model_names)}; "
               f"directions from {where}); Ctrl-C stops it", flush=True)
+        stop_on_sigterm = threading.current_thread() is threading.main_thread()
+        if stop_on_sigterm:  # SIGTERM ends the server like Ctrl-C, so the cleanup below runs
+            previous = signal.signal(signal.SIGTERM, _sigterm)
         try:
             app.block_thread()
         finally:
             app.close()
+            shutil.rmtree(app.steerlab_workdir, ignore_errors=True)
+            if stop_on_sigterm:
+                signal.signal(signal.SIGTERM, previous)
     return app
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")

@@ -59,8 +59,14 @@ def direction_label(d: Direction, path: str | os.PathLike) -> str:
     return f"{what} ({d.kind}, {d.space}) - {stem.parent.name}/{stem.name}"
 
 
-def find_direction_files(folders: Sequence[str | os.PathLike]) -> list[Path]:
-    """Every ``*.safetensors`` under ``folders`` whose header says it is a steerlab direction."""
+def find_direction_files(folders: Sequence[str | os.PathLike],
+                         refused: list[str] | None = None) -> list[Path]:
+    """Every ``*.safetensors`` under ``folders`` whose header says it is a steerlab direction.
+
+    Files that cannot be read (no permission, not safetensors, truncated) are appended to
+    ``refused`` as ``"path: reason"``; readable safetensors of another kind (generator files) are
+    not directions and are passed over silently.
+    """
     from safetensors import safe_open
     found = []
     for folder in folders:
@@ -74,9 +80,51 @@ def find_direction_files(folders: Sequence[str | os.PathLike]) -> list[Path]:
                 with safe_open(str(p), framework="pt") as f:
                     if FORMAT in (f.metadata() or {}).get("steerlab", ""):
                         found.append(p)
-            except Exception:  # not a safetensors file, or a generator file: not a direction
-                continue
+            except Exception as e:  # noqa: BLE001  (unreadable: listed with the reason, never fatal)
+                if refused is not None:
+                    reason = e.strerror if isinstance(e, OSError) and e.strerror else _first_line(e)
+                    refused.append(f"{p}: unreadable ({reason})")
     return found
+
+
+LOOPBACK = ("localhost", "::1", "ip6-localhost")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(host: str, allow_remote: bool = False, auth: object = None) -> str | None:
+    """Refuse a non-loopback ``host`` unless ``allow_remote``; then return the warning to print.
+
+    Serving on another interface exposes the models and the file upload to the network.
+    """
+    if not isinstance(host, str) or not host.strip():
+        raise ValueError(f"host must be an interface address such as 127.0.0.1, got {host!r}")
+    if is_loopback(host):
+        return None
+    if not allow_remote:
+        raise ValueError(f"--host {host} would expose the models and the file upload to the network; "
+                         "serve on 127.0.0.1 (the default), or pass --allow-remote (with --auth USER:PASSWORD)")
+    return (f"serving on {host}: anyone who can reach this machine " + ("and log in " if auth else "")
+            + "may use the models and upload files" + ("" if auth else "; protect it with --auth USER:PASSWORD"))
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    """``"user:password"`` -> ``("user", "password")`` (both non-empty); None stays None."""
+    if text is None:
+        return None
+    user, sep, password = str(text).partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth must be USER:PASSWORD with both parts non-empty")
+    return user, password
 
 
 class Library:
@@ -181,7 +229,7 @@ class Library:
             if not rescan and name in self._offered:
                 return self._offered[name]
         entries, refused = [], []
-        for path in find_direction_files(self.folders):
+        for path in find_direction_files(self.folders, refused):
             try:
                 d = self.check(self._read(path), name)
                 KINDS.get(d.kind)  # a kind no module registered: refused with the known kinds

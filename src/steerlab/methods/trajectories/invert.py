@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from steerlab.core import distributed
+from steerlab.core import checks, distributed
 from steerlab.metrics.losses import blurred_l2, get_loss
 from steerlab.models.base import Generator
 
@@ -123,10 +123,10 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
     """
     check_targets(G, targets, mask)
     loss_fn = inversion_loss(loss, sigma)
-    if steps < 0 or not lr > 0:
-        raise ValueError(f"steps must be >= 0 and lr > 0 (got {steps}, {lr})")
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    checks.check_int("steps", steps, 0, checks.MAX_STEPS)
+    checks.check_float("lr", lr, 0, 100)
+    if batch_size is not None:
+        checks.check_int("batch_size", batch_size, 1, checks.MAX_COUNT)
     n, device = targets.shape[0], G.device
     radius = math.sqrt(G.z_dim) if constrain else math.inf
     if z_init is None:
@@ -164,6 +164,8 @@ def _invert_batch(G, target, mask, loss_fn, z0, steps, lr, radius, classes, on_s
         out = G.synthesize(z, classes=classes)
         per = loss_fn(out, target, mask)  # (B,)
         curve.append(per.detach())
+        if i % 25 == 0 or i == steps:  # stop at a NaN/inf loss or latent, never return one
+            checks.check_finite("inversion", i, per.detach(), z.detach())
         if i == steps:
             break
         if on_step is not None:

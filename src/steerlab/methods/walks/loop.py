@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from steerlab.core import distributed
+from steerlab.core import checks, distributed
 
 __all__ = ["train_walk", "data_parallel_batch", "parallel_config", "final_loss"]
 
@@ -59,7 +59,13 @@ def train_walk(params: Sequence[Tensor], step_loss: Callable[[], Tensor], *, ste
 
     Returns:
         The loss curve: one float per step, each the mean over data-parallel ranks.
+
+    Raises:
+        NonFiniteError: a loss or parameter became NaN/inf (checked at every read-back), so no
+            NaN direction is ever returned.
     """
+    checks.check_int("steps", steps, 1, checks.MAX_STEPS)
+    checks.check_float("lr", lr, 0, 100)
     params = list(params)
     opt = torch.optim.Adam(params, lr=lr)
     losses: Tensor | None = None  # (steps,) on the loss's device, filled without a host sync
@@ -75,6 +81,11 @@ def train_walk(params: Sequence[Tensor], step_loss: Callable[[], Tensor], *, ste
             losses = torch.empty(steps, dtype=value.dtype, device=value.device)
         losses[step] = value.detach()
         if (step + 1) % log_every == 0 or step + 1 == steps:
-            curve += distributed.all_reduce_mean(losses[len(curve):step + 1]).tolist()
+            chunk = distributed.all_reduce_mean(losses[len(curve):step + 1])
+            if not bool(torch.isfinite(chunk).all()):  # stop at the first non-finite loss, name its step
+                first = len(curve) + int((~torch.isfinite(chunk)).nonzero()[0, 0]) + 1
+                checks.check_finite(desc, first, chunk)
+            checks.check_finite(desc, step + 1, *params)
+            curve += chunk.tolist()
             bar.set_postfix(loss=f"{curve[-1]:.4f}", refresh=False)
     return curve
