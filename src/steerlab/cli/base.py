@@ -60,6 +60,8 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "out": (("--out",), dict(help="output folder (default: {out})")),
     "overwrite": (("--overwrite",), dict(action="store_true", help="replace an existing, non-empty output "
                                                                    "folder (otherwise it is kept and the run stops)")),
+    "truncation": (("--truncation",), dict(type=float, metavar="PSI", help="truncation psi for StyleGAN models: "
+                                                                         "w = w_avg + psi (w - w_avg); 1 = none (default)")),
     "force": (("--force",), dict(action="store_true", help="use a direction made for another model anyway "
                                                            "(its fingerprint differs)")),
 }

@@ -18,7 +18,7 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
           alphas=None, model: str | Generator | None = None,
           latent: torch.Tensor | str | os.PathLike | None = None, classes: Sequence[int] | None = None,
           out: str | os.PathLike | None = None, overwrite: bool = False, force: bool = False,
-          device: str = "cpu") -> torch.Tensor:
+          device: str = "cpu", truncation: float | None = None) -> torch.Tensor:
     """Render a direction for given seeds (or given latents) over alphas.
 
     Args:
@@ -35,7 +35,7 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
         images (len(seeds) or N, len(alphas), C, H, W) in [0, 1].
     """
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
-    G = model_of(model or d.model, device)
+    G = model_of(model or d.model, device, truncation)
     d.check_model(G, force)
     if latent is not None and not torch.is_tensor(latent):
         from steerlab.models.latents import load_latent

@@ -4,6 +4,13 @@ from __future__ import annotations
 from steerlab.models import Generator, load_model
 
 
-def model_of(model: str | Generator, device: str = "cpu") -> Generator:
-    """A `Generator` as given, or the zoo model / generator file named by ``model``, on ``device``."""
-    return model if isinstance(model, Generator) else load_model(model, device=device)
+def model_of(model: str | Generator, device: str = "cpu", truncation: float | None = None) -> Generator:
+    """A `Generator` as given, or the zoo model / generator file named by ``model``, on ``device``.
+
+    ``truncation``: if given, the StyleGAN truncation psi set on it (`Generator.set_truncation`; a
+    model without a mapping network refuses it with a ValueError). None leaves the model's own psi.
+    """
+    G = model if isinstance(model, Generator) else load_model(model, device=device)
+    if truncation is not None:
+        G.set_truncation(truncation)
+    return G

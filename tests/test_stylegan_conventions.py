@@ -1,0 +1,76 @@
+"""StyleGAN conventions: truncation psi on every command, w+ directions applied to a layer range."""
+import json
+
+import pytest
+import torch
+
+from steerlab.cli import main
+from steerlab.models import save_generator
+from test_stylegan2 import make_sg2
+
+
+def run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ----------------------------------------------------------------------------- truncation
+def test_set_truncation_psi_0_maps_every_z_to_one_image_psi_1_changes_nothing():
+    G, ref = make_sg2(), make_sg2()
+    z = torch.randn(3, 12, generator=torch.Generator().manual_seed(0))
+    fp = G.fingerprint
+    G.set_truncation(1.0)
+    assert torch.equal(G(z), ref(z))
+    G.set_truncation(0.0)
+    x = G(z)
+    assert torch.allclose(x, x[:1].expand_as(x), atol=1e-6)
+    assert not torch.allclose(ref(z), ref(z)[:1].expand_as(x), atol=1e-3)
+    G.set_truncation(0.5)
+    w, w_ref = G.to_space(z, "w+"), ref.to_space(z, "w+")
+    assert torch.allclose(w - ref.mapping.w_avg, 0.5 * (w_ref - ref.mapping.w_avg), atol=1e-6)
+    assert G.fingerprint == fp  # psi is a rendering choice: directions still match the model
+
+
+@pytest.mark.parametrize("psi", [float("nan"), float("inf"), -0.1, 2.5])
+def test_set_truncation_refuses_bad_psi(psi):
+    with pytest.raises(ValueError, match=r"truncation psi must be a finite number in \[0, 2\]"):
+        make_sg2().set_truncation(psi)
+
+
+def test_set_truncation_refuses_model_without_mapping(tiny):
+    with pytest.raises(ValueError, match="no mapping network with w_avg"):
+        tiny.set_truncation(0.7)
+
+
+@pytest.fixture
+def sg2_file(tmp_path):
+    return save_generator(make_sg2(), tmp_path / "sg2")
+
+
+def test_cli_truncation_reaches_the_model(tmp_path, sg2_file, capsys):
+    out = tmp_path / "walk"
+    code, _, err = run(["walk", "--model", str(sg2_file), "--edit", "brightness", "--space", "w", "--steps", "2",
+                        "--batch-size", "2", "--truncation", "0.5", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert json.loads((out / "metrics.json").read_text())["run"]["config"]["truncation"] == 0.5
+    from steerlab.directions import Direction
+    from steerlab.jobs.apply import apply
+    d = Direction.load(out / "direction.safetensors")
+    imgs = {psi: apply(d, seeds=[0, 1], alphas=[0.0], model=make_sg2(), truncation=psi) for psi in (0.0, 0.5, 1.0)}
+    assert torch.allclose(imgs[0.0][0], imgs[0.0][1], atol=1e-6)  # psi 0: both seeds render w_avg
+    assert not torch.allclose(imgs[0.5], imgs[1.0], atol=1e-4)
+    assert torch.equal(imgs[1.0], apply(d, seeds=[0, 1], alphas=[0.0], model=make_sg2()))
+    code, text, err = run(["apply", str(out / "direction.safetensors"), "--model", str(sg2_file), "--seeds", "0-1",
+                           "--alphas", "0,0.5", "--truncation", "0.5", "--out", str(tmp_path / "ap")], capsys)
+    assert code == 0, err
+    assert "2 x 2 images" in text
+
+
+def test_cli_truncation_refused_by_dcgan(tmp_path, tiny_file, capsys):
+    out = tmp_path / "walk"
+    code, text, err = run(["walk", "--model", str(tiny_file), "--edit", "zoom", "--steps", "1",
+                           "--truncation", "0.7", "--out", str(out)], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "no mapping network" in err
+    assert not out.exists()
