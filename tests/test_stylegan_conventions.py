@@ -1,10 +1,15 @@
 """StyleGAN conventions: truncation psi on every command, w+ directions applied to a layer range."""
+import argparse
 import json
 
 import pytest
 import torch
 
 from steerlab.cli import main
+from steerlab.cli.base import layer_list
+from steerlab.directions import KINDS, Direction
+from steerlab.directions.alpha import plain_alpha
+from steerlab.jobs.apply import apply
 from steerlab.models import save_generator
 from test_stylegan2 import make_sg2
 
@@ -54,8 +59,6 @@ def test_cli_truncation_reaches_the_model(tmp_path, sg2_file, capsys):
                         "--batch-size", "2", "--truncation", "0.5", "--out", str(out)], capsys)
     assert code == 0, err
     assert json.loads((out / "metrics.json").read_text())["run"]["config"]["truncation"] == 0.5
-    from steerlab.directions import Direction
-    from steerlab.jobs.apply import apply
     d = Direction.load(out / "direction.safetensors")
     imgs = {psi: apply(d, seeds=[0, 1], alphas=[0.0], model=make_sg2(), truncation=psi) for psi in (0.0, 0.5, 1.0)}
     assert torch.allclose(imgs[0.0][0], imgs[0.0][1], atol=1e-6)  # psi 0: both seeds render w_avg
@@ -74,3 +77,59 @@ def test_cli_truncation_refused_by_dcgan(tmp_path, tiny_file, capsys):
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "no mapping network" in err
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- w+ layer ranges
+def _linear(G, space, seed=1):
+    shape = G.latent_shape(space)
+    w = torch.randn(1, *shape, generator=torch.Generator().manual_seed(seed))
+    return Direction(kind="linear", space=space, tensors={"w": w}, model=G.name, fingerprint=G.fingerprint,
+                     alpha=plain_alpha(2.0))
+
+
+@pytest.mark.parametrize("space", ["w", "w+"])
+def test_on_layers_moves_only_those_rows(space):
+    G = make_sg2()
+    d = _linear(G, space)
+    dl = d.on_layers(G, [0, 1])
+    assert dl.space == "w+" and dl.config["layers"] == [0, 1] and dl.fingerprint == d.fingerprint
+    z = torch.randn(3, 12, generator=torch.Generator().manual_seed(2))
+    wp = G.to_space(z, "w+")
+    moved = KINDS["linear"].move(dl, G, wp, torch.full((3, 1), 1.5))
+    changed = (moved != wp).any(-1).any(0)  # per w+ row
+    assert changed.tolist() == [True, True] + [False] * (G.num_ws - 2)
+    full = KINDS["linear"].move(d, G, G.to_space(z, space), torch.full((3, 1), 1.5))
+    full = full[:, None].expand_as(wp) if space == "w" else full
+    assert torch.equal(moved[:, :2], full[:, :2])
+
+
+def test_on_layers_refuses_rows_outside_and_other_kinds():
+    G = make_sg2()
+    with pytest.raises(ValueError, match=r"outside the 6 w\+ rows .*allowed: 0-5"):
+        _linear(G, "w").on_layers(G, range(0, 7))
+    with pytest.raises(ValueError, match="linear directions in w or w"):
+        _linear(G, "z").on_layers(G, [0])
+
+
+def test_layer_list_argument():
+    assert layer_list("0-3") == [0, 1, 2, 3] and layer_list("1,4") == [1, 4] and layer_list("2") == [2]
+    for bad in ("a-b", "", "-1", "3,x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="not a layer range"):
+            layer_list(bad)
+
+
+def test_cli_apply_layers(tmp_path, sg2_file, capsys):
+    G = make_sg2()
+    path = _linear(G, "w").save(tmp_path / "d")
+    base = ["apply", str(path), "--model", str(sg2_file), "--seeds", "0-1", "--alphas", "0,1.5"]
+    default = apply(path, seeds=[0, 1], alphas=[0.0, 1.5], model=make_sg2())
+    every = apply(path, seeds=[0, 1], alphas=[0.0, 1.5], model=make_sg2(), layers=range(6))
+    coarse = apply(path, seeds=[0, 1], alphas=[0.0, 1.5], model=make_sg2(), layers=[0, 1])
+    assert torch.equal(default, every)  # all rows = the w walk itself
+    assert torch.equal(coarse[:, 0], default[:, 0]) and not torch.allclose(coarse[:, 1], default[:, 1], atol=1e-4)
+    code, text, err = run(base + ["--layers", "0-1", "--out", str(tmp_path / "ap")], capsys)
+    assert code == 0, err
+    assert "2 x 2 images" in text
+    code, _, err = run(base + ["--layers", "0-9", "--out", str(tmp_path / "bad")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "outside the 6 w+ rows" in err
+    assert not (tmp_path / "bad").exists()

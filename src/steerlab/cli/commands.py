@@ -95,7 +95,7 @@ class Walk(Command):
 @register_command
 class Apply(Command):
     name, help = "apply", "render a direction over alphas as a PNG strip and a GIF"
-    shared, out_default = ("model", "out", "overwrite", "force", "device", "truncation"), "runs/apply"
+    shared, out_default = ("model", "out", "overwrite", "force", "device", "truncation", "layers"), "runs/apply"
 
     def add_arguments(self, p) -> None:
         p.add_argument("direction", help="a direction .safetensors file")
@@ -110,7 +110,7 @@ class Apply(Command):
         out = args.out or self.out_default
         images = apply(args.direction, seeds=args.seeds, alphas=args.alphas, model=args.model,
                        classes=args.classes, latent=args.latent, out=out, overwrite=args.overwrite,
-                       force=args.force, device=args.device, truncation=args.truncation)
+                       force=args.force, device=args.device, truncation=args.truncation, layers=args.layers)
         print(f"{images.shape[0]} x {images.shape[1]} images: {Path(out) / 'strip.png'}, {Path(out) / 'strip.gif'}")
         return 0
 
@@ -122,8 +122,8 @@ class Evaluate(Command):
             "perceptual steps, per class)")
     description = ("Jahanian et al. Sec. 3, Figs. 4, 5, 10, 11: writes metrics.json, plots, a strip and "
                    "report.html into --out.")
-    shared, out_default, distributed = ("model", "seed", "out", "overwrite", "force", "device", "truncation"), \
-        "runs/evaluate-MODEL-EDIT", True
+    shared, out_default, distributed = ("model", "seed", "out", "overwrite", "force", "device", "truncation", \
+                                         "layers"), "runs/evaluate-MODEL-EDIT", True
 
     def add_arguments(self, p) -> None:
         p.add_argument("direction", help="a direction .safetensors file")
@@ -146,7 +146,8 @@ class Evaluate(Command):
         run = evaluate(args.direction, model=args.model, out=args.out, n=args.n, n_alphas=args.n_alphas,
                        alphas=args.alphas, measure=args.measure, key=args.key, fid_features=args.features,
                        fid=not args.no_fid, seed=args.seed, overwrite=args.overwrite, force=args.force,
-                       device=args.device, batch_size=args.batch_size, truncation=args.truncation)
+                       device=args.device, batch_size=args.batch_size, truncation=args.truncation,
+                       layers=args.layers)
         m, s = run["metrics"], run["metrics"]["summary"]
         print(f"{m['primary']} ({m['measure']}) {attribute_sentence(s)}")
         if m["fid"]:

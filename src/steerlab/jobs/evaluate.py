@@ -20,7 +20,7 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
              measure: str | None = None, key: str | None = None, fid_features: str | None = None,
              fid: bool = True, perceptual_net: str = "alex", seed: int = 0, overwrite: bool = False,
              force: bool = False, device: str = "cpu", progress: bool = True, batch_size: int = 50,
-             truncation: float | None = None) -> dict:
+             truncation: float | None = None, layers=None) -> dict:
     """`steerlab evaluate`: measure a direction over alpha and write a run folder.
 
     Writes ``metrics.json`` (everything `evaluation.steerability` returns), the PNGs listed in
@@ -29,11 +29,13 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
     G = model_of(model or d.model, device, truncation)
     d.check_model(G, force)
+    if layers is not None:
+        d = d.on_layers(G, layers)
     out = Path(out or f"runs/evaluate-{G.name}-{d.edit or d.kind}")
     config = dict(direction=str(direction) if not isinstance(direction, Direction) else d.describe(),
                   model=G.name, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
                   fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
-                  batch_size=batch_size, truncation=truncation)
+                  batch_size=batch_size, truncation=truncation, layers=layers)
     # Under torchrun every rank measures its shard (steerability gathers); rank 0 alone writes.
     with Run("evaluate", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
