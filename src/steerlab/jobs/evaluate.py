@@ -35,7 +35,7 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
     config = dict(direction=str(direction) if not isinstance(direction, Direction) else d.describe(),
                   model=G.name, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
                   fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
-                  batch_size=batch_size, truncation=truncation, layers=layers)
+                  batch_size=batch_size, truncation=truncation, layers=None if layers is None else list(layers))
     # Under torchrun every rank measures its shard (steerability gathers); rank 0 alone writes.
     with Run("evaluate", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
