@@ -120,6 +120,21 @@ def ints(text: str) -> list[int]:
     return _int_list(text, checks.MAX_SEEDS)
 
 
+def layer_list(text: str) -> list[int]:
+    """'0-5' -> [0, 1, 2, 3, 4, 5]; '0,2,4' -> [0, 2, 4] (w+ rows, counted from 0)."""
+    try:
+        if "-" in text and "," not in text:
+            lo, hi = text.split("-", 1)
+            rows = list(range(int(lo), int(hi) + 1))
+        else:
+            rows = [int(v) for v in text.split(",")]
+    except ValueError:
+        rows = []
+    if not rows or min(rows) < 0:
+        raise argparse.ArgumentTypeError(f"not a layer range: {text!r} (use A-B or A,B,C, rows from 0, e.g. 0-5)")
+    return rows
+
+
 def names(text: str) -> list[str]:
     """'a,b' -> ['a', 'b'] (empty parts dropped)."""
     return [t.strip() for t in text.split(",") if t.strip()]
@@ -158,6 +173,12 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "overwrite": (("--overwrite",), dict(action="store_true", help="replace an existing output (a non-empty "
                                                                    "output folder; train: OUT.safetensors); otherwise "
                                                                    "it is kept and the run stops")),
+    "truncation": (("--truncation",), dict(type=number(0.0, 2.0, lo_open=False), metavar="PSI",
+                                           help="truncation psi for StyleGAN models: w = w_avg + psi (w - w_avg); "
+                                                "1 = none (default)")),
+    "layers": (("--layers",), dict(type=layer_list, metavar="A-B", help="move only these w+ rows (e.g. 0-5 or "
+                                                                        "0,2,4) with a linear direction in w or w+ "
+                                                                        "(default: all)")),
     "force": (("--force",), dict(action="store_true", help="use a direction made for another model anyway "
                                                            "(its fingerprint differs)")),
 }

@@ -67,8 +67,8 @@ class Walk(Command):
     help = "learn a latent walk for an edit (Jahanian et al. Eq. 1; --kind nonlinear: Eq. 2)"
     description = ("Learn w so that G(z + alpha_g w) matches edit(G(z), alpha_t); writes the direction, a strip, "
                    "plots, metrics.json and report.html into --out.")
-    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device"), True, \
-        "runs/MODEL-EDIT", True
+    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
+        True, "runs/MODEL-EDIT", True
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="edit name (see `steerlab edits`)")
@@ -85,7 +85,7 @@ class Walk(Command):
         from steerlab.jobs.walk import walk
         run = walk(args.model, args.edit, space=args.space, steps=args.steps, batch_size=args.batch_size,
                    lr=args.lr, loss=args.loss, seed=args.seed, out=args.out, overwrite=args.overwrite,
-                   device=args.device, kind=args.kind)
+                   device=args.device, kind=args.kind, truncation=args.truncation)
         m = run["metrics"]
         print(f"walk L2 {m['walk_l2_mean']:.4f} vs do-nothing {m['baseline_l2_mean']:.4f} "
               "(held-out, mean over alphas)")
@@ -96,7 +96,7 @@ class Walk(Command):
 @register_command
 class Apply(Command):
     name, help = "apply", "render a direction over alphas as a PNG strip and a GIF"
-    shared, out_default = ("model", "out", "overwrite", "force", "device"), "runs/apply"
+    shared, out_default = ("model", "out", "overwrite", "force", "device", "truncation", "layers"), "runs/apply"
 
     def add_arguments(self, p) -> None:
         p.add_argument("direction", help="a direction .safetensors file")
@@ -111,7 +111,7 @@ class Apply(Command):
         out = args.out or self.out_default
         images = apply(args.direction, seeds=args.seeds, alphas=args.alphas, model=args.model,
                        classes=args.classes, latent=args.latent, out=out, overwrite=args.overwrite,
-                       force=args.force, device=args.device)
+                       force=args.force, device=args.device, truncation=args.truncation, layers=args.layers)
         print(f"{images.shape[0]} x {images.shape[1]} images: {Path(out) / 'strip.png'}, {Path(out) / 'strip.gif'}")
         return 0
 
@@ -123,8 +123,8 @@ class Evaluate(Command):
             "perceptual steps, per class)")
     description = ("Jahanian et al. Sec. 3, Figs. 4, 5, 10, 11: writes metrics.json, plots, a strip and "
                    "report.html into --out.")
-    shared, out_default, distributed = ("model", "seed", "out", "overwrite", "force", "device"), \
-        "runs/evaluate-MODEL-EDIT", True
+    shared, out_default, distributed = ("model", "seed", "out", "overwrite", "force", "device", "truncation", \
+                                         "layers"), "runs/evaluate-MODEL-EDIT", True
 
     def add_arguments(self, p) -> None:
         p.add_argument("direction", help="a direction .safetensors file")
@@ -147,7 +147,8 @@ class Evaluate(Command):
         run = evaluate(args.direction, model=args.model, out=args.out, n=args.n, n_alphas=args.n_alphas,
                        alphas=args.alphas, measure=args.measure, key=args.key, fid_features=args.features,
                        fid=not args.no_fid, seed=args.seed, overwrite=args.overwrite, force=args.force,
-                       device=args.device, batch_size=args.batch_size)
+                       device=args.device, batch_size=args.batch_size, truncation=args.truncation,
+                       layers=args.layers)
         m, s = run["metrics"], run["metrics"]["summary"]
         print(f"{m['primary']} ({m['measure']}) {attribute_sentence(s)}")
         if m["fid"]:
@@ -176,8 +177,8 @@ class Invert(Command):
     description = ("Adam on z inside ||z|| <= sqrt(d) to match each IMAGE (centre-cropped and resized to the "
                    "model's resolution); writes latent.safetensors (for `steerlab apply DIR --latent`), "
                    "reconstruction.png, loss.png, metrics.json.")
-    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device"), True, \
-        "runs/invert", True
+    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
+        True, "runs/invert", True
 
     def add_arguments(self, p) -> None:
         p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s) (PNG, JPEG, ...)")
@@ -195,7 +196,7 @@ class Invert(Command):
         run = invert_images(args.images, args.model, loss=args.loss, sigma=args.sigma, steps=args.steps,
                             lr=args.lr, restarts=args.restarts, seed=args.seed, classes=args.classes,
                             out=args.out or self.out_default, overwrite=args.overwrite, device=args.device,
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, truncation=args.truncation)
         m = run["metrics"]
         for name, loss, mse in zip(m["images"], m["final_loss"], m["mse"]):
             print(f"{name}: {m['loss']} loss {loss:.5f}, MSE {mse:.5f}")
@@ -212,7 +213,7 @@ class Trajectory(Command):
                    "monotone piecewise-linear g fitted; the direction's alpha is the factor value. Writes the "
                    "direction, the trajectory dataset, a strip, the measured factor along u (sweep.png), "
                    "metrics.json, report.html.")
-    shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device"), True, \
+    shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device", "truncation"), True, \
         "runs/MODEL-trajectory-EDIT"
 
     def add_arguments(self, p) -> None:
@@ -235,7 +236,7 @@ class Trajectory(Command):
         run = trajectory(args.model, args.edit, n_trajectories=args.trajectories, T=args.T, n_steps=args.n_steps,
                          steps_per_target=args.steps_per_target, lr=args.lr, loss=args.loss, sigma=args.sigma,
                          measure=args.measure, n_eval=args.n_eval, seed=args.seed, out=args.out,
-                         overwrite=args.overwrite, device=args.device)
+                         overwrite=args.overwrite, device=args.device, truncation=args.truncation)
         m, sw = run["metrics"], run["metrics"]["sweep"]
         lo, hi = m["alpha_range"]
         print(f"factor range [{lo:.3f}, {hi:.3f}]; {m['measure']} along u: mean std {sw['std_mean']:.4f}, "
@@ -333,7 +334,7 @@ class CompareSpaces(Command):
     description = ("Jahanian et al. Sec. 4.3: a colour walk in StyleGAN's W keeps structure better than in z. "
                    "Learns the walk in each --spaces and writes directions, a side-by-side strip, metrics.json "
                    "and report.html into --out.")
-    shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device"), True, \
+    shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device", "truncation"), True, \
         "runs/MODEL-EDIT-spaces"
 
     def add_arguments(self, p) -> None:
@@ -349,7 +350,8 @@ class CompareSpaces(Command):
         from steerlab.jobs.compare_spaces import compare_spaces_run
         run = compare_spaces_run(args.model, args.edit, spaces=args.spaces, steps=args.steps,
                                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, n_eval=args.n_eval,
-                                 out=args.out, overwrite=args.overwrite, device=args.device)
+                                 out=args.out, overwrite=args.overwrite, device=args.device,
+                                 truncation=args.truncation)
         for space, m in run["metrics"].items():
             print(f"{space:>3}: colour gain {m['colour_gain_mean']:.3f}, edge distance "
                   f"{m['edge_distance_mean']:.4f}, ST-LPIPS {m['lpips_distance_mean']:.4f} (target edit: edge "
@@ -416,8 +418,8 @@ class Discover(Command):
     help = "find directions in one layer's weights (Cherepkov et al.: svd, optimize, hessian, hybrid)"
     description = ("Writes one weight direction per file (OUT/directions/kNN.safetensors), inspection grids, the "
                    "analyses asked for, metrics.json and report.html.")
-    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device"), True, \
-        "runs/MODEL-METHOD-LAYER", True
+    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
+        True, "runs/MODEL-METHOD-LAYER", True
 
     def add_arguments(self, p) -> None:
         p.add_argument("--method", required=True,
@@ -443,7 +445,7 @@ class Discover(Command):
         run = discover(args.model, args.method, args.layer, k=args.k, out=args.out, overwrite=args.overwrite,
                        limit=args.shift, target=args.target, steps=args.steps, batch_size=args.batch_size,
                        lr=args.lr, n_z=args.n_z, eigen=args.eigen, seed=args.seed, analyze=args.analyze,
-                       device=args.device, resume=not args.no_resume)
+                       device=args.device, resume=not args.no_resume, truncation=args.truncation)
         m = run["metrics"]
         print(f"{len(run['directions'])} {m['method']} directions in {m['layer']} ({m['run']['seconds']:.1f} s): "
               f"{Path(run['out']) / 'directions'}")
@@ -455,7 +457,7 @@ class Discover(Command):
 class AnalyzeWeights(Command):
     name = "analyze-weights"
     help = "FID vs shift, locality heatmaps and the latent-mimic test for saved weight directions"
-    shared, out_default = ("model", "out", "overwrite", "force", "device"), "runs/analyze-weights"
+    shared, out_default = ("model", "out", "overwrite", "force", "device", "truncation"), "runs/analyze-weights"
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("directions", nargs="+", help="a `discover` run folder, or direction files")
@@ -466,6 +468,6 @@ class AnalyzeWeights(Command):
         from steerlab.jobs.discover import analyze
         src = args.directions[0] if len(args.directions) == 1 else args.directions
         run = analyze(src, what=args.what, out=args.out, overwrite=args.overwrite, model=args.model,
-                      force=args.force, device=args.device)
+                      force=args.force, device=args.device, truncation=args.truncation)
         print(f"report: {Path(run['out']) / 'report.html'}")
         return 0

@@ -12,10 +12,11 @@ readable copy. The format tag is ``steerlab-direction/1``; files of every earlie
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
 from torch import Tensor
 
 from steerlab._version import __version__
@@ -108,6 +109,35 @@ class Direction:
             latent = G.to_space(z, kind.latent_space(self), classes)
         alpha_g = self.to_g(alpha_t, latent.shape[0]).to(latent.device)
         return kind.render(self, G, latent, alpha_g, classes)
+
+    def on_layers(self, G: Generator, layers) -> "Direction":
+        """This direction moving only the w+ rows ``layers`` of ``G`` (the GANSpace/SeFa layer-range convention).
+
+        For a linear direction in "w" or "w+": a "w" direction is broadcast to w+ first; the rows outside
+        ``layers`` get a zero offset, so they stay exactly as the unmoved latent. The result is a linear
+        direction in "w+" for the same model (same fingerprint, alpha and edit; ``config["layers"]`` records
+        the rows). Latents for it are w+ codes (`Generator.to_space(z, "w+")`).
+
+        Raises:
+            ValueError: not a linear direction in w / w+, or a row outside ``range(G.num_ws)`` (one line).
+        """
+        if self.kind != "linear" or self.space not in ("w", "w+"):
+            raise ValueError(f"layers apply to linear directions in w or w+ space; this one is {self.kind} "
+                             f"in '{self.space}'")
+        G.check_space("w+")
+        num_ws = G.latent_shape("w+")[0]
+        rows = sorted({int(i) for i in layers})
+        if not rows or rows[0] < 0 or rows[-1] >= num_ws:
+            shown = ",".join(map(str, rows)) or "none"
+            raise ValueError(f"layers {shown} are outside the {num_ws} w+ rows of model '{G.name}' (allowed: 0-{num_ws - 1})")
+        w = self.tensors["w"]
+        if self.space == "w":
+            w = w[:, None].expand(w.shape[0], num_ws, *w.shape[1:])
+        mask = torch.zeros(num_ws, dtype=torch.bool)
+        mask[rows] = True
+        w = torch.where(mask.view(1, num_ws, *[1] * (w.dim() - 2)).to(w.device), w, torch.zeros((), dtype=w.dtype))
+        return replace(self, space="w+", tensors={**self.tensors, "w": w.contiguous()},
+                       config={**self.config, "layers": rows, "layers_of_space": self.space})
 
     # ------------------------------------------------------------------ files
     def header(self) -> dict[str, Any]:

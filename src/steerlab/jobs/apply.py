@@ -19,7 +19,7 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
           alphas=None, model: str | Generator | None = None,
           latent: torch.Tensor | str | os.PathLike | None = None, classes: Sequence[int] | None = None,
           out: str | os.PathLike | None = None, overwrite: bool = False, force: bool = False,
-          device: str = "cpu") -> torch.Tensor:
+          device: str = "cpu", truncation: float | None = None, layers: Sequence[int] | None = None) -> torch.Tensor:
     """Render a direction for given seeds (or given latents) over alphas.
 
     Args:
@@ -31,6 +31,8 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
             file written by `steerlab invert` (its classes are used unless ``classes`` is given).
         classes: one label per sample for a conditional model (default: seed mod num_classes).
         out: if given, writes ``strip.png`` and ``strip.gif`` into this folder.
+        truncation: StyleGAN truncation psi set on the model (`Generator.set_truncation`).
+        layers: w+ rows a linear w / w+ direction moves (`Direction.on_layers`; default: all).
 
     Returns:
         images (len(seeds) or N, len(alphas), C, H, W) in [0, 1].
@@ -40,13 +42,18 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
     if alphas is not None and len(alphas) > checks.MAX_COUNT:
         raise ValueError(f"at most {checks.MAX_COUNT} alphas, got {len(alphas)}")
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
-    G = model_of(model or d.model, device)
+    G = model_of(model or d.model, device, truncation)
     d.check_model(G, force)
     if latent is not None and not torch.is_tensor(latent):
         from steerlab.models.latents import load_latent
         latent, file_classes, _ = load_latent(latent, G, force=force)
         if classes is None and file_classes is not None:
             classes = file_classes.tolist()
+    if layers is not None:
+        space = d.space
+        d = d.on_layers(G, layers)
+        if latent is not None and space == "w":  # a w code, broadcast to the w+ rows
+            latent = latent[:, None].expand(-1, d.tensors["w"].shape[1], -1)
     grid = d.knob.grid(7) if alphas is None else d.knob.check(alphas)
     if latent is not None:
         if not 1 <= latent.shape[0] <= checks.MAX_SEEDS:

@@ -80,7 +80,8 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
              lam: float = 0.25, n_z: int = 8, eigen: int | None = None, tol: float = 1e-2,
              block: int = 4, seed: int = 0, analyze: Sequence[str] = ("locality",),
              n_grid_z: int = 3, n_shifts: int = 7, device: str = "cpu", resume: bool = True,
-             progress: bool = True, analysis_kw: dict | None = None) -> dict:
+             progress: bool = True, analysis_kw: dict | None = None,
+             truncation: float | None = None) -> dict:
     """Discover ``k`` weight directions of one layer and write a run folder (`steerlab discover`).
 
     Args:
@@ -116,7 +117,7 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
         checks.check_float("limit (--shift)", limit, 0, 1e6)
     if eigen is not None:
         checks.check_int("eigen", eigen, 1, 4096)
-    G = model_of(model, device)
+    G = model_of(model, device, truncation)
     layer_weight(G, layer)
     out = Path(out or f"runs/{G.name}-{method}-{layer.replace('.', '_')}")
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -124,7 +125,7 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
     ckpt = out.parent / f".{out.name}.ckpt"  # beside the run folder: survives an interrupted run
     config = dict(model=G.name, method=method, layer=layer, k=k, limit=limit, target=target, steps=steps,
                   batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol, block=block, seed=seed,
-                  analyze=what)
+                  analyze=what, truncation=truncation)
     with Run("discover", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         t0 = time.time()
@@ -270,7 +271,7 @@ def _report(folder: Path, G: Generator, directions: Sequence[Direction], m: dict
 def analyze(directions: str | os.PathLike | Sequence[str | os.PathLike], *,
             what: Sequence[str] = ANALYSES, out: str | os.PathLike | None = None, overwrite: bool = False,
             model: str | Generator | None = None, force: bool = False, device: str = "cpu",
-            progress: bool = True, **kw) -> dict:
+            progress: bool = True, truncation: float | None = None, **kw) -> dict:
     """Analyse saved weight directions (a `discover` run folder or direction files) into ``out``.
 
     Returns:
@@ -287,11 +288,11 @@ def analyze(directions: str | os.PathLike | Sequence[str | os.PathLike], *,
     dirs = [Direction.load(f) for f in files]
     if any(d.kind != "weight" for d in dirs):
         raise ValueError("analyze-weights takes weight directions (kind 'weight')")
-    G = model_of(model or dirs[0].model, device)
+    G = model_of(model or dirs[0].model, device, truncation)
     for d in dirs:
         d.check_model(G, force)
     out = Path(out or "runs/analyze-weights")
-    config = dict(model=G.name, files=[str(f) for f in files], what=list(what), **kw)
+    config = dict(model=G.name, files=[str(f) for f in files], what=list(what), truncation=truncation, **kw)
     with Run("analyze-weights", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         rows = analyze_directions(G, dirs, tmp, what=what, progress=progress, **kw)

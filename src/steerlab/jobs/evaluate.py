@@ -20,7 +20,8 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
              out: str | os.PathLike | None = None, n: int = 200, n_alphas: int = 9, alphas=None,
              measure: str | None = None, key: str | None = None, fid_features: str | None = None,
              fid: bool = True, perceptual_net: str = "alex", seed: int = 0, overwrite: bool = False,
-             force: bool = False, device: str = "cpu", progress: bool = True, batch_size: int = 50) -> dict:
+             force: bool = False, device: str = "cpu", progress: bool = True, batch_size: int = 50,
+             truncation: float | None = None, layers=None) -> dict:
     """`steerlab evaluate`: measure a direction over alpha and write a run folder.
 
     Writes ``metrics.json`` (everything `evaluation.steerability` returns), the PNGs listed in
@@ -30,13 +31,15 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
     checks.check_int("n_alphas", n_alphas, 2, 1000)
     checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
-    G = model_of(model or d.model, device)
+    G = model_of(model or d.model, device, truncation)
     d.check_model(G, force)
+    if layers is not None:
+        d = d.on_layers(G, layers)
     out = Path(out or f"runs/evaluate-{G.name}-{d.edit or d.kind}")
     config = dict(direction=str(direction) if not isinstance(direction, Direction) else d.describe(),
                   model=G.name, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
                   fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
-                  batch_size=batch_size)
+                  batch_size=batch_size, truncation=truncation, layers=None if layers is None else list(layers))
     # Under torchrun every rank measures its shard (steerability gathers); rank 0 alone writes.
     with Run("evaluate", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder

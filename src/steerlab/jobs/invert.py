@@ -34,7 +34,8 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
                   loss: str = "blurred", sigma: float = 3.0, steps: int = 1000, lr: float = 0.1,
                   restarts: int = 4, seed: int = 0, classes: Sequence[int] | None = None,
                   out: str | os.PathLike | None = None, overwrite: bool = False, device: str = "cpu",
-                  progress: bool = True, batch_size: int | None = None) -> dict:
+                  progress: bool = True, batch_size: int | None = None,
+                  truncation: float | None = None) -> dict:
     """Find latents for real images (Eq. 2) and write a run folder (see `steerlab invert --help`).
 
     Each image is inverted from ``restarts`` random starts at once (one batch, or chunks of
@@ -58,7 +59,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
     checks.check_float("sigma", sigma, 0, 1000)
     if batch_size is not None:
         checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
-    G = model_of(model, device)
+    G = model_of(model, device, truncation)
     if torch.is_tensor(images):
         targets, names = images.float(), [f"image {i}" for i in range(images.shape[0])]
     else:
@@ -89,7 +90,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
         return result
     out = Path(out)
     config = dict(model=G.name, loss=loss, sigma=sigma, steps=steps, lr=lr, restarts=restarts, seed=seed,
-                  batch_size=batch_size)
+                  batch_size=batch_size, truncation=truncation)
     with Run("invert", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         metrics = result["metrics"] = run.write_metrics(metrics)

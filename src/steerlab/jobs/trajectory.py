@@ -55,7 +55,8 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
                n_steps: int = 10, steps_per_target: int = 100, lr: float = 0.1, loss: str = "blurred",
                sigma: float = 3.0, discard: float = 0.1, fit_steps: int = 500, seed: int = 0,
                measure: str | None = None, n_eval: int = 32, out: str | os.PathLike | None = None,
-               overwrite: bool = False, device: str = "cpu", progress: bool = True) -> dict:
+               overwrite: bool = False, device: str = "cpu", progress: bool = True,
+               truncation: float | None = None) -> dict:
     """Learn a ``"trajectory"`` direction (Algorithm 1 + Eq. 9), evaluate it, write a run folder.
 
     Writes ``direction.safetensors`` (+ .json), ``trajectories.safetensors`` (+ .json),
@@ -77,11 +78,11 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
         checks.check_float("T", T, 0, 1e6)
     measure = measure or default_measure(edit)
     factor_measure(measure)  # fail fast on a bad MEASURE:KEY, before any work
-    G = model_of(model, device)
+    G = model_of(model, device, truncation)
     out = Path(out or f"runs/{G.name}-trajectory-{edit}")
     config = dict(model=G.name, edit=edit, n_trajectories=n_trajectories, T=T, n_steps=n_steps,
                   steps_per_target=steps_per_target, lr=lr, loss=loss, sigma=sigma, discard=discard,
-                  fit_steps=fit_steps, seed=seed, measure=measure, n_eval=n_eval)
+                  fit_steps=fit_steps, seed=seed, measure=measure, n_eval=n_eval, truncation=truncation)
     with Run("trajectory", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         t0 = time.time()

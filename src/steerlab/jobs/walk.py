@@ -50,7 +50,8 @@ WALK_KINDS = tuple(m.name for m in METHODS.values() if m.family == "walk")  # li
 def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 1000,
          batch_size: int = 16, lr: float | None = None, loss: str = "l2", seed: int = 0,
          out: str | os.PathLike | None = None, overwrite: bool = False, n_eval: int = 64,
-         device: str = "cpu", progress: bool = True, kind: str = "linear") -> dict:
+         device: str = "cpu", progress: bool = True, kind: str = "linear",
+         truncation: float | None = None) -> dict:
     """Learn a walk and write a run folder (see `steerlab walk --help`).
 
     ``kind``: a walk method of `steerlab.methods.METHODS`: "linear" (Eq. 1), "nonlinear" (Euler
@@ -72,11 +73,11 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
     options = dict(edit=edit, space=space, steps=steps, batch_size=batch_size, loss=loss, seed=seed,
                    progress=progress, **({} if lr is None else {"lr": lr}))
     method_config = method.make_config(**options)
-    G = model_of(model, device)
+    G = model_of(model, device, truncation)
     G.check_space(space)
     out = Path(out or f"runs/{G.name}-{edit}")
     config = dict(model=G.name, edit=edit, kind=kind, space=space, steps=steps, batch_size=batch_size,
-                  lr=method_config.lr, loss=loss, seed=seed, n_eval=n_eval)
+                  lr=method_config.lr, loss=loss, seed=seed, n_eval=n_eval, truncation=truncation)
     # Under torchrun every rank trains and evaluates its shard; rank 0 alone writes the folder.
     with Run("walk", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 import torch
@@ -182,11 +183,40 @@ class Generator(nn.Module):
     def _fingerprint_identity(self) -> str:
         """The text hashed before the tensors (a prefix of the v1 hash, kept byte for byte)."""
         if self.fingerprint_scheme == "v1":
-            return type(self).__name__ + json.dumps(self.config(), sort_keys=True)
+            return type(self).__name__ + json.dumps(self._psi_as_loaded(self.config()), sort_keys=True)
         if self.fingerprint_scheme == "content":
-            return "steerlab-generator/content" + json.dumps(self.fingerprint_facts(), sort_keys=True)
+            return "steerlab-generator/content" + json.dumps(self._psi_as_loaded(self.fingerprint_facts()),
+                                                             sort_keys=True)
         raise ValueError(f"{type(self).__name__}.fingerprint_scheme is {self.fingerprint_scheme!r}; "
                          "allowed: content, v1")
+
+    def _psi_as_loaded(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """``facts`` with the truncation psi the model was built with (a psi set by `set_truncation` is a
+        rendering choice: directions learned at one psi apply at another, so the fingerprint ignores it)."""
+        if "_loaded_truncation_psi" in self.__dict__ and "truncation_psi" in facts:
+            return {**facts, "truncation_psi": self.__dict__["_loaded_truncation_psi"]}
+        return facts
+
+    # ------------------------------------------------------------------ truncation
+    def set_truncation(self, psi: float) -> None:
+        """Truncation psi of a model with a mapping network: ``w = w_avg + psi (w - w_avg)`` (1 = none).
+
+        Applies when z is mapped to w / w+ (`to_space`, and z-space rendering); latents given directly
+        in w / w+ are used as they are. Models without a mapping network and ``w_avg`` (DCGAN, VAE,
+        BigGAN, whose psi is a different thing set when it is loaded) refuse it with a ValueError.
+        """
+        try:
+            psi = float(psi)
+        except (TypeError, ValueError):
+            raise ValueError(f"truncation psi must be a number in [0, 2], got {psi!r}") from None
+        if not math.isfinite(psi) or not 0.0 <= psi <= 2.0:
+            raise ValueError(f"truncation psi must be a finite number in [0, 2], got {psi}")
+        w_avg = getattr(getattr(self, "mapping", None), "w_avg", None)
+        if not hasattr(self, "truncation_psi") or not torch.is_tensor(w_avg):
+            raise ValueError(f"model {self.name!r} has no mapping network with w_avg, so it takes no truncation "
+                             "psi (StyleGAN models do)")
+        self.__dict__.setdefault("_loaded_truncation_psi", self.truncation_psi)
+        self.truncation_psi = psi
 
     def describe(self) -> str:
         cls = f", {self.num_classes} classes" if self.num_classes else ""
