@@ -88,7 +88,7 @@ def server(tmp_path_factory):
     for name, d in dirs.items():
         d.save(runs / name / "direction")
     (runs / "broken").mkdir()
-    (runs / "broken" / "direction.safetensors").write_bytes(b"\x00" * 64)  # never offered, never crashes
+    (runs / "broken" / "direction.safetensors").write_bytes(b"\x00" * 64)  # listed as refused, never crashes
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_http(url, proc, log)
@@ -179,11 +179,13 @@ def test_page_loads_with_the_models_directions(server, browser):
     assert "zoom (linear, z) - faces-zoom/direction" in labels and "color (linear, z)" in labels
     assert "tiny" not in labels  # directions of other models are not offered ...
     note = page.inner_text("#direction-note")
-    assert "2 direction file(s) for faces" in note and "3 refused" in note
+    # refused: the 3 directions of the tiny models and the unreadable file, each with its reason
+    assert "2 direction file(s) for faces" in note and "4 refused" in note
     page.click("#refused-box button.label-wrap")  # ... but listed with the reason
     page.wait_for_selector("#refused", state="visible")
     refused = page.inner_text("#refused")
     assert "learned for model 'tiny'" in refused and "learned for model 'tiny2'" in refused
+    assert "broken" in refused
     # the first image is the seed's sample, pixel for pixel
     assert np.array_equal(native(pixels(page), 64), expected_display(server.faces, []))
     page.context.close()
