@@ -233,3 +233,21 @@ def _hash(identity: str, tensors: dict[str, Tensor]) -> str:
         h.update(str(tuple(t.shape)).encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
     return h.hexdigest()[:16]
+
+
+class StyleSpaces:
+    """The z / w / w+ latent spaces of a StyleGAN-family generator (mixed in before `Generator`).
+
+    Needs ``z_dim``, ``w_dim`` and ``num_ws`` (the number of w+ rows) on the model.
+    """
+
+    def latent_shape(self, space: str) -> tuple[int, ...]:
+        """Shape of one code in ``space`` (without the batch dimension)."""
+        self.check_space(space)
+        return {"z": (self.z_dim,), "w": (self.w_dim,), "w+": (self.num_ws, self.w_dim)}[space]
+
+    def _check_latent(self, latent: Tensor, space: str) -> None:
+        want = self.latent_shape(space)
+        if latent.dim() != len(want) + 1 or tuple(latent.shape[1:]) != want:
+            raise ValueError(f"a latent in space '{space}' of '{self.name}' must have shape "
+                             f"(N, {', '.join(map(str, want))}), got {tuple(latent.shape)}")

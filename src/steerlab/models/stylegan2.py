@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from steerlab.core.io import FileFormatError, read_torch_checkpoint
-from steerlab.models.base import Generator
+from steerlab.models.base import Generator, StyleSpaces
 
 BLUR = (1.0, 3.0, 3.0, 1.0)
 SQRT2 = math.sqrt(2.0)
@@ -216,7 +216,7 @@ class Synthesis(nn.Module):
         return img
 
 
-class StyleGAN2Generator(Generator):
+class StyleGAN2Generator(StyleSpaces, Generator):
     """StyleGAN2 behind the steerlab generator protocol; the constructor signature is its config.
 
     Args:
@@ -268,11 +268,6 @@ class StyleGAN2Generator(Generator):
                 "truncation_psi": self.truncation_psi, "name": self.name}
 
     # ------------------------------------------------------------------ spaces
-    def latent_shape(self, space: str) -> tuple[int, ...]:
-        """Shape of one code in ``space`` (without the batch dimension)."""
-        self.check_space(space)
-        return {"z": (self.z_dim,), "w": (self.w_dim,), "w+": (self.num_ws, self.w_dim)}[space]
-
     def to_space(self, z: Tensor, space: str = "z", classes: Tensor | None = None) -> Tensor:
         """z (N, z_dim) -> z, truncated w (N, w_dim) or w+ (N, num_ws, w_dim)."""
         self._check_latent(z, "z")
@@ -284,12 +279,6 @@ class StyleGAN2Generator(Generator):
         if self.truncation_psi != 1.0:
             w = self.mapping.w_avg.lerp(w, self.truncation_psi)
         return w if space == "w" else w[:, None].repeat(1, self.num_ws, 1)
-
-    def _check_latent(self, latent: Tensor, space: str) -> None:
-        want = self.latent_shape(space)
-        if latent.dim() != len(want) + 1 or tuple(latent.shape[1:]) != want:
-            raise ValueError(f"a latent in space '{space}' of '{self.name}' must have shape "
-                             f"(N, {', '.join(map(str, want))}), got {tuple(latent.shape)}")
 
     def _synthesize(self, latent: Tensor, space: str, classes: Tensor | None) -> Tensor:
         self._check_latent(latent, space)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from steerlab.core.errors import FileFormatError
-from steerlab.models.base import Generator
+from steerlab.models.base import Generator, StyleSpaces
 
 SQRT2 = math.sqrt(2.0)
 # activation name -> (function, default gain), the ones upstream's generators use
@@ -327,7 +327,7 @@ _SYNTHESIS_KEYS = {"channel_base", "channel_max", "num_fp16_res", "architecture"
 _IGNORED_KEYS = {"fused_modconv_default"}  # an execution choice of stylegan3's copy; same numbers
 
 
-class StyleGAN2ADAGenerator(Generator):
+class StyleGAN2ADAGenerator(StyleSpaces, Generator):
     """StyleGAN2-ADA behind the steerlab generator protocol; the constructor is upstream's plus three knobs.
 
     Args:
@@ -389,17 +389,6 @@ class StyleGAN2ADAGenerator(Generator):
         return {**super().fingerprint_facts(), "truncation_psi": self.truncation_psi, "noise_mode": self.noise_mode}
 
     # ------------------------------------------------------------------ spaces
-    def latent_shape(self, space: str) -> tuple[int, ...]:
-        """Shape of one code in ``space`` (without the batch dimension)."""
-        self.check_space(space)
-        return {"z": (self.z_dim,), "w": (self.w_dim,), "w+": (self.num_ws, self.w_dim)}[space]
-
-    def _check_latent(self, latent: Tensor, space: str) -> None:
-        want = self.latent_shape(space)
-        if latent.dim() != len(want) + 1 or tuple(latent.shape[1:]) != want:
-            raise ValueError(f"a latent in space '{space}' of '{self.name}' must have shape "
-                             f"(N, {', '.join(map(str, want))}), got {tuple(latent.shape)}")
-
     def _one_hot(self, classes: Tensor | None) -> Tensor | None:
         return F.one_hot(classes, self.num_classes).float() if self.num_classes else None
 

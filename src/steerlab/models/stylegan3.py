@@ -66,7 +66,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from steerlab.core.io import FileFormatError
-from steerlab.models.base import Generator
+from steerlab.models.base import Generator, StyleSpaces
 from steerlab.models.stylegan2 import FullyConnected
 
 SQRT2 = math.sqrt(2.0)
@@ -413,7 +413,7 @@ _IGNORED_KEYS = ("num_fp16_res", "magnitude_ema_beta")  # precision and training
 _MAPPING_KEYS = ("num_layers", "lr_multiplier", "w_avg_beta")
 
 
-class StyleGAN3Generator(Generator):
+class StyleGAN3Generator(StyleSpaces, Generator):
     """StyleGAN3 (config T or R) behind the steerlab generator protocol.
 
     The constructor takes upstream's ``Generator`` init kwargs (``z_dim``, ``c_dim``, ``w_dim``,
@@ -474,17 +474,6 @@ class StyleGAN3Generator(Generator):
         return {**self._kwargs, "truncation_psi": self.truncation_psi, "name": self.name}
 
     # ------------------------------------------------------------------ spaces
-    def latent_shape(self, space: str) -> tuple[int, ...]:
-        """Shape of one code in ``space`` (without the batch dimension)."""
-        self.check_space(space)
-        return {"z": (self.z_dim,), "w": (self.w_dim,), "w+": (self.num_ws, self.w_dim)}[space]
-
-    def _check_latent(self, latent: Tensor, space: str) -> None:
-        want = self.latent_shape(space)
-        if latent.dim() != len(want) + 1 or tuple(latent.shape[1:]) != want:
-            raise ValueError(f"a latent in space '{space}' of '{self.name}' must have shape "
-                             f"(N, {', '.join(map(str, want))}), got {tuple(latent.shape)}")
-
     def to_space(self, z: Tensor, space: str = "z", classes: Tensor | None = None) -> Tensor:
         """z (N, z_dim) -> z, truncated w (N, w_dim) or w+ (N, num_ws, w_dim)."""
         self._check_latent(z, "z")
