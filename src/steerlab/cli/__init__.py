@@ -19,7 +19,8 @@ import traceback
 
 from steerlab._version import __version__
 from steerlab.cli import commands  # noqa: F401  (registers the built-in commands)
-from steerlab.cli.base import COMMANDS, Parser, UsageError
+from steerlab.cli.base import COMMANDS, VOCABULARY, Parser, UsageError
+from steerlab.reproduce import REPRODUCTIONS
 
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 1
@@ -39,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="steerlab",
         description="Find, apply and measure steering directions in generative image models.",
         epilog="Examples:\n  steerlab walk --model faces --edit zoom --out runs/zoom\n"
-               "  steerlab apply runs/zoom/direction.safetensors --seeds 0-3 --alphas -0.5,1,2\n"
-               "  steerlab evaluate runs/zoom/direction.safetensors --n 64\n"
+               "  steerlab apply runs/zoom --seeds 0-3 --alphas 0.5,1,2\n"
+               "  steerlab evaluate runs/zoom --n-samples 64\n"
+               f"  steerlab reproduce NAME   (NAME: {', '.join(REPRODUCTIONS)})\n"
                "  steerlab --plugin my_plugin.py walk --model mine.safetensors --edit zoom\n"
-               "  steerlab models\n  steerlab edits",
+               "  steerlab models\n  steerlab edits\n\n" + VOCABULARY,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"steerlab {__version__}")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",

@@ -120,6 +120,19 @@ def ints(text: str) -> list[int]:
     return _int_list(text, checks.MAX_SEEDS)
 
 
+def class_list(text: str) -> list[int | str]:
+    """'5,6' -> [5, 6]; '0-3' -> [0, 1, 2, 3]; 'disc,ring' -> ['disc', 'ring'] (names from the model card,
+    resolved by the job once the model is loaded)."""
+    parts = names(text)
+    if not parts:
+        raise argparse.ArgumentTypeError(f"no class in {text!r} (use e.g. 5 or 5,6 or 0-3 or disc,ring)")
+    if all(p.isdigit() or ("-" in p and p.replace("-", "").isdigit()) for p in parts):
+        return ints(text)
+    if len(parts) > checks.MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"{len(parts)} classes; give 1 to {checks.MAX_SEEDS}")
+    return [int(p) if p.isdigit() else p for p in parts]
+
+
 def layer_list(text: str) -> list[int]:
     """'0-5' -> [0, 1, 2, 3, 4, 5]; '0,2,4' -> [0, 2, 4] (w+ rows, counted from 0)."""
     try:
@@ -182,6 +195,38 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "force": (("--force",), dict(action="store_true", help="use a direction made for another model anyway "
                                                            "(its fingerprint differs)")),
 }
+
+
+def hidden_alias(p: argparse.ArgumentParser, action: argparse.Action, *flags: str) -> argparse.Action:
+    """Old spellings of ``action``'s option: still accepted, same destination and type, not shown in
+    ``--help`` (so scripts written before the vocabulary was unified keep working)."""
+    kw: dict[str, Any] = dict(dest=action.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    if isinstance(action, argparse._StoreTrueAction):
+        kw["action"] = "store_true"
+    else:
+        kw.update(type=action.type, metavar=action.metavar)
+    return p.add_argument(*flags, **kw)
+
+
+# The words every command uses for the same things (`steerlab --help` prints this; docs/cli.md too).
+VOCABULARY = """\
+One vocabulary: an option means the same thing in every command that takes it.
+  DIRECTION        a direction .safetensors file, or a run folder holding one (runs/zoom)
+  --model          the generator: zoo name (`steerlab models`), .safetensors file or NVlabs .pkl
+  --out            the run folder; default runs/COMMAND-MODEL-EDIT-N with the first free N,
+                   so a rerun never stops on an existing folder (discover keeps one name to resume)
+  --overwrite      replace an existing, non-empty --out
+  --force          use a direction or latent file made for another model anyway
+  --device         torch device (cpu, cuda, cuda:1); --seed: seed of every random draw of a run
+  --seeds          the samples a command renders (apply); training seeds are --train-seeds
+  --steps          optimisation steps of the command's loop; --batch-size: samples per step;
+                   --lr: Adam learning rate
+  --n-samples      held-out samples measured (evaluate, trajectory, compare-spaces, reproduce)
+  --alphas         values in the direction's units; a leading minus works: --alphas -0.3,0,0.3
+  --classes        class numbers or the model card's names (--classes disc,ring)
+  --truncation, --layers   StyleGAN truncation psi and w+ rows
+Older spellings still work: --n and --n-eval (= --n-samples), --train-steps (reproduce --steps),
+reproduce --seeds (= --train-seeds)."""
 
 
 class Command:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from steerlab.cli.base import Command, count, floats, ints, names, number, register_command
+from steerlab.cli.base import Command, class_list, count, floats, hidden_alias, ints, names, number, register_command
 from steerlab.core.checks import MAX_BATCH, MAX_COUNT, MAX_IMAGES, MAX_STEPS, MAX_Z_DIM
 from steerlab.methods import METHODS  # light: registers the methods' configs, loads none of their code
+from steerlab.reproduce import REPRODUCTIONS  # light: names only, each experiment's module loads when it runs
 
 
 def _family(family: str) -> list[str]:
@@ -68,7 +69,7 @@ class Walk(Command):
     description = ("Learn w so that G(z + alpha_g w) matches edit(G(z), alpha_t); writes the direction, a strip, "
                    "plots, metrics.json and report.html into --out.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
-        True, "runs/MODEL-EDIT", True
+        True, "runs/walk-MODEL-EDIT-N, the first N free", True
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="edit name (see `steerlab edits`)")
@@ -96,23 +97,30 @@ class Walk(Command):
 @register_command
 class Apply(Command):
     name, help = "apply", "render a direction over alphas as a PNG strip and a GIF"
-    shared, out_default = ("model", "out", "overwrite", "force", "device", "truncation", "layers"), "runs/apply"
+    shared, out_default = ("model", "out", "overwrite", "force", "device", "truncation", "layers"), \
+        "runs/apply-MODEL-EDIT-N, the first N free"
 
     def add_arguments(self, p) -> None:
-        p.add_argument("direction", help="a direction .safetensors file")
-        p.add_argument("--seeds", type=ints, default=[0, 1, 2, 3], help="e.g. 0,1,2 or 0-7 (default: 0-3)")
-        p.add_argument("--alphas", type=floats, help="values in the direction's units, e.g. 0.5,1,2 "
+        p.add_argument("direction", help="a direction .safetensors file, or a run folder holding one (runs/zoom)")
+        p.add_argument("--seeds", type=ints, default=[0, 1, 2, 3], help="sample seeds, e.g. 0,1,2 or 0-7 (default: 0-3)")
+        p.add_argument("--alphas", type=floats, help="values in the direction's units, e.g. -0.3,0,0.3 or 0.5,1,2 "
                                                      "(colour: r:g:b triples); default: 7 across its range")
-        p.add_argument("--classes", type=ints, help="class per seed for conditional models")
+        p.add_argument("--classes", type=class_list, metavar="C,C",
+                       help="conditional models: class numbers or the model card's names (e.g. 5,6 or disc,ring); "
+                            "every seed is drawn in every class given (one row each), so one class applies to "
+                            "all seeds (default: seed mod classes, or the latent file's)")
         p.add_argument("--latent", help="a latent file (from `steerlab invert`) to edit instead of --seeds")
 
     def run(self, args) -> int:
+        from steerlab.core.runs import fresh_folder
+        from steerlab.directions import Direction
         from steerlab.jobs.apply import apply
-        out = args.out or self.out_default
-        images = apply(args.direction, seeds=args.seeds, alphas=args.alphas, model=args.model,
+        d = Direction.load(args.direction)
+        out = args.out or fresh_folder("apply", Path(args.model).stem if args.model else d.model, d.edit or d.kind)
+        images = apply(d, seeds=args.seeds, alphas=args.alphas, model=args.model,
                        classes=args.classes, latent=args.latent, out=out, overwrite=args.overwrite,
                        force=args.force, device=args.device, truncation=args.truncation, layers=args.layers)
-        print(f"{images.shape[0]} x {images.shape[1]} images: {Path(out) / 'strip.png'}, {Path(out) / 'strip.gif'}")
+        print(f"{images.shape[0]} rows x {images.shape[1]} alphas: {Path(out) / 'strip.png'}, {Path(out) / 'strip.gif'}")
         return 0
 
 
@@ -124,13 +132,13 @@ class Evaluate(Command):
     description = ("Jahanian et al. Sec. 3, Figs. 4, 5, 10, 11: writes metrics.json, plots, a strip and "
                    "report.html into --out.")
     shared, out_default, distributed = ("model", "seed", "out", "overwrite", "force", "device", "truncation", \
-                                         "layers"), "runs/evaluate-MODEL-EDIT", True
+                                         "layers"), "runs/evaluate-MODEL-EDIT-N, the first N free", True
 
     def add_arguments(self, p) -> None:
         p.add_argument("direction", help="a direction .safetensors file")
-        p.add_argument("--n", "--n-samples", dest="n", type=count(1, MAX_COUNT), default=200,
-                       help="held-out samples (default: 200; under torchrun write --n-samples, torchrun "
-                            "takes --n for one of its own options)")
+        n = p.add_argument("--n-samples", dest="n", metavar="N", type=count(1, MAX_COUNT), default=200,
+                           help="held-out samples (default: 200)")
+        hidden_alias(p, n, "--n")
         p.add_argument("--alphas", type=floats, help="alpha grid in the direction's units (default: --n-alphas "
                                                      "evenly spaced over its range)")
         p.add_argument("--n-alphas", type=count(2, 1000), default=9, help="grid size (default: 9)")
@@ -178,7 +186,7 @@ class Invert(Command):
                    "model's resolution); writes latent.safetensors (for `steerlab apply DIR --latent`), "
                    "reconstruction.png, loss.png, metrics.json.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
-        True, "runs/invert", True
+        True, "runs/invert-MODEL-N, the first N free", True
 
     def add_arguments(self, p) -> None:
         p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s) (PNG, JPEG, ...)")
@@ -192,10 +200,12 @@ class Invert(Command):
         p.add_argument("--classes", type=ints, help="class per image for conditional models")
 
     def run(self, args) -> int:
+        from steerlab.core.runs import fresh_folder
         from steerlab.jobs.invert import invert_images
         run = invert_images(args.images, args.model, loss=args.loss, sigma=args.sigma, steps=args.steps,
                             lr=args.lr, restarts=args.restarts, seed=args.seed, classes=args.classes,
-                            out=args.out or self.out_default, overwrite=args.overwrite, device=args.device,
+                            out=args.out or fresh_folder("invert", Path(args.model).stem), overwrite=args.overwrite,
+                            device=args.device,
                             batch_size=args.batch_size, truncation=args.truncation)
         m = run["metrics"]
         for name, loss, mse in zip(m["images"], m["final_loss"], m["mse"]):
@@ -214,7 +224,7 @@ class Trajectory(Command):
                    "direction, the trajectory dataset, a strip, the measured factor along u (sweep.png), "
                    "metrics.json, report.html.")
     shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device", "truncation"), True, \
-        "runs/MODEL-trajectory-EDIT"
+        "runs/trajectory-MODEL-EDIT-N, the first N free"
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="the transformation, e.g. shift_x, zoom, brightness")
@@ -229,7 +239,9 @@ class Trajectory(Command):
                                                                 "(default: 3)")
         p.add_argument("--measure", help="MEASURE:KEY read along u, e.g. saliency:x, face_box:width, pixels:x "
                                          "(default: saliency for geometric edits, colour otherwise)")
-        p.add_argument("--n-eval", type=count(1, MAX_COUNT), default=32, help="held-out samples per s (default: 32)")
+        n = p.add_argument("--n-samples", dest="n_eval", metavar="N", type=count(1, MAX_COUNT), default=32,
+                           help="held-out samples per s (default: 32)")
+        hidden_alias(p, n, "--n-eval")
 
     def run(self, args) -> int:
         from steerlab.jobs.trajectory import trajectory
@@ -250,40 +262,47 @@ class Trajectory(Command):
 @register_command
 class Reproduce(Command):
     name = "reproduce"
-    help = "reproduce a paper experiment end to end (beta-vae, steerable-training, nonlinear-walks, bias)"
+
+    @property
+    def help(self) -> str:  # type: ignore[override]  (read when the parser is built: plugins' experiments too)
+        return f"reproduce a paper experiment end to end: {', '.join(REPRODUCTIONS)}"
     description = ("beta-vae: Plumerault et al. Fig. 5. Trains the App. B beta-VAE on procedural dSprites for each "
                    "beta and training seed (quick protocol by default; --full for the paper's; --pretrained loads "
                    "the bundled ones), finds the horizontal-position direction in each and writes metrics.json "
                    "(std_per_beta, averaged over the seeds), fig5.png, strips.png and report.html.\n"
                    "steerable-training: Jahanian Fig. 9; nonlinear-walks: Jahanian Fig. 7, App. A.3-A.4; "
                    "bias: Jahanian Sec. 4.2, Fig. 6, Table 1 (configured with --set KEY=VALUE).")
-    shared, out_default = ("seed", "out", "overwrite", "device"), "runs/EXPERIMENT"
+    shared, out_default = ("seed", "out", "overwrite", "device"), "runs/reproduce-EXPERIMENT-N, the first N free"
 
     def add_arguments(self, p) -> None:
-        p.add_argument("experiment", help="experiment name: beta-vae, steerable-training (Jahanian Fig. 9), "
-                                          "nonlinear-walks (Jahanian Fig. 7, App. A.3-A.4), "
-                                          "bias (Jahanian Sec. 4.2, Fig. 6, Table 1)")
+        p.add_argument("experiment", help=f"experiment name: {', '.join(REPRODUCTIONS)} (beta-vae: Plumerault "
+                                          "Fig. 5; steerable-training: Jahanian Fig. 9; nonlinear-walks: Jahanian "
+                                          "Fig. 7, App. A.3-A.4; bias: Jahanian Sec. 4.2, Fig. 6, Table 1)")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="options",
                        help="steerable-training / nonlinear-walks / bias: an option of the experiment, repeatable, "
                             "e.g. --set gan_steps=6000 --set edits=zoom,shift_x (unknown keys list the allowed)")
         p.add_argument("--betas", default="1,5,10,20", help="beta-vae: comma-separated betas (default: 1,5,10,20)")
-        p.add_argument("--seeds", type=ints, default=[0, 1, 2],
-                       help="beta-vae: training seeds per beta, e.g. 0,1 or 0-2; the std is averaged over them "
-                            "(default: 0,1,2, the bundled ones)")
+        seeds = p.add_argument("--train-seeds", dest="seeds", type=ints, default=[0, 1, 2],
+                               help="beta-vae: training seeds per beta, e.g. 0,1 or 0-2; the std is averaged over "
+                                    "them (default: 0,1,2, the bundled ones)")
+        hidden_alias(p, seeds, "--seeds")
         p.add_argument("--pretrained", action="store_true", help="beta-vae: use the bundled weights instead of "
                                                                  "training")
         p.add_argument("--full", action="store_true", help="beta-vae: paper protocol, 1e5 steps of batch 128 "
                                                            "(hours on a CPU)")
-        p.add_argument("--train-steps", type=count(1, MAX_STEPS), default=2000, help="beta-vae: quick protocol steps (default: 2000)")
+        steps = p.add_argument("--steps", dest="train_steps", type=count(1, MAX_STEPS), default=2000, metavar="STEPS",
+                               help="beta-vae: training steps of the quick protocol (default: 2000)")
+        hidden_alias(p, steps, "--train-steps")
         p.add_argument("--trajectories", type=count(1, MAX_COUNT), default=32, help="beta-vae: number of z0 per beta (default: 32)")
         p.add_argument("--steps-per-target", type=count(1, MAX_STEPS), default=50,
                        help="beta-vae: Adam steps per sub-problem (default: 50)")
-        p.add_argument("--n-eval", type=count(1, MAX_COUNT), default=64, help="beta-vae: held-out samples per s (default: 64)")
+        n = p.add_argument("--n-samples", dest="n_eval", metavar="N", type=count(1, MAX_COUNT), default=64,
+                           help="beta-vae: held-out samples per s (default: 64)")
+        hidden_alias(p, n, "--n-eval")
 
     def run(self, args) -> int:
         from steerlab.jobs.reproduce import reproduce
-        out = args.out or f"runs/{args.experiment}"
-        run = reproduce(args.experiment, out, options=args.options, betas=args.betas, seeds=args.seeds,
+        run = reproduce(args.experiment, args.out, options=args.options, betas=args.betas, seeds=args.seeds,
                         pretrained=args.pretrained, full=args.full, train_steps=args.train_steps,
                         n_trajectories=args.trajectories, steps_per_target=args.steps_per_target,
                         n_eval=args.n_eval, seed=args.seed, overwrite=args.overwrite, device=args.device)
@@ -335,7 +354,7 @@ class CompareSpaces(Command):
                    "Learns the walk in each --spaces and writes directions, a side-by-side strip, metrics.json "
                    "and report.html into --out.")
     shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device", "truncation"), True, \
-        "runs/MODEL-EDIT-spaces"
+        "runs/compare-spaces-MODEL-EDIT-N, the first N free"
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", default="color", help="color (default) or brightness")
@@ -344,7 +363,9 @@ class CompareSpaces(Command):
         p.add_argument("--steps", type=count(1, MAX_STEPS), default=300, help="Adam steps per walk (default: 300)")
         p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=16, help="samples per step (default: 16)")
         p.add_argument("--lr", type=number(0, 100), default=0.01, help="Adam learning rate (default: 0.01)")
-        p.add_argument("--n-eval", type=count(1, MAX_COUNT), default=32, help="held-out samples measured (default: 32)")
+        n = p.add_argument("--n-samples", dest="n_eval", metavar="N", type=count(1, MAX_COUNT), default=32,
+                           help="held-out samples measured (default: 32)")
+        hidden_alias(p, n, "--n-eval")
 
     def run(self, args) -> int:
         from steerlab.jobs.compare_spaces import compare_spaces_run
@@ -457,7 +478,7 @@ class Discover(Command):
 class AnalyzeWeights(Command):
     name = "analyze-weights"
     help = "FID vs shift, locality heatmaps and the latent-mimic test for saved weight directions"
-    shared, out_default = ("model", "out", "overwrite", "force", "device", "truncation"), "runs/analyze-weights"
+    shared, out_default = ("model", "out", "overwrite", "force", "device", "truncation"), "runs/analyze-weights-N, the first N free"
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("directions", nargs="+", help="a `discover` run folder, or direction files")

@@ -23,7 +23,9 @@ It lives in `core` because the reproductions, which sit below the jobs, write ru
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -194,6 +196,23 @@ def _publish(tmp: Path, out: Path, replace: tuple[int, int] | None) -> None:
         os.rename(tmp, out)  # onto nothing or an empty folder; fails if it became non-empty meanwhile
     except OSError:
         raise appeared from None
+
+
+def fresh_folder(command: str, *parts: str | None, root: str | os.PathLike = "runs") -> Path:
+    """The default output of a command: ``root/<command>-<part>-...-<n>`` with the smallest n >= 1
+    that is free (no folder, or an empty one, and no lock), so a second run without ``--out`` gets a
+    new folder instead of stopping on the first one. Parts are made file-name safe; None is skipped.
+
+        >>> fresh_folder("apply", "faces", "zoom", root="/nonexistent")   # doctest: +SKIP
+        PosixPath('/nonexistent/apply-faces-zoom-1')
+    """
+    stem = "-".join(re.sub(r"[^\w.+-]+", "_", str(p)).strip("._") or "x" for p in (command, *parts) if p)
+    for n in itertools.count(1):
+        out = Path(root) / f"{stem}-{n}"
+        taken = out.exists() and (not out.is_dir() or any(out.iterdir()))
+        if not taken and not (out.parent / f".{out.name}.lock").exists():
+            return out
+    raise AssertionError("unreachable")
 
 
 class Run:

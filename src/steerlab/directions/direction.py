@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from steerlab._version import __version__
-from steerlab.core.io import FileFormatError, read_tensor_file, write_tensor_file
+from steerlab.core.io import FileFormatError, read_header, read_tensor_file, read_tensors, write_tensor_file
 from steerlab.directions.alpha import AlphaSpec
 from steerlab.directions.errors import DirectionMismatch
 from steerlab.directions.kinds import KINDS
@@ -33,6 +33,34 @@ FORMAT = "steerlab-direction/1"
 _REQUIRED = ("kind", "space", "model", "fingerprint", "alpha", "tensor_shapes")  # header fields a file must have
 _TEXT_FIELDS = ("kind", "space", "model", "fingerprint")
 _OPTIONAL = ("edit", "config", "metrics", "version")
+
+
+def _is_direction(path: Path) -> bool:
+    try:
+        read_tensors(path)  # refuses a non-safetensors file before its header is read
+        return read_header(path).get("format") == FORMAT
+    except (ValueError, OSError):
+        return False
+
+
+def direction_file(path: str | os.PathLike) -> Path:
+    """The direction file ``path`` names: a file as given, or the one direction file inside a run
+    folder (``runs/zoom`` -> ``runs/zoom/direction.safetensors``; else the only one in the folder or its
+    ``directions/``). A folder with none or several is refused with one line naming what to pass."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return folder
+    if (folder / "direction.safetensors").is_file():
+        return folder / "direction.safetensors"
+    found = [f for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("directions/*.safetensors"))
+             if _is_direction(f)]
+    if not found:
+        raise FileNotFoundError(f"{folder} is a folder with no direction file in it (expected "
+                                "direction.safetensors, as `steerlab walk` writes, or a direction file)")
+    if len(found) > 1:
+        shown = ", ".join(str(f) for f in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise ValueError(f"{folder} holds {len(found)} direction files ({shown}); name one of them")
+    return found[0]
 
 
 @dataclass
@@ -85,7 +113,7 @@ class Direction:
         if not force and G.fingerprint != self.fingerprint:  # force first: the hash reads every weight
             raise DirectionMismatch(
                 f"direction was learned for model '{self.model}' (fingerprint {self.fingerprint}), "
-                f"not '{G.name}' (fingerprint {G.fingerprint}); use force to override")
+                f"not '{G.name}' (fingerprint {G.fingerprint}); pass --force (API: force=True) to use it anyway")
         if self.space != "weight":
             G.check_space(self.space)
 
@@ -154,12 +182,14 @@ class Direction:
 
     @classmethod
     def load(cls, path: str | os.PathLike, model: Generator | None = None, force: bool = False) -> "Direction":
-        """Read a direction file; with ``model``, refuse it if it belongs to another model.
+        """Read a direction file (or the one in a run folder, `direction_file`); with ``model``, refuse it
+        if it belongs to another model.
 
         Raises:
             FileFormatError: not a direction file, or a damaged one (one line, naming the file).
             DirectionMismatch: ``model`` is another model than the direction's (unless ``force``).
         """
+        path = direction_file(path)
         tensors, head = read_tensor_file(path, FORMAT, what="steerlab direction", required=_REQUIRED)
         where = Path(path)
         bad = [k for k in _TEXT_FIELDS if not isinstance(head[k], str)]

@@ -9,33 +9,60 @@ import torch
 from steerlab.core import checks
 from steerlab.core.runs import run_folder
 from steerlab.directions import Direction
-from steerlab.jobs.common import model_of
+from steerlab.jobs.common import class_ids, class_names, model_of
 from steerlab.models import Generator
 from steerlab.report.plots import alpha_label, grid_image, save_gif, save_png
+
+
+def sample_rows(G: Generator, seeds: Sequence[int] | None, classes: Sequence[int] | None, n_latents: int = 0,
+                latent_classes: Sequence[int] | None = None) -> list[tuple[int, int | None, str]]:
+    """The rows `apply` renders: ``(sample index, class or None, row label)``.
+
+    Each sample (a seed, or a row of a latent file) is rendered once, in this class:
+    - no ``classes``: unconditional models none; conditional ones the latent file's class, else
+      ``seed mod num_classes``;
+    - ``classes`` given: every sample in every class (the cross product, sample-major), so one
+      class applies to all samples and nothing is dropped.
+    """
+    names = class_names(G) if G.num_classes else []
+    n = n_latents if seeds is None else len(seeds)
+    what = [f"seed {s}" for s in seeds] if seeds is not None else [f"latent {i}" for i in range(n)]
+    if classes is None:
+        if not G.num_classes:
+            return [(i, None, what[i]) for i in range(n)]
+        own = list(latent_classes) if latent_classes is not None else [int(s) % G.num_classes for s in seeds or []]
+        return [(i, int(own[i]), f"{what[i]}, {names[int(own[i])]}") for i in range(n)]
+    rows = [(i, int(c), f"{what[i]}, {names[int(c)]}") for i in range(n) for c in classes]
+    if len(rows) > checks.MAX_SEEDS:
+        raise ValueError(f"{n} samples x {len(classes)} classes = {len(rows)} rows; at most {checks.MAX_SEEDS}")
+    return rows
 
 
 @torch.no_grad()
 def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0, 1, 2, 3),
           alphas=None, model: str | Generator | None = None,
-          latent: torch.Tensor | str | os.PathLike | None = None, classes: Sequence[int] | None = None,
+          latent: torch.Tensor | str | os.PathLike | None = None, classes: Sequence[int | str] | None = None,
           out: str | os.PathLike | None = None, overwrite: bool = False, force: bool = False,
           device: str = "cpu", truncation: float | None = None, layers: Sequence[int] | None = None) -> torch.Tensor:
     """Render a direction for given seeds (or given latents) over alphas.
 
     Args:
-        direction: a direction file or object.
+        direction: a direction file, a run folder holding one (``runs/zoom``), or a direction object.
         seeds: one sample per seed (z drawn with ``torch.Generator().manual_seed(seed)``).
         alphas: values in the direction's units (default: 7 across its range).
         model: the model (defaults to the direction's zoo model).
         latent: (N, ...) latents in the direction's space instead of seeds, or the path of a latent
             file written by `steerlab invert` (its classes are used unless ``classes`` is given).
-        classes: one label per sample for a conditional model (default: seed mod num_classes).
-        out: if given, writes ``strip.png`` and ``strip.gif`` into this folder.
+        classes: class labels (numbers, or names from the model card) for a conditional model: every
+            sample is rendered in every class given (`sample_rows`); default: the latent file's
+            class, else seed mod num_classes.
+        out: if given, writes ``strip.png`` (a row per sample and class, labelled) and ``strip.gif``
+            (a frame per alpha, labelled) into this folder.
         truncation: StyleGAN truncation psi set on the model (`Generator.set_truncation`).
         layers: w+ rows a linear w / w+ direction moves (`Direction.on_layers`; default: all).
 
     Returns:
-        images (len(seeds) or N, len(alphas), C, H, W) in [0, 1].
+        images (rows, len(alphas), C, H, W) in [0, 1]; rows = samples x classes given (else samples).
     """
     if latent is None:
         seeds = checks.check_seeds("seeds", seeds)
@@ -44,11 +71,12 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
     G = model_of(model or d.model, device, truncation)
     d.check_model(G, force)
+    classes = class_ids(G, classes)
+    file_classes = None
     if latent is not None and not torch.is_tensor(latent):
         from steerlab.models.latents import load_latent
-        latent, file_classes, _ = load_latent(latent, G, force=force)
-        if classes is None and file_classes is not None:
-            classes = file_classes.tolist()
+        latent, fc, _ = load_latent(latent, G, force=force)
+        file_classes = None if fc is None else fc.tolist()
     if layers is not None:
         space = d.space
         d = d.on_layers(G, layers)
@@ -58,25 +86,30 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
     if latent is not None:
         if not 1 <= latent.shape[0] <= checks.MAX_SEEDS:
             raise ValueError(f"a latent must hold 1 to {checks.MAX_SEEDS} samples, got {latent.shape[0]}")
-        zs, lat = [None] * latent.shape[0], list(latent.to(G.device))
+        if G.num_classes and classes is None and file_classes is None:
+            raise ValueError(f"model '{G.name}' is class-conditional and the latents carry no classes; pass "
+                             f"--classes (0-{G.num_classes - 1} or names)")
+        lat = list(latent.to(G.device))
+        plan = sample_rows(G, None, classes, len(lat), file_classes)
     else:
         zs = [G.sample_z(1, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
-        lat = [None] * len(zs)
-    cls = list(classes) if classes is not None else [None] * len(zs)
-    if G.num_classes and classes is None:
-        cls = [int(s) % G.num_classes for s in seeds]
+        plan = sample_rows(G, seeds, classes)
     rows = []
-    for z, li, c in zip(zs, lat, cls):
-        k = len(grid)
-        cb = None if c is None else torch.full((k,), int(c), dtype=torch.long)
-        zb = None if z is None else z.expand(k, -1)
-        lb = None if li is None else li[None].expand(k, *li.shape)
+    k = len(grid)
+    for i, c, _ in plan:
+        cb = None if c is None else torch.full((k,), c, dtype=torch.long)
+        zb = None if latent is not None else zs[i].expand(k, -1)
+        lb = None if latent is None else lat[i][None].expand(k, *lat[i].shape)
         rows.append(d.render(G, zb, grid, classes=cb, latent=lb, force=force))
     images = torch.stack(rows)  # (S, A, C, H, W)
     if out is not None:
         labels = [alpha_label(a) for a in grid.tolist()]
+        row_labels = [label for _, _, label in plan]
+        title = f"alpha ({d.alpha.unit})" if d.alpha.unit else "alpha"
         with run_folder(out, overwrite) as tmp:
-            save_png(grid_image(list(images), col_labels=labels), tmp / "strip.png")
-            frames = [grid_image([images[:, j]], scale=2) for j in range(images.shape[1])]
+            save_png(grid_image(list(images), col_labels=labels, row_labels=row_labels, title=title),
+                     tmp / "strip.png")
+            frames = [grid_image([row[j:j + 1] for row in images], row_labels=row_labels,  # one column per frame
+                                 title=f"alpha = {labels[j]}") for j in range(images.shape[1])]
             save_gif(frames, tmp / "strip.gif")
     return images

@@ -17,3 +17,34 @@ def model_of(model: str | Generator, device: str = "cpu", truncation: float | No
     if truncation is not None:
         G.set_truncation(truncation)
     return G
+
+
+def class_names(G: Generator) -> list[str]:
+    """The class names of a conditional model: its card's ``class_names`` when they fit, else "0", "1", ..."""
+    names = (getattr(G, "card", None) or {}).get("class_names") or []
+    if len(names) != G.num_classes or not all(isinstance(n, str) for n in names):
+        names = [str(k) for k in range(G.num_classes)]
+    return list(names)
+
+
+def class_ids(G: Generator, classes) -> list[int] | None:
+    """Class labels given as numbers or as the model card's names (``["disc", 5]``) -> ints in
+    [0, num_classes - 1]; None stays None. Refused with one line listing what is allowed."""
+    if classes is None:
+        return None
+    if not G.num_classes:
+        raise ValueError(f"model '{G.name}' is unconditional: it takes no classes (drop --classes)")
+    names = class_names(G)
+    lookup = {n.lower(): k for k, n in enumerate(names)}
+    out = []
+    for c in classes:
+        text = str(c).strip()
+        if text.lower() in lookup:
+            out.append(lookup[text.lower()])
+        elif text.isdigit() and int(text) < G.num_classes:
+            out.append(int(text))
+        else:
+            shown = ", ".join(f"{k}={n}" if n != str(k) else str(k) for k, n in enumerate(names))
+            raise ValueError(f"unknown class {text!r} for model '{G.name}'; allowed: 0-{G.num_classes - 1} "
+                             f"or a name ({shown})")
+    return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from steerlab.core import checks
-from steerlab.core.runs import Run
+from steerlab.core.runs import Run, fresh_folder
 from steerlab.directions import Direction
 from steerlab.edits import get_edit
 from steerlab.evaluation.steerability import held_out
@@ -63,7 +63,7 @@ def compare_spaces_run(model: str | Generator, edit: str = "color", *, spaces=("
     spaces = tuple(spaces)
     for s in spaces:
         G.check_space(s)
-    out = Path(out or f"runs/{G.name}-{edit}-spaces")
+    out = Path(out or fresh_folder("compare-spaces", G.name, edit))
     config = dict(model=G.name, edit=edit, spaces=list(spaces), steps=steps, batch_size=batch_size, lr=lr,
                   loss=loss, seed=seed, n_eval=n_eval, truncation=truncation)
     with Run("compare-spaces", out, config=config, device=device, overwrite=overwrite) as run:

@@ -28,7 +28,7 @@ from typing import Sequence
 import torch
 
 from steerlab.core import checks
-from steerlab.core.runs import Run
+from steerlab.core.runs import Run, fresh_folder
 from steerlab.directions import Direction
 from steerlab.evaluation import weights as insp
 from steerlab.jobs.common import model_of
@@ -291,7 +291,7 @@ def analyze(directions: str | os.PathLike | Sequence[str | os.PathLike], *,
     G = model_of(model or dirs[0].model, device, truncation)
     for d in dirs:
         d.check_model(G, force)
-    out = Path(out or "runs/analyze-weights")
+    out = Path(out or fresh_folder("analyze-weights"))
     config = dict(model=G.name, files=[str(f) for f in files], what=list(what), truncation=truncation, **kw)
     with Run("analyze-weights", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from steerlab.core import checks
-from steerlab.core.runs import Run
+from steerlab.core.runs import Run, fresh_folder
 from steerlab.directions import Direction
 from steerlab.evaluation.steerability import steerability
 from steerlab.jobs.common import model_of
@@ -35,7 +35,7 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
     d.check_model(G, force)
     if layers is not None:
         d = d.on_layers(G, layers)
-    out = Path(out or f"runs/evaluate-{G.name}-{d.edit or d.kind}")
+    out = Path(out or fresh_folder("evaluate", G.name, d.edit or d.kind))
     config = dict(direction=str(direction) if not isinstance(direction, Direction) else d.describe(),
                   model=G.name, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
                   fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,

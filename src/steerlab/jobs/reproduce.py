@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from steerlab.core import checks
+from steerlab.core.runs import fresh_folder
 from steerlab.reproduce import get_reproduction
 from steerlab.reproduce.options import GENERIC, parse_options
 
@@ -25,7 +26,7 @@ def reproduce(experiment: str, out: str | Path | None = None, *, options: Sequen
     """
     fn = get_reproduction(experiment)
     checks.check_device(device)
-    out = Path(out or f"runs/{experiment}")
+    out = Path(out or fresh_folder("reproduce", experiment))
     if experiment in GENERIC:  # configured by --set KEY=VALUE (the function's own options)
         run = fn(out, overwrite=overwrite, device=device, seed=seed, **parse_options(fn, list(options or [])))
         run.setdefault("summary", f"metrics: {Path(run['out']) / 'metrics.json'}")

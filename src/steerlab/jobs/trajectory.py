@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from steerlab.core import checks, seeds
-from steerlab.core.runs import Run
+from steerlab.core.runs import Run, fresh_folder
 from steerlab.edits import get_edit
 from steerlab.evaluation.trajectories import factor_measure, latent_parts, norm_per_part, sweep_factor
 from steerlab.jobs.common import model_of
@@ -79,7 +79,7 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
     measure = measure or default_measure(edit)
     factor_measure(measure)  # fail fast on a bad MEASURE:KEY, before any work
     G = model_of(model, device, truncation)
-    out = Path(out or f"runs/{G.name}-trajectory-{edit}")
+    out = Path(out or fresh_folder("trajectory", G.name, edit))
     config = dict(model=G.name, edit=edit, n_trajectories=n_trajectories, T=T, n_steps=n_steps,
                   steps_per_target=steps_per_target, lr=lr, loss=loss, sigma=sigma, discard=discard,
                   fit_steps=fit_steps, seed=seed, measure=measure, n_eval=n_eval, truncation=truncation)

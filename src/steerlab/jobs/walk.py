@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from steerlab.core import checks
-from steerlab.core.runs import Run
+from steerlab.core.runs import Run, fresh_folder
 from steerlab.directions import Direction
 from steerlab.edits import get_edit
 from steerlab.evaluation.steerability import held_out, target_l2
@@ -75,7 +75,7 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
     method_config = method.make_config(**options)
     G = model_of(model, device, truncation)
     G.check_space(space)
-    out = Path(out or f"runs/{G.name}-{edit}")
+    out = Path(out or fresh_folder("walk", G.name, edit))
     config = dict(model=G.name, edit=edit, kind=kind, space=space, steps=steps, batch_size=batch_size,
                   lr=method_config.lr, loss=loss, seed=seed, n_eval=n_eval, truncation=truncation)
     # Under torchrun every rank trains and evaluates its shard; rank 0 alone writes the folder.

@@ -72,7 +72,7 @@ def load_latent(path: str | os.PathLike, G: Generator | None = None, *, force: b
     if G is not None:
         if head.get("fingerprint") != G.fingerprint and not force:
             raise ModelMismatch(f"latent was found for model '{head.get('model')}' (fingerprint "
-                                f"{head.get('fingerprint')}), not '{G.name}'; use force to override")
+                                f"{head.get('fingerprint')}), not '{G.name}'; pass --force (API: force=True) to use it anyway")
         if z.shape[1] != G.z_dim:
             raise FileFormatError(f"{path}: latent has {z.shape[1]} dims, model '{G.name}' needs {G.z_dim}")
     return z, t.get("classes"), head
