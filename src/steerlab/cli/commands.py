@@ -120,7 +120,7 @@ class Apply(Command):
         images = apply(d, seeds=args.seeds, alphas=args.alphas, model=args.model,
                        classes=args.classes, latent=args.latent, out=out, overwrite=args.overwrite,
                        force=args.force, device=args.device, truncation=args.truncation, layers=args.layers)
-        print(f"{images.shape[0]} rows x {images.shape[1]} alphas: {Path(out) / 'strip.png'}, {Path(out) / 'strip.gif'}")
+        print(f"{images.shape[0]} x {images.shape[1]} images (rows x alphas): {Path(out) / 'strip.png'}, {Path(out) / 'strip.gif'}")
         return 0
 
 
