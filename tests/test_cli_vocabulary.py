@@ -219,3 +219,33 @@ def test_gif_frames_carry_their_alpha(cond, tmp_path):
     assert (title[0] - title[2]).abs().max() > 0  # each frame's title names its own alpha
     body = [torch.from_numpy(np.array(f.crop((0, 24, f.width, f.height)))).float() for f in frames]
     assert (body[0] - body[2]).abs().mean() > 0
+
+
+# --------------------------------------------------------------------------- walk vs doing nothing
+def test_beats_doing_nothing_reads_per_sample_pairs():
+    from steerlab.evaluation.steerability import beats_doing_nothing
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(20, 5, generator=g) + 0.5
+    better = beats_doing_nothing(torch.stack([0.7 * base, base], -1))
+    assert better["beats_doing_nothing"] and better["fraction_samples_better"] == 1.0
+    assert better["median_paired_change"] < 0 and abs(better["l2_gain"] - 0.3) < 1e-6
+    same = beats_doing_nothing(torch.stack([base * 1.001, base], -1))
+    assert not same["beats_doing_nothing"] and same["l2_gain"] < 0
+    # a mean carried by a few samples while most get worse is not a walk
+    few = torch.stack([torch.cat([0.1 * base[:5], 1.02 * base[5:]]), base], -1)
+    r = beats_doing_nothing(few)
+    assert r["l2_gain"] > 0.05 and r["fraction_samples_better"] == 0.25 and not r["beats_doing_nothing"]
+
+
+def test_walk_and_evaluate_reports_flag_a_walk_no_better_than_doing_nothing(tmp_path, tiny_file, capsys):
+    from steerlab.jobs.evaluate import evaluate
+    from steerlab.methods.walks import learn_linear_walk
+    from steerlab.models import load_generator
+    d = learn_linear_walk(load_generator(tiny_file), "zoom", steps=1, batch_size=2, progress=False)
+    d.tensors["w"].zero_()  # a walk that moves nothing: exactly as good as doing nothing
+    run = evaluate(d, model=str(tiny_file), n=4, n_alphas=3, fid=False, out=tmp_path / "ev", progress=False)
+    t = run["metrics"]["target_l2"]
+    assert abs(t["walk_l2_mean"] - t["baseline_l2_mean"]) < 1e-6 and not t["beats_doing_nothing"]
+    report = (tmp_path / "ev" / "report.html").read_text()
+    assert 'class="flag"' in report and "does NOT beat doing nothing" in report
+    assert "&lt;b&gt;" not in report and "<b>" in report  # the header's markup is markup, not shown as text

@@ -83,13 +83,14 @@ class Walk(Command):
         p.add_argument("--loss", default="l2", help="l2 (masked, default), blurred, dssim or perceptual")
 
     def run(self, args) -> int:
-        from steerlab.jobs.walk import walk
+        from steerlab.jobs.walk import walk, walk_verdict
         run = walk(args.model, args.edit, space=args.space, steps=args.steps, batch_size=args.batch_size,
                    lr=args.lr, loss=args.loss, seed=args.seed, out=args.out, overwrite=args.overwrite,
                    device=args.device, kind=args.kind, truncation=args.truncation)
         m = run["metrics"]
         print(f"walk L2 {m['walk_l2_mean']:.4f} vs do-nothing {m['baseline_l2_mean']:.4f} "
               "(held-out, mean over alphas)")
+        print(walk_verdict(m))
         print(f"report: {Path(run['out']) / 'report.html'}")
         return 0
 
@@ -161,6 +162,9 @@ class Evaluate(Command):
         print(f"{m['primary']} ({m['measure']}) {attribute_sentence(s)}")
         if m["fid"]:
             print(f"FID ({m['feature_network']}) per alpha: " + ", ".join(f"{v:.2f}" for v in m["fid"]))
+        if m.get("target_l2"):
+            from steerlab.jobs.walk import walk_verdict
+            print(walk_verdict(m["target_l2"]))
         print(f"report: {Path(run['out']) / 'report.html'}")
         return 0
 
@@ -462,13 +466,17 @@ class Discover(Command):
         p.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's checkpoint")
 
     def run(self, args) -> int:
+        import time
+
         from steerlab.jobs.discover import discover
+        t0 = time.perf_counter()
         run = discover(args.model, args.method, args.layer, k=args.k, out=args.out, overwrite=args.overwrite,
                        limit=args.shift, target=args.target, steps=args.steps, batch_size=args.batch_size,
                        lr=args.lr, n_z=args.n_z, eigen=args.eigen, seed=args.seed, analyze=args.analyze,
                        device=args.device, resume=not args.no_resume, truncation=args.truncation)
         m = run["metrics"]
-        print(f"{len(run['directions'])} {m['method']} directions in {m['layer']} ({m['run']['seconds']:.1f} s): "
+        print(f"{len(run['directions'])} {m['method']} directions in {m['layer']} (found in {m['find_seconds']:.1f} s; "
+              f"{time.perf_counter() - t0:.1f} s in all, with loading, calibration and analyses): "
               f"{Path(run['out']) / 'directions'}")
         print(f"report: {Path(run['out']) / 'report.html'}")
         return 0

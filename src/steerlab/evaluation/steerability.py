@@ -36,7 +36,7 @@ def target_l2(G: Generator, d: Direction, *, n: int = 64, n_alphas: int = 9, see
     z, classes = held_out(G, n, seed)
     alphas = edit.grid(n_alphas)
     own = distributed.shard(n, batch_size)  # data-parallel: whole batches per rank, gathered below
-    walk, base = [], []
+    walk, base, paired = [], [], []
     for a in alphas:
         per_sample = []  # (B, 2): walk and do-nothing L2 of each sample
         for i in range(own.start, own.stop, batch_size):
@@ -53,8 +53,35 @@ def target_l2(G: Generator, d: Direction, *, n: int = 64, n_alphas: int = 9, see
             bl += values[i:i + batch_size, 1].sum().item()
         walk.append(wl / n)
         base.append(bl / n)
+        paired.append(values[:n].cpu())
     return {"alphas": alphas.tolist(), "walk_l2": walk, "baseline_l2": base,
-            "walk_l2_mean": sum(walk) / len(walk), "baseline_l2_mean": sum(base) / len(base), "n": n}
+            "walk_l2_mean": sum(walk) / len(walk), "baseline_l2_mean": sum(base) / len(base), "n": n,
+            **beats_doing_nothing(torch.stack(paired, 1))}
+
+
+GAIN_NEEDED = 0.05  # the walk must cut the do-nothing L2 by 5 % (and for most samples) to count as a walk
+
+
+def beats_doing_nothing(l2: torch.Tensor, gain_needed: float = GAIN_NEEDED) -> dict:
+    """Whether a walk does better than leaving the image as it is, per sample and overall.
+
+    Args:
+        l2: (N, A, 2) masked L2 to the target of the walk ([..., 0]) and of doing nothing ([..., 1]),
+            for the same N samples at A alphas (values >= 0).
+        gain_needed: the relative cut of the mean L2 a walk must reach, in [0, 1).
+
+    Returns:
+        ``l2_gain`` (1 - walk / do-nothing, mean over samples and alphas; > 0 is better),
+        ``median_paired_change`` (median over samples of walk - do-nothing, each averaged over alphas;
+        < 0 is better), ``fraction_samples_better`` (share of samples whose walk L2 is lower) and
+        ``beats_doing_nothing`` (gain >= ``gain_needed`` and more than half the samples better).
+    """
+    per_sample = l2.double().mean(1)  # (N, 2)
+    walk, base = per_sample[:, 0], per_sample[:, 1]
+    gain = 1.0 - float(walk.mean()) / max(float(base.mean()), 1e-12)
+    better = float((walk < base).double().mean())
+    return {"l2_gain": gain, "median_paired_change": float((walk - base).median()),
+            "fraction_samples_better": better, "beats_doing_nothing": bool(gain >= gain_needed and better > 0.5)}
 
 
 # --------------------------------------------------------------------------- steerability
@@ -252,6 +279,8 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
     g = d.knob.to_g(grid).reshape(grid.shape[0], -1)
     xs = g[:, 0] if g.shape[1] == 1 else torch.arange(len(grid), dtype=torch.float32)
     res["perceptual_mid"] = ((xs[1:] + xs[:-1]) / 2).tolist()
+    if g.shape[1] == 1:  # the same midpoints in the direction's own units (a zoom factor, not its log)
+        res["perceptual_mid_t"] = d.knob.to_t(xs[1:] / 2 + xs[:-1] / 2).tolist()
     res["perceptual_to_base_ends"] = [float(p.mean()) for p in per_sample_to_base]
     if classes is not None:
         names = class_names or card.get("class_names") or [str(k) for k in range(G.num_classes)]

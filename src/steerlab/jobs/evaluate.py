@@ -7,13 +7,16 @@ from pathlib import Path
 from steerlab.core import checks
 from steerlab.core.runs import Run, fresh_folder
 from steerlab.directions import Direction
-from steerlab.evaluation.steerability import steerability
+from steerlab.edits import EDITS
+from steerlab.evaluation.steerability import steerability, target_l2
 from steerlab.jobs.common import model_of
 from steerlab.models import Generator
 from steerlab.report.plots import save_png
 from steerlab.report.steerability import attribute_sentence, evaluation_strip, summarize, write_plots, write_report
 
 __all__ = ["evaluate", "attribute_sentence"]
+
+TARGET_L2_SAMPLES = 64  # held-out samples of the walk vs do-nothing check (the first of the evaluation's)
 
 
 def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator | None = None,
@@ -47,6 +50,9 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
                          fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
                          progress=progress, batch_size=batch_size)
         r["summary"] = summarize(r)
+        if d.edit in EDITS:  # does the walk beat leaving the image as it is, on the same samples?
+            r["target_l2"] = target_l2(G, d, n=min(n, TARGET_L2_SAMPLES), n_alphas=n_alphas, seed=seed,
+                                       batch_size=batch_size)
         r = run.write_metrics(r)
         if tmp is None:
             return {"out": out, "metrics": r}

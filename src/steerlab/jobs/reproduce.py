@@ -55,8 +55,12 @@ def reproduce(experiment: str, out: str | Path | None = None, *, options: Sequen
         lines.append(f"  seed {k}: " + ", ".join(f"beta {b}: {v[str(k)]:.4f}"
                                                 for b, v in m["std_per_beta_per_seed"].items()))
     t = m["trend"]
-    lines.append(f"  over {t['models']} models: Spearman(beta, std) {t['spearman_beta_std']:.3f} "
-                 f"(one-sided p {t['p_one_sided']:.3g}); Spearman(x code linearity, std) "
-                 f"{t['spearman_code_linearity_std']:.3f} (p {t['p_code_one_sided']:.3g})")
+    if t["models"] < 3:  # a rank correlation of 2 points is undefined: say so instead of printing nan
+        lines.append(f"  Spearman over models: needs 3 or more models, this run has {t['models']} "
+                     "(add --betas or --train-seeds)")
+    else:
+        lines.append(f"  over {t['models']} models: Spearman(beta, std) {t['spearman_beta_std']:.3f} "
+                     f"(one-sided p {t['p_one_sided']:.3g}); Spearman(x code linearity, std) "
+                     f"{t['spearman_code_linearity_std']:.3f} (p {t['p_code_one_sided']:.3g})")
     run["summary"] = "\n".join(lines)
     return run

@@ -16,7 +16,7 @@ from steerlab.core import checks
 from steerlab.core.runs import Run, fresh_folder
 from steerlab.directions import Direction
 from steerlab.edits import get_edit
-from steerlab.evaluation.steerability import held_out, target_l2
+from steerlab.evaluation.steerability import GAIN_NEEDED, held_out, target_l2
 from steerlab.jobs.common import model_of
 from steerlab.methods import METHODS
 from steerlab.models import Generator
@@ -97,10 +97,22 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
                   xlabel="step", ylabel=f"{loss} loss", title=f"{G.name}: {edit} walk", markers=False)
         xs = _plot_axis(m["alphas"])
         line_plot(tmp / "l2_vs_alpha.png", {"walk": (xs, m["walk_l2"]), "do nothing": (xs, m["baseline_l2"])},
-                  xlabel=f"alpha ({d.alpha.unit})" if xs == m["alphas"] else "grid index (R, G, B sweeps)",
-                  ylabel="masked L2 to target", title="held-out samples")
+                  xlabel=f"alpha ({d.alpha.unit})" if xs == m["alphas"] else f"alpha (R:G:B; {d.alpha.unit})",
+                  ylabel="masked L2 to target", title="held-out samples",
+                  xticklabels=None if xs == m["alphas"] else [alpha_label(a) for a in m["alphas"]])
         _walk_report(tmp, G, d, metrics)
     return {"out": out, "direction": out / "direction.safetensors", "metrics": metrics}
+
+
+def walk_verdict(m: dict) -> str:
+    """One sentence on whether the walk beats doing nothing (`evaluation.steerability.beats_doing_nothing`)."""
+    numbers = (f"held-out masked L2 walk {m['walk_l2_mean']:.4f} vs do-nothing {m['baseline_l2_mean']:.4f} "
+               f"(gain {m['l2_gain']:+.1%}, {GAIN_NEEDED:.0%} needed); better for {m['fraction_samples_better']:.0%} "
+               f"of {m['n']} samples, median paired change {m['median_paired_change']:+.4f}")
+    if m["beats_doing_nothing"]:
+        return f"the walk beats doing nothing: {numbers}"
+    return (f"this walk does NOT beat doing nothing: {numbers}. Train longer or with another --lr, or the model "
+            "cannot make this edit; do not read the strip as steering")
 
 
 def _plot_axis(alphas: list) -> list:
@@ -110,7 +122,9 @@ def _plot_axis(alphas: list) -> list:
 def _walk_report(folder: Path, G: Generator, d: Direction, m: dict) -> None:
     rows = [[alpha_label(a), w, b, "yes" if w < b else "no"]
             for a, w, b in zip(m["alphas"], m["walk_l2"], m["baseline_l2"])]
+    verdict = html.flag(walk_verdict(m)) if not m["beats_doing_nothing"] else ""
     html.write_report(folder / "report.html", f"{G.name}: {d.edit} walk", [
+        *([("Warning: no better than doing nothing", verdict)] if verdict else []),
         ("Direction", html.text(d.describe()) + html.text(
             f"trained {d.config['steps']} steps, batch {d.config['batch_size']}, lr {d.config['lr']}, "
             f"loss {d.config['loss']}, seed {d.config['seed']} in {m['train_seconds']} s; "
@@ -119,8 +133,11 @@ def _walk_report(folder: Path, G: Generator, d: Direction, m: dict) -> None:
                             "edit(G(z), alpha) (grey = undefined pixels).") + html.image("strip.png", "strip")),
         ("Does the walk follow the target?",
          html.text(f"Mean masked L2 over the grid: walk {m['walk_l2_mean']:.4f} vs do-nothing "
-                   f"{m['baseline_l2_mean']:.4f} on {m['n']} held-out samples. A lower L2 alone does not "
+                   f"{m['baseline_l2_mean']:.4f} on {m['n']} held-out samples; per sample (mean over alphas) "
+                   f"the walk is better for {m['fraction_samples_better']:.0%} of them, median paired change "
+                   f"{m['median_paired_change']:+.4f}. A lower L2 alone does not "
                    "prove the attribute moves; see the attribute measurements of `steerlab evaluate`.")
+         + verdict
          + html.image("l2_vs_alpha.png", "L2 vs alpha")
          + html.table(["alpha", "walk L2", "do-nothing L2", "walk better"], rows)),
         ("Training loss", html.image("loss.png", "loss")),

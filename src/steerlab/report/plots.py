@@ -126,9 +126,12 @@ def save_gif(frames: Sequence[Image.Image], path: str | Path, ms: int = 150) -> 
 
 def line_plot(path: str | Path, series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
               xlabel: str, ylabel: str, title: str = "", logy: bool = False,
-              markers: bool = True) -> Path:
-    """One PNG line plot; ``series`` maps a legend label to (x, y)."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.4), dpi=110)
+              markers: bool = True, xticklabels: Sequence[str] | None = None) -> Path:
+    """One PNG line plot; ``series`` maps a legend label to (x, y). ``xticklabels``: one label per x of
+    the first series (e.g. the RGB triples of a colour sweep plotted by position)."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4 + (0.6 if xticklabels else 0)), dpi=110)
+    if xticklabels:
+        ax.set_xticks(list(next(iter(series.values()))[0]), list(xticklabels), rotation=60, fontsize=7, ha="right")
     for label, (x, y) in series.items():
         ax.plot(list(x), list(y), marker="o" if markers else None, ms=3, label=label)
     ax.set_xlabel(xlabel)

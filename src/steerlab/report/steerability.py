@@ -28,7 +28,7 @@ def _vals(v) -> np.ndarray:
 
 def _xs(r: dict) -> tuple[list, str]:
     if isinstance(r["alphas"][0], list):
-        return list(range(len(r["alphas"]))), "grid index (R, G, B sweeps)"
+        return list(range(len(r["alphas"]))), f"alpha (R:G:B sweeps; {r['alpha_unit']})"
     return r["alphas"], f"alpha ({r['alpha_unit']})"
 
 
@@ -113,16 +113,19 @@ def write_plots(r: dict, folder: Path) -> list[str]:
     series = {"vs G(z)": (xs, [np.nan if v is None else v for v in r["intersection_model"]])}
     if r["intersection_data"]:
         series["vs dataset"] = (xs, [np.nan if v is None else v for v in r["intersection_data"]])
-    line_plot(folder / "intersection.png", series, xlabel=xl, ylabel="intersection area",
+    ticks = [alpha_label(a) for a in r["alphas"]] if isinstance(r["alphas"][0], list) else None
+    line_plot(folder / "intersection.png", series, xlabel=xl, ylabel="intersection area", xticklabels=ticks,
               title=f"{r['primary']}: overlap of model(alpha) with G(z) / the data")
     pics += ["attribute_hist.png", "attribute_vs_alpha.png", "intersection.png"]
     if r["fid"]:
         line_plot(folder / "fid.png", {"model(alpha)": (xs, r["fid"]), "G(z)": (xs, [r["fid_base"]] * len(xs))},
-                  xlabel=xl, ylabel=f"FID ({r['feature_network']})", title=f"reference: {r['reference']}")
+                  xlabel=xl, ylabel=f"FID ({r['feature_network']})", title=f"reference: {r['reference']}",
+                  xticklabels=ticks)
         pics.append("fid.png")
-    px = r["perceptual_mid"]
+    px = r.get("perceptual_mid_t") or r["perceptual_mid"]  # in the direction's units, like the other plots
     line_plot(folder / "perceptual_steps.png", {"consecutive alphas": (px, r["perceptual_steps"])},
-              xlabel="midpoint (alpha_g)" if not isinstance(r["alphas"][0], list) else "grid index",
+              xlabel=(f"midpoint of consecutive alphas ({r['alpha_unit']})" if "perceptual_mid_t" in r
+                      else "midpoint between consecutive grid points"),
               ylabel=f"ST-LPIPS ({r['perceptual_net']})", title="perceptual distance between consecutive alphas")
     pics.append("perceptual_steps.png")
     if r.get("per_class"):
@@ -170,14 +173,32 @@ def write_report(folder: Path, r: dict, pics: list[str]) -> None:
                      f"{r['intersection_data'][j]:.3f}" if r["intersection_data"] and r["intersection_data"][j] is not None else "-",
                      f"{r['fid'][j]:.2f}" if r["fid"] else "-"])
     s = r["summary"]
-    intro = (f"{r['direction']}. {r['n']} held-out samples, the same z at every alpha. Attribute: "
-             f"<b>{r['primary']}</b> from measure <b>{r['measure']}</b> ({r['measure_description']}). "
-             f"FID/KID feature network: <b>{r['feature_network'] or 'not computed'}</b>, reference: "
-             f"{r['reference']}. FID values from different feature networks are not comparable, nor with "
-             "published Inception FIDs.")
+    intro = html.markup(
+        "{direction}. {n} held-out samples, the same z at every alpha. Attribute: <b>{primary}</b> from measure "
+        "<b>{measure}</b> ({description}). FID/KID feature network: <b>{features}</b>, reference: {reference}. "
+        "FID values from different feature networks are not comparable, nor with published Inception FIDs.",
+        direction=r["direction"], n=r["n"], primary=r["primary"], measure=r["measure"],
+        description=r["measure_description"], features=r["feature_network"] or "not computed",
+        reference=r["reference"])
+    t = r.get("target_l2")
+    first, after_strip = [], []  # a failed check goes first; a passed one beside the samples
+    if t:  # the walk vs leaving the image as it is, on the same held-out samples
+        from steerlab.evaluation.steerability import GAIN_NEEDED
+        numbers = (f"masked L2 to the edit's target, walk {t['walk_l2_mean']:.4f} vs do-nothing "
+                   f"{t['baseline_l2_mean']:.4f} (gain {t['l2_gain']:+.1%}, {GAIN_NEEDED:.0%} needed) on {t['n']} "
+                   f"held-out samples; better for {t['fraction_samples_better']:.0%} of them, median paired change "
+                   f"{t['median_paired_change']:+.4f}")
+        if t["beats_doing_nothing"]:
+            after_strip = [("Walk vs doing nothing", html.text(f"The walk beats doing nothing: {numbers}."))]
+        else:
+            first = [("Warning: no better than doing nothing", html.flag(
+                f"This walk does NOT beat doing nothing: {numbers}. Do not read the attribute changes below as "
+                "steering."))]
     sections = [
-        ("What was measured", html.text(intro)),
+        *first,
+        ("What was measured", intro),
         ("Samples along alpha", html.image("strip.png", "strip")),
+        *after_strip,
         ("Attribute under model(alpha)", html.text(
             f"Mean {r['primary']} {attribute_sentence(s)}.")
          + html.image("attribute_hist.png", "histograms") + html.image("attribute_vs_alpha.png", "attribute")

@@ -14,6 +14,7 @@ Default training is cut to fit a CPU (2,000 steps of batch 64 from a 20,000-imag
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -142,50 +143,52 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
     with Run("reproduce beta-vae", out, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         sweeps, strips, curves, per_beta = {}, [], {}, {}
-        for k in seeds:
-            for beta in betas:
-                key, name = f"{beta:g}", bundled_name(beta, k)
-                t0 = time.time()
-                if pretrained:
-                    G = load_model(name, device=device)
-                    train_log = {"source": "bundled weights", **G.card.get("training", {})}
-                else:
-                    G, log = train_dsprites_vae(beta, steps=100_000 if full else train_steps,
-                                                batch_size=128 if full else batch_size,
-                                                n_train=None if full else n_train, seed=k, device=device,
-                                                progress=progress)
-                    curves[f"beta {key}, seed {k}"] = (np.arange(1, len(log["rec_curve"]) + 1) * 50, log["rec_curve"])
-                    train_log = {"source": "trained in this run", "steps": 100_000 if full else train_steps,
-                                 "batch_size": 128 if full else batch_size, "seed": k,
-                                 "n_train": "all 737280" if full else n_train, "seconds": log["seconds"],
-                                 "final_reconstruction_bce": log["rec_curve"][-1], "final_kl": log["kl_curve"][-1]}
-                    save_generator(G, tmp / "models" / name,
-                                   card={"description": f"beta-VAE (beta={key}, seed {k}) on procedural dSprites",
-                                         "training": train_log})
-                train_s = time.time() - t0
-                t0 = time.time()
-                d, data, fit = learn_trajectory_direction(
-                    G, "shift_x", n_trajectories=n_trajectories, T=T, n_steps=n_steps,
-                    steps_per_target=steps_per_target, loss="blurred", sigma=3.0, seed=seed, progress=progress)
-                traj_s = time.time() - t0
-                sweep = sweep_factor(G, d, "pixels:x", s_values=s_values, n=n_eval, seed=seed)
-                # what else moves along u: the vertical position (should not) and vanishing sprites
-                ys = np.array(sweep_factor(G, d, "pixels:y", s_values=s_values, n=n_eval, seed=seed)["values"])
-                with np.errstate(all="ignore"):
-                    y_range = float(np.nanmean(np.nanmax(ys, 0) - np.nanmin(ys, 0)))
-                d.metrics.update(std_mean=sweep["std_mean"])
-                d.save(tmp / f"direction-{name.removeprefix('dsprites-vae-')}")
-                sweeps[f"beta = {key}, seed {k}"] = sweep
-                per_beta.setdefault(key, {})[str(k)] = {
-                    "std_mean": sweep["std_mean"], "spearman": sweep["spearman_all"],
-                    "spearman_per_sample": sweep["spearman_per_sample"], "empty_fraction": sweep["nan_fraction"],
-                    "y_range_along_u": y_range, "monotone_fraction": sweep["monotone_fraction"],
-                    "fit_r2": fit.r2, "rows_kept": int(data.kept.sum()), "x_code_linear_r2": x_code_linearity(G),
-                    "error_kept_mean": d.metrics["error_kept_mean"],
-                    "erf_fit_of_mean_x": erf_fit(s_values, sweep["mean"]),
-                    "x_range": [float(np.nanmin(sweep["mean"])), float(np.nanmax(sweep["mean"]))],
-                    "training": train_log, "train_seconds": round(train_s, 1), "trajectory_seconds": round(traj_s, 1)}
-                strips += _strip(G, d, s_values[::2], seed)
+        for i, (k, beta) in enumerate((k, beta) for k in seeds for beta in betas):
+            key, name = f"{beta:g}", bundled_name(beta, k)
+            if progress:  # the progress bars below are per phase: say which model they belong to
+                print(f"beta-vae model {i + 1}/{len(seeds) * len(betas)}: beta {key}, training seed {k}",
+                      file=sys.stderr, flush=True)
+            t0 = time.time()
+            if pretrained:
+                G = load_model(name, device=device)
+                train_log = {"source": "bundled weights", **G.card.get("training", {})}
+            else:
+                G, log = train_dsprites_vae(beta, steps=100_000 if full else train_steps,
+                                            batch_size=128 if full else batch_size,
+                                            n_train=None if full else n_train, seed=k, device=device,
+                                            progress=progress)
+                curves[f"beta {key}, seed {k}"] = (np.arange(1, len(log["rec_curve"]) + 1) * 50, log["rec_curve"])
+                train_log = {"source": "trained in this run", "steps": 100_000 if full else train_steps,
+                             "batch_size": 128 if full else batch_size, "seed": k,
+                             "n_train": "all 737280" if full else n_train, "seconds": log["seconds"],
+                             "final_reconstruction_bce": log["rec_curve"][-1], "final_kl": log["kl_curve"][-1]}
+                save_generator(G, tmp / "models" / name,
+                               card={"description": f"beta-VAE (beta={key}, seed {k}) on procedural dSprites",
+                                     "training": train_log})
+            train_s = time.time() - t0
+            t0 = time.time()
+            d, data, fit = learn_trajectory_direction(
+                G, "shift_x", n_trajectories=n_trajectories, T=T, n_steps=n_steps,
+                steps_per_target=steps_per_target, loss="blurred", sigma=3.0, seed=seed, progress=progress)
+            traj_s = time.time() - t0
+            sweep = sweep_factor(G, d, "pixels:x", s_values=s_values, n=n_eval, seed=seed)
+            # what else moves along u: the vertical position (should not) and vanishing sprites
+            ys = np.array(sweep_factor(G, d, "pixels:y", s_values=s_values, n=n_eval, seed=seed)["values"])
+            with np.errstate(all="ignore"):
+                y_range = float(np.nanmean(np.nanmax(ys, 0) - np.nanmin(ys, 0)))
+            d.metrics.update(std_mean=sweep["std_mean"])
+            d.save(tmp / f"direction-{name.removeprefix('dsprites-vae-')}")
+            sweeps[f"beta = {key}, seed {k}"] = sweep
+            per_beta.setdefault(key, {})[str(k)] = {
+                "std_mean": sweep["std_mean"], "spearman": sweep["spearman_all"],
+                "spearman_per_sample": sweep["spearman_per_sample"], "empty_fraction": sweep["nan_fraction"],
+                "y_range_along_u": y_range, "monotone_fraction": sweep["monotone_fraction"],
+                "fit_r2": fit.r2, "rows_kept": int(data.kept.sum()), "x_code_linear_r2": x_code_linearity(G),
+                "error_kept_mean": d.metrics["error_kept_mean"],
+                "erf_fit_of_mean_x": erf_fit(s_values, sweep["mean"]),
+                "x_range": [float(np.nanmin(sweep["mean"])), float(np.nanmax(sweep["mean"]))],
+                "training": train_log, "train_seconds": round(train_s, 1), "trajectory_seconds": round(traj_s, 1)}
+            strips += _strip(G, d, s_values[::2], seed)
         per_seed = {key: {k: v["std_mean"] for k, v in runs.items()} for key, runs in per_beta.items()}
         std = {key: float(np.mean(list(v.values()))) for key, v in per_seed.items()}
         order = [std[f"{b:g}"] for b in sorted(betas)]
@@ -231,6 +234,17 @@ def _strip(G, d, s_values, seed: int, n_rows: int = 3):
             for i in range(n_rows)]
 
 
+def trend_sentence(t: dict) -> str:
+    """The rank correlations of the trend over models, or why there are none (fewer than 3 models)."""
+    if t["models"] < 3:
+        return (f"Spearman correlations over models need 3 or more models; this run has {t['models']} "
+                "(add --betas or --train-seeds).")
+    return (f"Over all {t['models']} models, Spearman(beta, std) = {t['spearman_beta_std']:.2f} (one-sided p = "
+            f"{t['p_one_sided']:.3g}); Spearman(x code linearity, std) = {t['spearman_code_linearity_std']:.2f} "
+            f"(one-sided p = {t['p_code_one_sided']:.3g}): does the std follow how disentangled x is in each "
+            "model's code?")
+
+
 def _report(folder: Path, m: dict, trained: bool) -> None:
     rows = [[f"{key} (seed {k})", v["std_mean"], v["x_code_linear_r2"], v["spearman_per_sample"], v["spearman"],
              v["monotone_fraction"], v["empty_fraction"], v["y_range_along_u"], v["fit_r2"],
@@ -242,11 +256,8 @@ def _report(folder: Path, m: dict, trained: bool) -> None:
             "Plumerault et al. Fig. 5: moving along the horizontal-position direction found in a beta-VAE "
             "controls the position of the sprite, more precisely (smaller std of the measured x per s) as "
             f"beta grows. Here, with the std averaged over training seeds {m['protocol']['seeds']}: falls with "
-            f"beta: {m['std_falls_with_beta']}; per seed: {m['std_falls_with_beta_per_seed']}. Over all "
-            f"{m['trend']['models']} models, Spearman(beta, std) = {m['trend']['spearman_beta_std']:.2f} "
-            f"(one-sided p = {m['trend']['p_one_sided']:.3g}); Spearman(x code linearity, std) = "
-            f"{m['trend']['spearman_code_linearity_std']:.2f} (one-sided p = {m['trend']['p_code_one_sided']:.3g}): "
-            "does the std follow how disentangled x is in each model's code?")),
+            f"beta: {m['std_falls_with_beta']}; per seed: {m['std_falls_with_beta_per_seed']}. "
+            + trend_sentence(m["trend"]))),
         ("Fig. 5", html.text("Per beta (columns) and training seed (rows): the measured x (exact barycentre "
                              "of the white pixels) of held-out samples moved to s along u (blue), its std "
                              "per s (red) and the encoding model g(s) anchored at s = 0 (dashed).")
