@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench clean chromium
 
 setup: $(STAMP)
 
@@ -29,8 +29,18 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench tools
 	$(VENV)/bin/lint-imports
 
-test: lint
-	@test -x $(CHROMIUM) || echo "NOTE: no Chromium at $(CHROMIUM): the browser tests of the web UI (tests/test_ui_browser.py) will be SKIPPED; install it with 'apt-get install chromium' (as root)"
+# The web UI's browser tests drive Debian's Chromium: installed here when we can (root and apt-get, as
+# .ci/run does); otherwise one line says how, and those tests are skipped.
+chromium:
+	@test -x $(CHROMIUM) && exit 0; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; then \
+	    echo "make: installed Debian's chromium for the browser tests"; \
+	else \
+	    echo "NOTE: no Chromium at $(CHROMIUM), so the browser tests of the web UI (tests/test_ui_browser.py) will be SKIPPED; get it with 'sudo apt-get install chromium' (or set CHROMIUM=/path/to/chromium)"; \
+	fi
+
+test: lint chromium
 	STEERLAB_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 test-fast: lint
