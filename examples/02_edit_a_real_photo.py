@@ -72,6 +72,7 @@ edits = steerlab.apply(walk["direction"], latent=inv["latent"], alphas=alphas)  
 target = torch.from_numpy(np.asarray(photo.resize((64, 64)), dtype=np.float32) / 255).permute(2, 0, 1)[None]
 row = torch.cat([target, inv["reconstruction"][:1].cpu(), edits[0]])
 labels = ["photo", "inverted"] + [f"{a:+g}" for a in alphas]
-side = grid_image([row], col_labels=labels, title="brightness (alpha: offset in [0, 1] units)")
+unit = steerlab.Direction.load(walk["direction"]).alpha.unit
+side = grid_image([row], col_labels=labels, title=f"photo, its reconstruction, and brightness alpha ({unit})")
 save_png(side, OUT / "side_by_side.png")
 side

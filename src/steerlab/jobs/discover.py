@@ -169,8 +169,9 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
         layer, xi, T = d.config["layer"], d.tensors["xi"].to(G.device), d.alpha.alpha_range[1]
         row = {"index": d.config.get("index", i), "file": f"directions/k{i:02d}.safetensors",
                "limit": T, **{k: v for k, v in d.metrics.items() if not isinstance(v, list)}}
-        grid, labels = insp.shift_grid(G, layer, xi, T, n_z=n_grid_z, n_shifts=n_shifts, seed=seed)
-        save_png(grid_image(grid, col_labels=labels, scale=2), folder / f"grid_k{i:02d}.png")
+        grid, shift_labels = insp.shift_grid(G, layer, xi, T, n_z=n_grid_z, n_shifts=n_shifts, seed=seed)
+        save_png(grid_image(grid, col_labels=shift_labels, scale=2, title=f"k{i:02d}: shift along the direction"),
+                 folder / f"grid_k{i:02d}.png")
         z1, c1 = insp.sample_codes(G, 1, seed)
         ts = torch.linspace(-T, T, n_shifts)
         from steerlab.methods.paramspace.shifts import render_shifts
@@ -196,8 +197,11 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
             row["mimic"] = [insp.latent_mimic(G, layer, xi, T, space=s, steps=mimic_steps, seed=seed)
                             for s in mimic_spaces]
         rows.append(row)
-    save_png(grid_image(overview, row_labels=labels, col_labels=["-T", "", "", "0", "", "", "+T"]
-                        if n_shifts == 7 else None), folder / "overview.png")
+    ends = ["-T"] + [""] * (n_shifts - 2) + ["+T"] if n_shifts > 1 else ["0"]
+    if n_shifts % 2 and n_shifts > 1:
+        ends[n_shifts // 2] = "0"
+    save_png(grid_image(overview, row_labels=labels, col_labels=ends,
+                        title="one row per direction, shifted from -T to +T (T: its range)"), folder / "overview.png")
     if heats:
         _heatmap_figure(heats, rows, folder / "locality.png")
     if fid_series:
