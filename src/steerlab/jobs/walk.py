@@ -41,7 +41,8 @@ def walk_strip(G: Generator, d: Direction, *, n_samples: int = 4, n_alphas: int 
         target, mask = edit(src, alphas)
         rows += [d.render(G, zi, alphas, classes=ci), target * mask + 0.5 * (1 - mask)]
         labels += [f"walk {i}", f"target {i}"]
-    return grid_image(rows, col_labels=[alpha_label(a) for a in alphas.tolist()], row_labels=labels)
+    return grid_image(rows, col_labels=[alpha_label(a) for a in alphas.tolist()], row_labels=labels,
+                      title=f"alpha ({d.alpha.unit})")
 
 
 WALK_KINDS = tuple(m.name for m in METHODS.values() if m.family == "walk")  # linear, nonlinear, nn-linear...

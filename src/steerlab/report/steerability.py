@@ -102,7 +102,8 @@ def evaluation_strip(G: Generator, d: Direction, alphas: list, *, n_samples: int
         zi = z[i:i + 1].expand(len(grid), -1)
         ci = None if classes is None else classes[i:i + 1].expand(len(grid))
         rows.append(d.render(G, zi, grid, classes=ci))
-    return grid_image(rows, col_labels=[alpha_label(a) for a in alphas], scale=3 if G.resolution <= 32 else 2)
+    return grid_image(rows, col_labels=[alpha_label(a) for a in alphas], scale=3 if G.resolution <= 32 else 2,
+                      row_labels=[f"sample {i}" for i in range(n_samples)], title=f"alpha ({d.alpha.unit})")
 
 
 def write_plots(r: dict, folder: Path) -> list[str]:
