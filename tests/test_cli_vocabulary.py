@@ -249,3 +249,14 @@ def test_walk_and_evaluate_reports_flag_a_walk_no_better_than_doing_nothing(tmp_
     report = (tmp_path / "ev" / "report.html").read_text()
     assert 'class="flag"' in report and "does NOT beat doing nothing" in report
     assert "&lt;b&gt;" not in report and "<b>" in report  # the header's markup is markup, not shown as text
+
+
+def test_invert_takes_class_names_too(cond, tmp_path):
+    from steerlab.jobs.invert import invert_images
+    model, _ = cond
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    by_name = invert_images(images, str(model), steps=2, restarts=1, classes=["star"], progress=False)
+    by_number = invert_images(images, str(model), steps=2, restarts=1, classes=[2], progress=False)
+    torch.testing.assert_close(by_name["z"], by_number["z"])
+    with pytest.raises(ValueError, match="unknown class 'moon'.*0-2"):
+        invert_images(images, str(model), steps=2, restarts=1, classes=["moon"], progress=False)

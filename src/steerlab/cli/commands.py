@@ -201,7 +201,9 @@ class Invert(Command):
         p.add_argument("--restarts", type=count(1, 1000), default=4, help="random starts per image, best kept (default: 4)")
         p.add_argument("--batch-size", type=count(1, MAX_BATCH), help="image-starts optimised together (default: all; under "
                                                       "torchrun all of each rank's share)")
-        p.add_argument("--classes", type=ints, help="class per image for conditional models")
+        p.add_argument("--classes", type=class_list, metavar="C,C",
+                       help="conditional models: the class of each image, or one for all, as numbers or the model "
+                            "card's names (e.g. 5 or disc,ring)")
 
     def run(self, args) -> int:
         from steerlab.core.runs import fresh_folder

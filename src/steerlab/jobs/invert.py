@@ -20,7 +20,7 @@ import torch
 from steerlab.core import checks
 from steerlab.core.images import load_image
 from steerlab.core.runs import Run
-from steerlab.jobs.common import model_of
+from steerlab.jobs.common import class_ids, model_of
 from steerlab.methods.trajectories import invert
 from steerlab.models import Generator
 from steerlab.models.latents import save_latent
@@ -46,7 +46,8 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
         images: image paths, or a tensor (N, C, R, R) in [0, 1].
         model: zoo name, generator file, or a `Generator`.
         loss, sigma, steps, lr, seed: inversion settings (`steerlab.methods.trajectories.invert`).
-        classes: one label per image for a class-conditional model.
+        classes: one label per image (or one for all) for a class-conditional model: numbers or the
+            model card's class names.
         out: run folder (written only when given): ``latent.safetensors`` (+ .json),
             ``reconstruction.png``, ``loss.png``, ``metrics.json``.
 
@@ -68,6 +69,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
         targets = torch.cat([load_image(p, G.resolution, G.channels) for p in images])
         names = [str(p) for p in images]
     n = targets.shape[0]
+    classes = class_ids(G, classes)  # numbers or the model card's names
     cls = None if classes is None else torch.as_tensor(list(classes), dtype=torch.long)
     cls = G.check_classes(cls, n)
     t0 = time.time()
