@@ -181,6 +181,14 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
                                                                         "(default: all)")),
     "force": (("--force",), dict(action="store_true", help="use a direction made for another model anyway "
                                                            "(its fingerprint differs)")),
+    "resume": (("--resume",), dict(action="store_true", help="continue a run into the same --out that died (kill -9, "
+                                                             "power loss) from its last checkpoint (.OUT.ckpt.safetensors "
+                                                             "beside --out), with the same result as an uninterrupted "
+                                                             "run; the options must be the same. Without it an old "
+                                                             "checkpoint is ignored")),
+    "checkpoint_every": (("--checkpoint-every",), dict(type=count(1, checks.MAX_STEPS), metavar="N",
+                                                       help="save the progress for --resume every N {every_unit} "
+                                                            "(default: {every})")),
 }
 
 
@@ -203,6 +211,7 @@ class Command:
     model_required: bool = False
     out_default: str = "runs/COMMAND"
     distributed: bool = False
+    checkpoint_every: tuple[int, str] = (50, "steps")  # default and unit of the shared --checkpoint-every
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         """The command's own options (the shared ones are added by `register`)."""
@@ -219,6 +228,9 @@ class Command:
             kw = dict(kw)
             if key == "out":
                 kw["help"] = kw["help"].format(out=self.out_default)
+            if key == "checkpoint_every":
+                kw["help"] = kw["help"].format(every=self.checkpoint_every[0], every_unit=self.checkpoint_every[1])
+                kw["default"] = self.checkpoint_every[0]
             if key == "model" and self.model_required:
                 kw["required"] = True
             p.add_argument(*flags, **kw)

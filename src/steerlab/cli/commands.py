@@ -69,6 +69,8 @@ class Walk(Command):
                    "plots, metrics.json and report.html into --out.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/MODEL-EDIT", True
+    shared += ("resume", "checkpoint_every")
+    checkpoint_every = (50, "Adam steps")
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="edit name (see `steerlab edits`)")
@@ -85,7 +87,8 @@ class Walk(Command):
         from steerlab.jobs.walk import walk
         run = walk(args.model, args.edit, space=args.space, steps=args.steps, batch_size=args.batch_size,
                    lr=args.lr, loss=args.loss, seed=args.seed, out=args.out, overwrite=args.overwrite,
-                   device=args.device, kind=args.kind, truncation=args.truncation)
+                   device=args.device, kind=args.kind, truncation=args.truncation, resume=args.resume,
+                   checkpoint_every=args.checkpoint_every)
         m = run["metrics"]
         print(f"walk L2 {m['walk_l2_mean']:.4f} vs do-nothing {m['baseline_l2_mean']:.4f} "
               "(held-out, mean over alphas)")
