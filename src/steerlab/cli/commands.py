@@ -182,6 +182,8 @@ class Invert(Command):
                    "reconstruction.png, loss.png, metrics.json.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/invert", True
+    shared += ("resume", "checkpoint_every")
+    checkpoint_every = (50, "Adam steps")
 
     def add_arguments(self, p) -> None:
         p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s) (PNG, JPEG, ...)")
@@ -199,7 +201,8 @@ class Invert(Command):
         run = invert_images(args.images, args.model, loss=args.loss, sigma=args.sigma, steps=args.steps,
                             lr=args.lr, restarts=args.restarts, seed=args.seed, classes=args.classes,
                             out=args.out or self.out_default, overwrite=args.overwrite, device=args.device,
-                            batch_size=args.batch_size, truncation=args.truncation)
+                            batch_size=args.batch_size, truncation=args.truncation, resume=args.resume,
+                            checkpoint_every=args.checkpoint_every)
         m = run["metrics"]
         for name, loss, mse in zip(m["images"], m["final_loss"], m["mse"]):
             print(f"{name}: {m['loss']} loss {loss:.5f}, MSE {mse:.5f}")
