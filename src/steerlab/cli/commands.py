@@ -128,6 +128,8 @@ class Evaluate(Command):
                    "report.html into --out.")
     shared, out_default, distributed = ("model", "seed", "out", "overwrite", "force", "device", "truncation", \
                                          "layers"), "runs/evaluate-MODEL-EDIT", True
+    shared += ("resume", "checkpoint_every")
+    checkpoint_every = (1, "alphas")
 
     def add_arguments(self, p) -> None:
         p.add_argument("direction", help="a direction .safetensors file")
@@ -151,7 +153,7 @@ class Evaluate(Command):
                        alphas=args.alphas, measure=args.measure, key=args.key, fid_features=args.features,
                        fid=not args.no_fid, seed=args.seed, overwrite=args.overwrite, force=args.force,
                        device=args.device, batch_size=args.batch_size, truncation=args.truncation,
-                       layers=args.layers)
+                       layers=args.layers, resume=args.resume, checkpoint_every=args.checkpoint_every)
         m, s = run["metrics"], run["metrics"]["summary"]
         print(f"{m['primary']} ({m['measure']}) {attribute_sentence(s)}")
         if m["fid"]:
