@@ -428,6 +428,8 @@ class Discover(Command):
                    "analyses asked for, metrics.json and report.html.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/MODEL-METHOD-LAYER", True
+    shared += ("checkpoint_every",)
+    checkpoint_every = (100, "Eq. 1 steps (optimize, hybrid)")
 
     def add_arguments(self, p) -> None:
         p.add_argument("--method", required=True,
@@ -453,7 +455,8 @@ class Discover(Command):
         run = discover(args.model, args.method, args.layer, k=args.k, out=args.out, overwrite=args.overwrite,
                        limit=args.shift, target=args.target, steps=args.steps, batch_size=args.batch_size,
                        lr=args.lr, n_z=args.n_z, eigen=args.eigen, seed=args.seed, analyze=args.analyze,
-                       device=args.device, resume=not args.no_resume, truncation=args.truncation)
+                       device=args.device, resume=not args.no_resume, truncation=args.truncation,
+                       checkpoint_every=args.checkpoint_every)
         m = run["metrics"]
         print(f"{len(run['directions'])} {m['method']} directions in {m['layer']} ({m['run']['seconds']:.1f} s): "
               f"{Path(run['out']) / 'directions'}")

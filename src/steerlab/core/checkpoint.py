@@ -31,7 +31,7 @@ import torch
 
 from steerlab.core.io import read_tensor_file, write_tensor_file
 
-__all__ = ["Checkpoint", "CHECKPOINT_FORMAT", "optimizer_tensors", "load_optimizer", "rng_tensors", "load_rngs",
+__all__ = ["Checkpoint", "CHECKPOINT_FORMAT", "kill_hook", "optimizer_tensors", "load_optimizer", "rng_tensors", "load_rngs",
            "DEFAULT_EVERY"]
 
 CHECKPOINT_FORMAT = "steerlab-checkpoint/1"
@@ -96,7 +96,9 @@ class Checkpoint:
         tensors, head = read_tensor_file(self.path, CHECKPOINT_FORMAT, what="checkpoint",
                                          required=("config", "state"))
         theirs = head["config"]
-        for key in sorted(set(theirs) | set(self.config)):
+        # name an option both runs set differently first, then one only one of them has
+        keys = sorted(set(theirs) | set(self.config), key=lambda k: (k not in theirs or k not in self.config, k))
+        for key in keys:
             if theirs.get(key) != self.config.get(key):
                 option = "--" + key.replace("_", "-")
                 raise ValueError(f"{self.path}: this checkpoint was made with {option} {theirs.get(key)!r}, this run "
@@ -109,7 +111,7 @@ class Checkpoint:
         if self.writer:
             write_tensor_file(self.stem, {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
                               {"format": CHECKPOINT_FORMAT, "config": self.config, "state": _plain(state)})
-            _kill_hook()
+            kill_hook()
 
     def clear(self) -> None:
         """Remove the checkpoint files (a finished run no longer needs them)."""
@@ -118,7 +120,7 @@ class Checkpoint:
                 self.stem.with_name(self.stem.name + suffix).unlink(missing_ok=True)
 
 
-def _kill_hook() -> None:
+def kill_hook() -> None:
     """SIGKILL this process after the N-th save when ``$STEERLAB_TEST_KILL_AFTER_SAVES`` is N (tests only)."""
     global _saves
     _saves += 1

@@ -155,6 +155,7 @@ class OptimizeConfig(WeightConfig):
     lam: float = option(0.25, "weight of the shift-regression term against the classification term")
     checkpoint: str | None = option(None, "path stem of a resumable training checkpoint", saved=False)
     resume: bool = option(True, "continue from the checkpoint if it exists", saved=False)
+    checkpoint_every: int = option(100, "training steps between two checkpoints", saved=False)
 
 
 @dataclass
