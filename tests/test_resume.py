@@ -113,6 +113,7 @@ def test_invert_killed_and_resumed_is_bit_identical(tmp_path, tiny_file):
     _no_leftovers(res)
 
 
+@pytest.mark.slow
 def test_discover_killed_and_rerun_is_bit_identical(tmp_path, tiny_file):
     args = ["discover", "--model", str(tiny_file), "--method", "optimize", "--layer", "conv2.weight", "--k", "2",
             "--steps", "4", "--batch-size", "2", "--shift", "1", "--analyze=", "--checkpoint-every", "2"]
@@ -143,7 +144,8 @@ def _interrupt_after(monkeypatch, saves: int) -> None:
     monkeypatch.setattr(checkpoint_module, "kill_hook", hook)
 
 
-@pytest.mark.parametrize("kind,space", [("nonlinear", "z"), ("nn-linear", "w"), ("linear", "w+"),
+@pytest.mark.parametrize("kind,space", [("nonlinear", "z"), pytest.param("nn-linear", "w", marks=pytest.mark.slow),
+                                        ("linear", "w+"),
                                         pytest.param("nonlinear", "w+", marks=pytest.mark.slow)])
 def test_walk_loop_resumes_identically_in_every_space(tmp_path, monkeypatch, tiny, kind, space):
     from steerlab.methods import METHODS
@@ -181,6 +183,24 @@ def test_without_resume_an_old_checkpoint_is_ignored(tmp_path, tiny_file):
     assert len(run["metrics"]["run"]["config"]) and not stale.path.exists()
     curve = json.loads((tmp_path / "res" / "direction.json").read_text())["metrics"]["loss_curve"]
     assert len(curve) == 3 and curve[:2] != [1.0, 2.0]
+
+
+def test_weight_optimisation_interrupted_and_resumed_is_bit_identical(tmp_path, tiny, monkeypatch):
+    """The in-process twin of the discover kill -9 test (marked slow): Eq. 1 training of weight
+    directions stopped after its first checkpoint continues to the same directions and curves."""
+    from steerlab.methods.paramspace.reconstructor import ReconstructorConfig, learn_directions
+    from steerlab.methods.paramspace.svd import CoordinateBasis
+    q = torch.linalg.qr(torch.randn(2048, 3, generator=torch.Generator().manual_seed(0)))[0]  # (2048, 3)
+    basis = CoordinateBasis(q.T.reshape(3, 16, 8, 4, 4))
+    cfg = ReconstructorConfig(k=2, limit=1.0, steps=4, batch_size=2, input_size=16, width=4, checkpoint_every=2)
+    full, info = learn_directions(tiny, "conv2.weight", basis, cfg, checkpoint=tmp_path / "a", progress=False)
+    _interrupt_after(monkeypatch, 1)
+    with pytest.raises(_Interrupted):
+        learn_directions(tiny, "conv2.weight", basis, cfg, checkpoint=tmp_path / "b", progress=False)
+    monkeypatch.undo()
+    res, info_res = learn_directions(tiny, "conv2.weight", basis, cfg, checkpoint=tmp_path / "b", progress=False)
+    assert torch.equal(full, res) and info["history"] == info_res["history"] and len(info["history"]["loss"]) == 4
+    assert info["held_out_accuracy"] == info_res["held_out_accuracy"]
 
 
 # --------------------------------------------------------------------------- the checkpoint file

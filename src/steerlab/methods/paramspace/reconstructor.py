@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from steerlab.core import checkpoint as checkpoints
 from steerlab.core import distributed, seeds
-from steerlab.core.checkpoint import kill_hook
 from steerlab.core.io import FileFormatError, read_header, read_json, read_tensors, write_json, write_tensors
 from steerlab.methods.paramspace.shifts import render_shifted, unit
 from steerlab.models.base import Generator
@@ -255,7 +255,7 @@ def _save(stem, cfg, coords, R, opt, g, step, history, seconds) -> None:
     # the tensors of one step with the state of another (the .json is the readable copy)
     write_tensors(stem.with_suffix(".safetensors"), tensors, metadata={"steerlab": json.dumps(meta)})
     write_json(stem.with_suffix(".json"), meta)
-    kill_hook()
+    checkpoints.kill_hook()
 
 
 def _load(stem, cfg, coords, R, opt, g):
