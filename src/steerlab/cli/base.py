@@ -187,8 +187,9 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
                                                              "run; the options must be the same. Without it an old "
                                                              "checkpoint is ignored")),
     "checkpoint_every": (("--checkpoint-every",), dict(type=count(1, checks.MAX_STEPS), metavar="N",
-                                                       help="save the progress for --resume every N {every_unit} "
-                                                            "(default: {every})")),
+                                                       help="save the progress for --resume every N steps (walk, "
+                                                            "invert: Adam steps, default 50; evaluate: alphas, "
+                                                            "default 1; discover: Eq. 1 steps, default 100)")),
 }
 
 
@@ -211,7 +212,7 @@ class Command:
     model_required: bool = False
     out_default: str = "runs/COMMAND"
     distributed: bool = False
-    checkpoint_every: tuple[int, str] = (50, "steps")  # default and unit of the shared --checkpoint-every
+    checkpoint_every: int = 50  # the default of the shared --checkpoint-every
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         """The command's own options (the shared ones are added by `register`)."""
@@ -229,8 +230,7 @@ class Command:
             if key == "out":
                 kw["help"] = kw["help"].format(out=self.out_default)
             if key == "checkpoint_every":
-                kw["help"] = kw["help"].format(every=self.checkpoint_every[0], every_unit=self.checkpoint_every[1])
-                kw["default"] = self.checkpoint_every[0]
+                kw["default"] = self.checkpoint_every
             if key == "model" and self.model_required:
                 kw["required"] = True
             p.add_argument(*flags, **kw)

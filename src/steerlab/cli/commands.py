@@ -70,7 +70,7 @@ class Walk(Command):
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/MODEL-EDIT", True
     shared += ("resume", "checkpoint_every")
-    checkpoint_every = (50, "Adam steps")
+    checkpoint_every = 50
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="edit name (see `steerlab edits`)")
@@ -129,7 +129,7 @@ class Evaluate(Command):
     shared, out_default, distributed = ("model", "seed", "out", "overwrite", "force", "device", "truncation", \
                                          "layers"), "runs/evaluate-MODEL-EDIT", True
     shared += ("resume", "checkpoint_every")
-    checkpoint_every = (1, "alphas")
+    checkpoint_every = 1
 
     def add_arguments(self, p) -> None:
         p.add_argument("direction", help="a direction .safetensors file")
@@ -185,7 +185,7 @@ class Invert(Command):
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/invert", True
     shared += ("resume", "checkpoint_every")
-    checkpoint_every = (50, "Adam steps")
+    checkpoint_every = 50
 
     def add_arguments(self, p) -> None:
         p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s) (PNG, JPEG, ...)")
@@ -429,7 +429,7 @@ class Discover(Command):
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/MODEL-METHOD-LAYER", True
     shared += ("checkpoint_every",)
-    checkpoint_every = (100, "Eq. 1 steps (optimize, hybrid)")
+    checkpoint_every = 100
 
     def add_arguments(self, p) -> None:
         p.add_argument("--method", required=True,
