@@ -203,6 +203,23 @@ def test_weight_optimisation_interrupted_and_resumed_is_bit_identical(tmp_path, 
     assert info["held_out_accuracy"] == info_res["held_out_accuracy"]
 
 
+def test_trajectories_interrupted_and_resumed_are_bit_identical(tmp_path, tiny, monkeypatch):
+    from steerlab.methods.trajectories.recursive import recursive_trajectories
+    kw = dict(edit="shift_x", n_trajectories=3, n_steps=3, steps_per_target=3, progress=False)
+
+    def run(resume: bool):
+        return recursive_trajectories(tiny, **kw, checkpoint=Checkpoint(tmp_path / "t", kw, every=1, resume=resume))
+    full = run(False)
+    _interrupt_after(monkeypatch, 2)  # after sub-problem 2 of 3
+    with pytest.raises(_Interrupted):
+        run(False)
+    monkeypatch.undo()
+    res = run(True)
+    for name in ("z0", "z", "dt", "error", "kept"):
+        assert torch.equal(getattr(full, name), getattr(res, name)), name
+    assert not torch.equal(full.z[:6], full.z[6:12])  # the rows of the sub-problems differ
+
+
 # --------------------------------------------------------------------------- the checkpoint file
 def test_checkpoint_round_trip_refusals_and_the_test_hook_is_inert(tmp_path):
     g = torch.Generator().manual_seed(3)

@@ -189,7 +189,8 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "checkpoint_every": (("--checkpoint-every",), dict(type=count(1, checks.MAX_STEPS), metavar="N",
                                                        help="save the progress for --resume every N steps (walk, "
                                                             "invert: Adam steps, default 50; evaluate: alphas, "
-                                                            "default 1; discover: Eq. 1 steps, default 100)")),
+                                                            "default 1; trajectory: sub-problems, default 1; "
+                                                            "discover: Eq. 1 steps, default 100)")),
 }
 
 

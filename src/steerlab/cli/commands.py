@@ -223,6 +223,8 @@ class Trajectory(Command):
                    "metrics.json, report.html.")
     shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device", "truncation"), True, \
         "runs/MODEL-trajectory-EDIT"
+    shared += ("resume", "checkpoint_every")
+    checkpoint_every = 1
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="the transformation, e.g. shift_x, zoom, brightness")
@@ -244,7 +246,8 @@ class Trajectory(Command):
         run = trajectory(args.model, args.edit, n_trajectories=args.trajectories, T=args.T, n_steps=args.n_steps,
                          steps_per_target=args.steps_per_target, lr=args.lr, loss=args.loss, sigma=args.sigma,
                          measure=args.measure, n_eval=args.n_eval, seed=args.seed, out=args.out,
-                         overwrite=args.overwrite, device=args.device, truncation=args.truncation)
+                         overwrite=args.overwrite, device=args.device, truncation=args.truncation,
+                         resume=args.resume, checkpoint_every=args.checkpoint_every)
         m, sw = run["metrics"], run["metrics"]["sweep"]
         lo, hi = m["alpha_range"]
         print(f"factor range [{lo:.3f}, {hi:.3f}]; {m['measure']} along u: mean std {sw['std_mean']:.4f}, "
