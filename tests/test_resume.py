@@ -145,7 +145,7 @@ def _interrupt_after(monkeypatch, saves: int) -> None:
 
 
 @pytest.mark.parametrize("kind,space", [("nonlinear", "z"), pytest.param("nn-linear", "w", marks=pytest.mark.slow),
-                                        ("linear", "w+"),
+                                        pytest.param("linear", "w+", marks=pytest.mark.slow),
                                         pytest.param("nonlinear", "w+", marks=pytest.mark.slow)])
 def test_walk_loop_resumes_identically_in_every_space(tmp_path, monkeypatch, tiny, kind, space):
     from steerlab.methods import METHODS
