@@ -194,6 +194,16 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
                                                                         "(default: all)")),
     "force": (("--force",), dict(action="store_true", help="use a direction made for another model anyway "
                                                            "(its fingerprint differs)")),
+    "resume": (("--resume",), dict(action="store_true", help="continue a run into the same --out that died (kill -9, "
+                                                             "power loss) from its last checkpoint (.OUT.ckpt.safetensors "
+                                                             "beside --out), with the same result as an uninterrupted "
+                                                             "run; the options must be the same. Without it an old "
+                                                             "checkpoint is ignored")),
+    "checkpoint_every": (("--checkpoint-every",), dict(type=count(1, checks.MAX_STEPS), metavar="N",
+                                                       help="save the progress for --resume every N steps (walk, "
+                                                            "invert: Adam steps, default 50; evaluate: alphas, "
+                                                            "default 1; trajectory: sub-problems, default 1; "
+                                                            "discover: Eq. 1 steps, default 100)")),
 }
 
 
@@ -248,6 +258,7 @@ class Command:
     model_required: bool = False
     out_default: str = "runs/COMMAND"
     distributed: bool = False
+    checkpoint_every: int = 50  # the default of the shared --checkpoint-every
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         """The command's own options (the shared ones are added by `register`)."""
@@ -264,6 +275,8 @@ class Command:
             kw = dict(kw)
             if key == "out":
                 kw["help"] = kw["help"].format(out=self.out_default)
+            if key == "checkpoint_every":
+                kw["default"] = self.checkpoint_every
             if key == "model" and self.model_required:
                 kw["required"] = True
             p.add_argument(*flags, **kw)

@@ -70,6 +70,8 @@ class Walk(Command):
                    "plots, metrics.json and report.html into --out.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/walk-MODEL-EDIT-N, the first N free", True
+    shared += ("resume", "checkpoint_every")
+    checkpoint_every = 50
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="edit name (see `steerlab edits`)")
@@ -86,7 +88,8 @@ class Walk(Command):
         from steerlab.jobs.walk import walk, walk_verdict
         run = walk(args.model, args.edit, space=args.space, steps=args.steps, batch_size=args.batch_size,
                    lr=args.lr, loss=args.loss, seed=args.seed, out=args.out, overwrite=args.overwrite,
-                   device=args.device, kind=args.kind, truncation=args.truncation)
+                   device=args.device, kind=args.kind, truncation=args.truncation, resume=args.resume,
+                   checkpoint_every=args.checkpoint_every)
         m = run["metrics"]
         print(f"walk L2 {m['walk_l2_mean']:.4f} vs do-nothing {m['baseline_l2_mean']:.4f} "
               "(held-out, mean over alphas)")
@@ -134,6 +137,8 @@ class Evaluate(Command):
                    "report.html into --out.")
     shared, out_default, distributed = ("model", "seed", "out", "overwrite", "force", "device", "truncation", \
                                          "layers"), "runs/evaluate-MODEL-EDIT-N, the first N free", True
+    shared += ("resume", "checkpoint_every")
+    checkpoint_every = 1
 
     def add_arguments(self, p) -> None:
         p.add_argument("direction", help="a direction .safetensors file")
@@ -157,7 +162,7 @@ class Evaluate(Command):
                        alphas=args.alphas, measure=args.measure, key=args.key, fid_features=args.features,
                        fid=not args.no_fid, seed=args.seed, overwrite=args.overwrite, force=args.force,
                        device=args.device, batch_size=args.batch_size, truncation=args.truncation,
-                       layers=args.layers)
+                       layers=args.layers, resume=args.resume, checkpoint_every=args.checkpoint_every)
         m, s = run["metrics"], run["metrics"]["summary"]
         print(f"{m['primary']} ({m['measure']}) {attribute_sentence(s)}")
         if m["fid"]:
@@ -191,6 +196,8 @@ class Invert(Command):
                    "reconstruction.png, loss.png, metrics.json.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/invert-MODEL-N, the first N free", True
+    shared += ("resume", "checkpoint_every")
+    checkpoint_every = 50
 
     def add_arguments(self, p) -> None:
         p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s) (PNG, JPEG, ...)")
@@ -210,9 +217,11 @@ class Invert(Command):
         from steerlab.jobs.invert import invert_images
         run = invert_images(args.images, args.model, loss=args.loss, sigma=args.sigma, steps=args.steps,
                             lr=args.lr, restarts=args.restarts, seed=args.seed, classes=args.classes,
-                            out=args.out or fresh_folder("invert", Path(args.model).stem), overwrite=args.overwrite,
+                            out=args.out or fresh_folder("invert", Path(args.model).stem, resume=args.resume),
+                            overwrite=args.overwrite,
                             device=args.device,
-                            batch_size=args.batch_size, truncation=args.truncation)
+                            batch_size=args.batch_size, truncation=args.truncation, resume=args.resume,
+                            checkpoint_every=args.checkpoint_every)
         m = run["metrics"]
         for name, loss, mse in zip(m["images"], m["final_loss"], m["mse"]):
             print(f"{name}: {m['loss']} loss {loss:.5f}, MSE {mse:.5f}")
@@ -231,6 +240,8 @@ class Trajectory(Command):
                    "metrics.json, report.html.")
     shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device", "truncation"), True, \
         "runs/trajectory-MODEL-EDIT-N, the first N free"
+    shared += ("resume", "checkpoint_every")
+    checkpoint_every = 1
 
     def add_arguments(self, p) -> None:
         p.add_argument("--edit", required=True, help="the transformation, e.g. shift_x, zoom, brightness")
@@ -254,7 +265,8 @@ class Trajectory(Command):
         run = trajectory(args.model, args.edit, n_trajectories=args.trajectories, T=args.T, n_steps=args.n_steps,
                          steps_per_target=args.steps_per_target, lr=args.lr, loss=args.loss, sigma=args.sigma,
                          measure=args.measure, n_eval=args.n_eval, seed=args.seed, out=args.out,
-                         overwrite=args.overwrite, device=args.device, truncation=args.truncation)
+                         overwrite=args.overwrite, device=args.device, truncation=args.truncation,
+                         resume=args.resume, checkpoint_every=args.checkpoint_every)
         m, sw = run["metrics"], run["metrics"]["sweep"]
         lo, hi = m["alpha_range"]
         print(f"factor range [{lo:.3f}, {hi:.3f}]; {m['measure']} along u: mean std {sw['std_mean']:.4f}, "
@@ -447,6 +459,8 @@ class Discover(Command):
                    "analyses asked for, metrics.json and report.html.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/MODEL-METHOD-LAYER", True
+    shared += ("checkpoint_every",)
+    checkpoint_every = 100
 
     def add_arguments(self, p) -> None:
         p.add_argument("--method", required=True,
@@ -475,7 +489,8 @@ class Discover(Command):
         run = discover(args.model, args.method, args.layer, k=args.k, out=args.out, overwrite=args.overwrite,
                        limit=args.shift, target=args.target, steps=args.steps, batch_size=args.batch_size,
                        lr=args.lr, n_z=args.n_z, eigen=args.eigen, seed=args.seed, analyze=args.analyze,
-                       device=args.device, resume=not args.no_resume, truncation=args.truncation)
+                       device=args.device, resume=not args.no_resume, truncation=args.truncation,
+                       checkpoint_every=args.checkpoint_every)
         m = run["metrics"]
         print(f"{len(run['directions'])} {m['method']} directions in {m['layer']} (found in {m['find_seconds']:.1f} s; "
               f"{time.perf_counter() - t0:.1f} s in all, with loading, calibration and analyses): "

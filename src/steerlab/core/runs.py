@@ -198,15 +198,25 @@ def _publish(tmp: Path, out: Path, replace: tuple[int, int] | None) -> None:
         raise appeared from None
 
 
-def fresh_folder(command: str, *parts: str | None, root: str | os.PathLike = "runs") -> Path:
+def fresh_folder(command: str, *parts: str | None, root: str | os.PathLike = "runs", resume: bool = False) -> Path:
     """The default output of a command: ``root/<command>-<part>-...-<n>`` with the smallest n >= 1
     that is free (no folder, or an empty one, and no lock), so a second run without ``--out`` gets a
     new folder instead of stopping on the first one. Parts are made file-name safe; None is skipped.
+    With ``resume``, the newest such folder that was never finished but left a checkpoint
+    (``.NAME.ckpt.safetensors``, see `steerlab.core.checkpoint`) is returned instead, so
+    ``--resume`` without ``--out`` continues the interrupted run.
 
         >>> fresh_folder("apply", "faces", "zoom", root="/nonexistent")   # doctest: +SKIP
         PosixPath('/nonexistent/apply-faces-zoom-1')
     """
     stem = "-".join(re.sub(r"[^\w.+-]+", "_", str(p)).strip("._") or "x" for p in (command, *parts) if p)
+    if resume:
+        pattern = re.compile(rf"\.{re.escape(stem)}-(\d+)\.ckpt\.safetensors")
+        found = [p for p in Path(root).glob(f".{stem}-*.ckpt.safetensors") if pattern.fullmatch(p.name)]
+        for ckpt in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
+            out = Path(root) / ckpt.name[1:-len(".ckpt.safetensors")]
+            if not (out.exists() and (not out.is_dir() or any(out.iterdir()))):
+                return out
     for n in itertools.count(1):
         out = Path(root) / f"{stem}-{n}"
         taken = out.exists() and (not out.is_dir() or any(out.iterdir()))

@@ -172,7 +172,7 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
                  measure: str | None = None, key: str | None = None, n_reference: int | None = None,
                  fid_features: str | None = None, fid: bool = True, perceptual_net: str = "alex",
                  class_names: list[str] | None = None, seed: int = 0, batch_size: int = 50,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, checkpoint=None) -> dict:
     """Attribute distributions, intersections, FID and perceptual steps of a direction over alpha.
 
     Works for any direction kind (it only calls ``Direction.render``).
@@ -189,6 +189,9 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
             ``"stlpips-vgg"``). ``fid=False`` skips FID.
         perceptual_net: ST-LPIPS trunk for the perceptual distances ("alex" or "vgg").
         class_names: names for per-class results (default: card ``class_names`` or indices).
+        checkpoint: a `steerlab.core.checkpoint.Checkpoint`: the results of the alphas measured so
+            far are saved every ``checkpoint.every`` alphas and a rerun continues after the last
+            saved one (one process only; ignored under torchrun).
 
     Returns:
         JSON-able dict: ``alphas``; ``measure``, ``keys``, ``primary``; ``attribute[key]``
@@ -255,7 +258,11 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
     bv = base_attr[keys[0]]
     prev, per_sample_to_base = None, []
     show = progress and distributed.is_main()
+    checkpoint = checkpoint if distributed.world() == 1 else None
+    start, prev, per_sample_to_base = _resumed(checkpoint, res, prev, per_sample_to_base, G.device)
     for j, a in enumerate(tqdm(list(grid), desc="evaluate alphas", disable=not show, leave=False)):
+        if j < start:  # measured before the run was interrupted
+            continue
         imgs = _batched_render(G, d, z[own], None if classes is None else classes[own], a, batch_size)
         attr = _gathered_measure(m, imgs, keys, batch_size)
         for k in keys:
@@ -276,6 +283,9 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
             per_sample_to_base.append(distributed.gather(
                 _batched_pd(perceptual_distance, base, imgs, perceptual_net, batch_size)))
         prev = imgs
+        if checkpoint is not None and checkpoint.due(j + 1) and j + 1 < len(grid):
+            checkpoint.save({"prev": prev, **{f"to_base.{i}": t for i, t in enumerate(per_sample_to_base)}},
+                            {"alphas_done": j + 1, "res": res})
     g = d.knob.to_g(grid).reshape(grid.shape[0], -1)
     xs = g[:, 0] if g.shape[1] == 1 else torch.arange(len(grid), dtype=torch.float32)
     res["perceptual_mid"] = ((xs[1:] + xs[:-1]) / 2).tolist()
@@ -287,6 +297,18 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
         res["per_class"], res["per_class_ttest"] = _per_class(classes, names, res["values"],
                                                               per_sample_to_base, ttest)
     return res
+
+
+def _resumed(checkpoint, res: dict, prev, to_base: list, device) -> tuple[int, torch.Tensor | None, list]:
+    """``(alphas done, last images, per-sample distances to the base)`` of the checkpoint's last
+    save, its results put into ``res``; ``(0, prev, to_base)`` unchanged without one."""
+    saved = None if checkpoint is None else checkpoint.load()
+    if saved is None:
+        return 0, prev, to_base
+    tensors, state = saved
+    res.update(state["res"])
+    ends = [tensors[f"to_base.{i}"].to(device) for i in range(len(tensors) - 1)]
+    return int(state["alphas_done"]), tensors["prev"].to(device), ends
 
 
 def _jsonable(v: torch.Tensor) -> list:

@@ -81,7 +81,7 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
              block: int = 4, seed: int = 0, analyze: Sequence[str] = ("locality",),
              n_grid_z: int = 3, n_shifts: int = 7, device: str = "cpu", resume: bool = True,
              progress: bool = True, analysis_kw: dict | None = None,
-             truncation: float | None = None) -> dict:
+             truncation: float | None = None, checkpoint_every: int = 100) -> dict:
     """Discover ``k`` weight directions of one layer and write a run folder (`steerlab discover`).
 
     Args:
@@ -96,6 +96,7 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
         eigen: eigenvectors spanning the hybrid's subspace (default k).
         analyze: any of "locality", "fid", "mimic" (see `paramspace.inspect`).
         resume: continue an interrupted optimisation from its checkpoint (beside ``out``).
+        checkpoint_every: Eq. 1 steps between two checkpoints (optimize, hybrid).
 
     Under torchrun the Eq. 1 training (optimize, hybrid) and the Hessian products (hessian,
     hybrid) are data-parallel (`steerlab.core.distributed`); calibration, grids and analyses then run
@@ -113,6 +114,7 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
     checks.check_float("lr", lr, 0, 100)
     checks.check_float("target", target, 0, 1e3)
     checks.check_int("n_z", n_z, 1, checks.MAX_BATCH)
+    checks.check_int("checkpoint_every", checkpoint_every, 1, checks.MAX_STEPS)
     if limit is not None:
         checks.check_float("limit (--shift)", limit, 0, 1e6)
     if eigen is not None:
@@ -131,7 +133,8 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
         t0 = time.time()
         directions = find_directions(G, method, layer, k, limit=limit, target=target, steps=steps,
                                      batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol,
-                                     block=block, seed=seed, checkpoint=ckpt, resume=resume, progress=progress)
+                                     block=block, seed=seed, checkpoint=ckpt, resume=resume, progress=progress,
+                                     checkpoint_every=checkpoint_every)
         info = directions.info
         seconds = time.time() - t0
         if tmp is None:  # data-parallel: the directions are found; rank 0 calibrates and writes

@@ -10,6 +10,7 @@ centre-cropped to a square and resized to the model's resolution.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Sequence
 
 import torch
 
-from steerlab.core import checks
+from steerlab.core import checks, distributed
+from steerlab.core.checkpoint import DEFAULT_EVERY, Checkpoint
 from steerlab.core.images import load_image
 from steerlab.core.runs import Run
 from steerlab.jobs.common import class_ids, model_of
@@ -35,7 +37,8 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
                   restarts: int = 4, seed: int = 0, classes: Sequence[int] | None = None,
                   out: str | os.PathLike | None = None, overwrite: bool = False, device: str = "cpu",
                   progress: bool = True, batch_size: int | None = None,
-                  truncation: float | None = None) -> dict:
+                  truncation: float | None = None, resume: bool = False,
+                  checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Find latents for real images (Eq. 2) and write a run folder (see `steerlab invert --help`).
 
     Each image is inverted from ``restarts`` random starts at once (one batch, or chunks of
@@ -50,6 +53,9 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
             model card's class names.
         out: run folder (written only when given): ``latent.safetensors`` (+ .json),
             ``reconstruction.png``, ``loss.png``, ``metrics.json``.
+        resume, checkpoint_every: with ``out``, the inversion is saved beside it every
+            ``checkpoint_every`` Adam steps (`steerlab.core.checkpoint`); ``resume=True`` continues
+            a run that died from there, with the same result (one process only).
 
     Returns:
         ``{"out", "latent", "z", "reconstruction", "targets", "metrics"}``.
@@ -60,6 +66,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
     checks.check_float("sigma", sigma, 0, 1000)
     if batch_size is not None:
         checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
+    checks.check_int("checkpoint_every", checkpoint_every, 1, checks.MAX_STEPS)
     G = model_of(model, device, truncation)
     if torch.is_tensor(images):
         targets, names = images.float(), [f"image {i}" for i in range(images.shape[0])]
@@ -72,30 +79,44 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
     classes = class_ids(G, classes)  # numbers or the model card's names
     cls = None if classes is None else torch.as_tensor(list(classes), dtype=torch.long)
     cls = G.check_classes(cls, n)
-    t0 = time.time()
-    rep = lambda x: None if x is None else x.repeat_interleave(restarts, 0)  # noqa: E731
-    inv = invert(G, rep(targets.to(G.device)), loss=loss, sigma=sigma, steps=steps, lr=lr, seed=seed,
-                 classes=rep(cls), progress=progress, batch_size=batch_size, data_parallel=True)
-    best = inv.loss.reshape(n, restarts).argmin(1) + torch.arange(n, device=inv.loss.device) * restarts
-    z, curve = inv.z[best], inv.curve[:, best]
-    seconds = time.time() - t0
-    with torch.no_grad():
-        recon = G.synthesize(z, classes=cls).cpu()
-    metrics = {"model": G.name, "loss": loss, "sigma": sigma, "steps": steps, "lr": lr, "restarts": restarts,
-               "seed": seed, "images": names, "final_loss": inv.loss[best].tolist(),
-               "mse": ((recon - targets.cpu()) ** 2).flatten(1).mean(1).tolist(),
-               "z_norm": z.norm(dim=1).tolist(), "radius": inv.radius, "invert_seconds": round(seconds, 1)}
-    metrics["perceptual"] = _perceptual_or_none(recon, targets.cpu())
-    result = {"out": None, "latent": None, "z": z.cpu(), "reconstruction": recon, "targets": targets.cpu(),
-              "metrics": metrics}
-    if out is None:
-        return result
-    out = Path(out)
     config = dict(model=G.name, loss=loss, sigma=sigma, steps=steps, lr=lr, restarts=restarts, seed=seed,
                   batch_size=batch_size, truncation=truncation)
+
+    def solve(checkpoint: Checkpoint | None = None) -> dict:
+        t0 = time.time()
+        rep = lambda x: None if x is None else x.repeat_interleave(restarts, 0)  # noqa: E731
+        inv = invert(G, rep(targets.to(G.device)), loss=loss, sigma=sigma, steps=steps, lr=lr, seed=seed,
+                     classes=rep(cls), progress=progress, batch_size=batch_size, data_parallel=True,
+                     checkpoint=checkpoint)
+        best = inv.loss.reshape(n, restarts).argmin(1) + torch.arange(n, device=inv.loss.device) * restarts
+        z, curve = inv.z[best], inv.curve[:, best]
+        seconds = time.time() - t0
+        with torch.no_grad():
+            recon = G.synthesize(z, classes=cls).cpu()
+        metrics = {"model": G.name, "loss": loss, "sigma": sigma, "steps": steps, "lr": lr, "restarts": restarts,
+                   "seed": seed, "images": names, "final_loss": inv.loss[best].tolist(),
+                   "mse": ((recon - targets.cpu()) ** 2).flatten(1).mean(1).tolist(),
+                   "z_norm": z.norm(dim=1).tolist(), "radius": inv.radius, "invert_seconds": round(seconds, 1)}
+        metrics["perceptual"] = _perceptual_or_none(recon, targets.cpu())
+        return {"out": None, "latent": None, "z": z.cpu(), "reconstruction": recon, "targets": targets.cpu(),
+                "metrics": metrics, "curve": curve}
+
+    if out is None:
+        result = solve()
+        del result["curve"]
+        return result
+    out = Path(out)
+    digest = hashlib.sha256(targets.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+    ckpt = Checkpoint.beside(out, {**config, "fingerprint": G.fingerprint, "images": names, "targets_sha256": digest,
+                                   "classes": None if cls is None else cls.tolist()},
+                             every=checkpoint_every, resume=resume, writer=distributed.is_main())
     with Run("invert", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
-        metrics = result["metrics"] = run.write_metrics(metrics)
+        if not resume:
+            ckpt.clear()
+        result = solve(ckpt)
+        curve, z, recon = result.pop("curve"), result["z"], result["reconstruction"]
+        metrics = result["metrics"] = run.write_metrics(result["metrics"])
         if tmp is None:  # another rank of a torchrun job: rank 0 writes
             return {**result, "out": out, "latent": out / "latent.safetensors"}
         save_latent(tmp / "latent", z, G, classes=cls, meta={k: metrics[k] for k in
@@ -106,6 +127,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
         line_plot(tmp / "loss.png", {f"image {i}": (range(c.shape[0]), c[:, i].tolist()) for i in range(n)},
                   xlabel="Adam step", ylabel=f"{loss} loss", title=f"inversion into {G.name}", logy=True,
                   markers=False)
+    ckpt.clear()
     result.update(out=out, latent=out / "latent.safetensors")
     return result
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from steerlab.core import checks, seeds
+from steerlab.core.checkpoint import Checkpoint
 from steerlab.core.runs import Run, fresh_folder
 from steerlab.edits import get_edit
 from steerlab.evaluation.trajectories import factor_measure, latent_parts, norm_per_part, sweep_factor
@@ -56,8 +57,12 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
                sigma: float = 3.0, discard: float = 0.1, fit_steps: int = 500, seed: int = 0,
                measure: str | None = None, n_eval: int = 32, out: str | os.PathLike | None = None,
                overwrite: bool = False, device: str = "cpu", progress: bool = True,
-               truncation: float | None = None) -> dict:
+               truncation: float | None = None, resume: bool = False, checkpoint_every: int = 1) -> dict:
     """Learn a ``"trajectory"`` direction (Algorithm 1 + Eq. 9), evaluate it, write a run folder.
+
+    Every ``checkpoint_every`` sub-problems of Algorithm 1 the trajectories so far are saved
+    beside ``out`` (`steerlab.core.checkpoint`); ``resume=True`` continues a run that died after
+    the last saved one, with the same result as an uninterrupted run.
 
     Writes ``direction.safetensors`` (+ .json), ``trajectories.safetensors`` (+ .json),
     ``strip.png`` (samples moved to factor values across the range), ``sweep.png`` (the
@@ -74,21 +79,26 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
     checks.check_float("lr", lr, 0, 100)
     checks.check_float("sigma", sigma, 0, 1000)
     checks.check_int("n_eval", n_eval, 1, checks.MAX_COUNT)
+    checks.check_int("checkpoint_every", checkpoint_every, 1, 1000)
     if T is not None:
         checks.check_float("T", T, 0, 1e6)
     measure = measure or default_measure(edit)
     factor_measure(measure)  # fail fast on a bad MEASURE:KEY, before any work
     G = model_of(model, device, truncation)
-    out = Path(out or fresh_folder("trajectory", G.name, edit))
+    out = Path(out or fresh_folder("trajectory", G.name, edit, resume=resume))
     config = dict(model=G.name, edit=edit, n_trajectories=n_trajectories, T=T, n_steps=n_steps,
                   steps_per_target=steps_per_target, lr=lr, loss=loss, sigma=sigma, discard=discard,
                   fit_steps=fit_steps, seed=seed, measure=measure, n_eval=n_eval, truncation=truncation)
+    ckpt = Checkpoint.beside(out, {**config, "fingerprint": G.fingerprint}, every=checkpoint_every, resume=resume)
     with Run("trajectory", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         t0 = time.time()
+        if not resume:
+            ckpt.clear()
         d, data, fit = learn_trajectory_direction(
             G, edit, n_trajectories=n_trajectories, T=T, n_steps=n_steps, steps_per_target=steps_per_target,
-            lr=lr, loss=loss, sigma=sigma, discard=discard, fit_steps=fit_steps, seed=seed, progress=progress)
+            lr=lr, loss=loss, sigma=sigma, discard=discard, fit_steps=fit_steps, seed=seed, progress=progress,
+            checkpoint=ckpt)
         seconds = time.time() - t0
         sweep = sweep_factor(G, d, measure, n=n_eval, seed=seed)
         kept = data.selected()
@@ -135,4 +145,5 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
             plot_norm_per_part(tmp / "parts.png", {edit: norms}, title="squared norm of u per latent part")
             sections.append(("Latent parts (Fig. 4)", html.image("parts.png", "parts")))
         html.write_report(tmp / "report.html", f"{G.name}: trajectory direction for {edit}", sections)
+    ckpt.clear()
     return {"out": out, "direction": out / "direction.safetensors", "metrics": metrics}

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from steerlab.core import checks
+from steerlab.core import checks, distributed
+from steerlab.core.checkpoint import DEFAULT_EVERY, Checkpoint
 from steerlab.core.runs import Run, fresh_folder
 from steerlab.directions import Direction
 from steerlab.edits import get_edit
@@ -52,12 +54,16 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
          batch_size: int = 16, lr: float | None = None, loss: str = "l2", seed: int = 0,
          out: str | os.PathLike | None = None, overwrite: bool = False, n_eval: int = 64,
          device: str = "cpu", progress: bool = True, kind: str = "linear",
-         truncation: float | None = None) -> dict:
+         truncation: float | None = None, resume: bool = False, checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Learn a walk and write a run folder (see `steerlab walk --help`).
 
     ``kind``: a walk method of `steerlab.methods.METHODS`: "linear" (Eq. 1), "nonlinear" (Euler
     steps, Eq. 2) or "nn-linear" (App. A.3); ``lr`` defaults to the method's (0.01 for linear,
     0.001 for the others).
+
+    Every ``checkpoint_every`` steps the training state is saved beside ``out``
+    (``.NAME.ckpt.safetensors``, `steerlab.core.checkpoint`); ``resume=True`` continues a run that
+    died (kill -9, power loss) from there, with the same result as an uninterrupted run.
 
     Returns:
         ``{"out": Path, "direction": Path, "metrics": dict}``.
@@ -66,6 +72,7 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
     checks.check_int("steps", steps, 1, checks.MAX_STEPS)
     checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
     checks.check_int("n_eval", n_eval, 1, checks.MAX_COUNT)
+    checks.check_int("checkpoint_every", checkpoint_every, 1, checks.MAX_STEPS)
     if lr is not None:
         checks.check_float("lr", lr, 0, 100)
     if kind not in WALK_KINDS:
@@ -76,14 +83,18 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
     method_config = method.make_config(**options)
     G = model_of(model, device, truncation)
     G.check_space(space)
-    out = Path(out or fresh_folder("walk", G.name, edit))
+    out = Path(out or fresh_folder("walk", G.name, edit, resume=resume))
     config = dict(model=G.name, edit=edit, kind=kind, space=space, steps=steps, batch_size=batch_size,
                   lr=method_config.lr, loss=loss, seed=seed, n_eval=n_eval, truncation=truncation)
+    ckpt = Checkpoint.beside(out, {**config, "fingerprint": G.fingerprint}, every=checkpoint_every, resume=resume,
+                             writer=distributed.is_main())
     # Under torchrun every rank trains and evaluates its shard; rank 0 alone writes the folder.
     with Run("walk", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         t0 = time.time()
-        [d] = method(G, method_config)
+        if not resume:
+            ckpt.clear()
+        [d] = method(G, replace(method_config, checkpoint=ckpt))
         train_s = time.time() - t0
         m = target_l2(G, d, n=n_eval, seed=seed)
         d.metrics.update(walk_l2_mean=m["walk_l2_mean"], baseline_l2_mean=m["baseline_l2_mean"])
@@ -102,6 +113,7 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
                   ylabel="masked L2 to target", title="held-out samples",
                   xticklabels=None if xs == m["alphas"] else [alpha_label(a) for a in m["alphas"]])
         _walk_report(tmp, G, d, metrics)
+    ckpt.clear()
     return {"out": out, "direction": out / "direction.safetensors", "metrics": metrics}
 
 

@@ -40,6 +40,8 @@ class WalkConfig(MethodConfig):
     batch_size: int = option(16, "samples per step (per process under torchrun)")
     lr: float = option(0.01, "Adam learning rate")
     loss: str = option("l2", _LOSS_HELP)
+    checkpoint: Any = option(None, "a steerlab.core.checkpoint.Checkpoint: save every checkpoint.every steps "
+                                   "and resume from it", saved=False)
 
 
 @dataclass
@@ -69,7 +71,8 @@ class NonlinearWalkConfig(_NetWalkConfig):
 
 
 def _walk_options(config: WalkConfig) -> dict[str, Any]:
-    return {k: getattr(config, k) for k in ("space", "steps", "batch_size", "lr", "loss", "seed", "progress")}
+    return {k: getattr(config, k) for k in ("space", "steps", "batch_size", "lr", "loss", "seed", "progress",
+                                            "checkpoint")}
 
 
 def learn_linear(G, config: LinearWalkConfig) -> list:
@@ -152,6 +155,7 @@ class OptimizeConfig(WeightConfig):
     lam: float = option(0.25, "weight of the shift-regression term against the classification term")
     checkpoint: str | None = option(None, "path stem of a resumable training checkpoint", saved=False)
     resume: bool = option(True, "continue from the checkpoint if it exists", saved=False)
+    checkpoint_every: int = option(100, "training steps between two checkpoints", saved=False)
 
 
 @dataclass

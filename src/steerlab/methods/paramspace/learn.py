@@ -67,7 +67,7 @@ def _train_limit(G: Generator, layer: str, first: Tensor, cfg) -> float:
 
 def _reconstructor_config(cfg, T: float) -> ReconstructorConfig:
     return ReconstructorConfig(k=cfg.k, limit=T, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                               lam=cfg.lam, seed=cfg.seed)
+                               lam=cfg.lam, seed=cfg.seed, checkpoint_every=cfg.checkpoint_every)
 
 
 def _training_info(T: float, training: dict) -> dict:

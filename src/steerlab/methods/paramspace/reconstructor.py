@@ -19,6 +19,7 @@ atomically; a run resumes bit-for-bit from its checkpoint.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,8 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from steerlab.core import checkpoint as checkpoints
 from steerlab.core import distributed, seeds
-from steerlab.core.io import FileFormatError, read_json, read_tensors, write_json, write_tensors
+from steerlab.core.io import FileFormatError, read_header, read_json, read_tensors, write_json, write_tensors
 from steerlab.methods.paramspace.shifts import render_shifted, unit
 from steerlab.models.base import Generator
 
@@ -247,14 +249,21 @@ def _save(stem, cfg, coords, R, opt, g, step, history, seconds) -> None:
     tensors = {"coords": coords.detach(), "rng": g.get_state(),
                **{f"R.{k}": v for k, v in R.state_dict().items()},
                **{f"opt.{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items()}}
-    write_tensors(stem.with_suffix(".safetensors"), tensors)
-    write_json(stem.with_suffix(".json"), {"step": step, "history": history, "seconds": seconds,
-                                           "config": asdict(cfg), "param_groups": sd["param_groups"]})
+    meta = {"step": step, "history": history, "seconds": seconds, "config": asdict(cfg),
+            "param_groups": sd["param_groups"]}
+    # the state rides inside the tensor file too, so a kill between the two writes never pairs
+    # the tensors of one step with the state of another (the .json is the readable copy)
+    write_tensors(stem.with_suffix(".safetensors"), tensors, metadata={"steerlab": json.dumps(meta)})
+    write_json(stem.with_suffix(".json"), meta)
+    checkpoints.kill_hook()
 
 
 def _load(stem, cfg, coords, R, opt, g):
     stem = Path(stem)
     meta = read_json(stem.with_suffix(".json"))
+    if stem.with_suffix(".safetensors").is_file():
+        read_tensors(stem.with_suffix(".safetensors"))  # refuses a file that is not safetensors
+        meta = read_header(stem.with_suffix(".safetensors")) or meta
     theirs = dict(meta.get("config", {}))
     ours = asdict(cfg)
     for key in ("steps", "checkpoint_every"):  # a run may be extended or checkpointed differently

@@ -75,10 +75,11 @@ def learn_trajectory_direction(G: Generator, edit: str | Edit, *, n_trajectories
                                T: float | None = None, n_steps: int = 10, steps_per_target: int = 100,
                                lr: float = 0.1, loss: str = "blurred", sigma: float = 3.0,
                                discard: float = 0.1, fit_steps: int = 500, n_knots: int = 21,
-                               seed: int = 0, progress: bool = True) -> tuple[Direction, Trajectories, EncodingFit]:
+                               seed: int = 0, progress: bool = True,
+                               checkpoint=None) -> tuple[Direction, Trajectories, EncodingFit]:
     """The whole method: trajectories (Algorithm 1, Eq. 5), then the encoding model (Eq. 9).
 
-    Args: as `recursive_trajectories` and `fit_encoding_model`.
+    Args: as `recursive_trajectories` (``checkpoint`` included) and `fit_encoding_model`.
 
     Returns:
         ``(direction, trajectories, fit)``: the ``"trajectory"`` Direction, the dataset
@@ -87,7 +88,7 @@ def learn_trajectory_direction(G: Generator, edit: str | Edit, *, n_trajectories
     edit = get_edit(edit) if isinstance(edit, str) else edit
     data = recursive_trajectories(G, edit, n_trajectories=n_trajectories, T=T, n_steps=n_steps,
                                   steps_per_target=steps_per_target, lr=lr, loss=loss, sigma=sigma,
-                                  discard=discard, seed=seed, progress=progress)
+                                  discard=discard, seed=seed, progress=progress, checkpoint=checkpoint)
     kept = data.selected()
     fit = fit_encoding_model(kept.z0, kept.z, kept.dt, n_knots=n_knots, steps=fit_steps)
     cfg = {k: data.meta[k] for k in ("T", "n_steps", "n_trajectories", "steps_per_target", "lr", "loss",

@@ -25,6 +25,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from steerlab.core import checks, distributed
+from steerlab.core.checkpoint import Checkpoint, load_optimizer, optimizer_tensors
 from steerlab.metrics.losses import blurred_l2, get_loss
 from steerlab.models.base import Generator
 
@@ -92,7 +93,7 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
            sigma: float = 3.0, steps: int = 500, lr: float = 0.1, z_init: Tensor | None = None,
            classes: Tensor | None = None, constrain: bool = True, seed: int = 0,
            batch_size: int | None = None, on_step: StepHook | None = None,
-           progress: bool = True, data_parallel: bool = False) -> Inversion:
+           progress: bool = True, data_parallel: bool = False, checkpoint: Checkpoint | None = None) -> Inversion:
     """Find latents whose images match ``targets`` (Eq. 2), batched over many targets.
 
     Args:
@@ -113,6 +114,9 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
             share of whole ``batch_size`` chunks (default: N / world per rank) and the results
             are gathered, so every rank returns all N. Starting points are drawn for all N
             as in one process. ``on_step`` then sees this rank's chunks only.
+        checkpoint: save the solved chunks and the current chunk's z, Adam state and curve every
+            ``checkpoint.every`` steps, and continue from the last save (the same result as an
+            uninterrupted run). One process only: ignored when the targets are split over ranks.
 
     Returns:
         An `Inversion` (z, final loss, loss curve, radius).
@@ -139,16 +143,33 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
     own = distributed.shard(n, batch_size) if split else slice(0, n)
     zs = [torch.zeros(0, G.z_dim, device=device)]
     curves = [torch.zeros(steps + 1, 0, device=device)]
+    checkpoint = None if split else checkpoint
+    saved = None if checkpoint is None else checkpoint.load()
+    first = own.start
+    if saved is not None:  # the chunks solved before the run died, and where the next one stood
+        zs.append(saved[0]["done.z"].to(device))
+        curves.append(saved[0]["done.curve"].to(device))
+        first = own.start + zs[-1].shape[0]
     bar = tqdm(total=steps * math.ceil((own.stop - own.start) / batch_size), desc=f"invert ({loss})",
                disable=not progress or not distributed.is_main(), leave=False)
-    for lo in range(own.start, own.stop, batch_size):
+    bar.update(steps * ((first - own.start) // batch_size))
+    for lo in range(first, own.stop, batch_size):
         sl = slice(lo, min(lo + batch_size, own.stop))
+
+        def save(step: int, z: Tensor, opt: torch.optim.Optimizer, curve: list[Tensor]) -> None:
+            opt_t, groups = optimizer_tensors(opt)
+            checkpoint.save({"done.z": torch.cat(zs), "done.curve": torch.cat(curves, dim=1), "z": z,
+                             "curve": torch.stack(curve), **opt_t}, {"step": step, "param_groups": groups})
+
         z, curve = _invert_batch(G, targets[sl].to(device), None if mask is None else mask[sl].to(device),
                                  loss_fn, project_to_ball(z_init[sl].to(device).float(), radius), steps, lr,
                                  radius, None if classes is None else classes[sl],
-                                 on_step, bar)
+                                 on_step, bar, checkpoint=checkpoint, save=save,
+                                 saved=saved if lo == first else None)
         zs.append(z)
         curves.append(curve)
+        if checkpoint is not None and sl.stop < own.stop:  # a solved chunk is never redone
+            checkpoint.save({"done.z": torch.cat(zs), "done.curve": torch.cat(curves, dim=1)}, {"step": 0})
     bar.close()
     z, curve = torch.cat(zs), torch.cat(curves, dim=1)
     if split:  # every rank's targets, in order
@@ -156,11 +177,23 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
     return Inversion(z=z, loss=curve[-1].clone(), curve=curve, radius=radius)
 
 
-def _invert_batch(G, target, mask, loss_fn, z0, steps, lr, radius, classes, on_step, bar):
+def _invert_batch(G, target, mask, loss_fn, z0, steps, lr, radius, classes, on_step, bar, *,
+                  checkpoint=None, save=None, saved=None):
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
-    curve = []
-    for i in range(steps + 1):
+    curve, start = [], 0
+    if saved is not None and "z" in saved[0]:  # continue this chunk where its last save stood
+        tensors, state = saved
+        if tuple(tensors["z"].shape) != tuple(z.shape):
+            raise ValueError(f"{checkpoint.path}: its latents have shape {tuple(tensors['z'].shape)}, this chunk "
+                             f"{tuple(z.shape)}; run without --resume")
+        with torch.no_grad():
+            z.copy_(tensors["z"])
+        load_optimizer(opt, tensors, state["param_groups"])
+        start = int(state["step"])
+        curve = list(tensors["curve"].to(z.device).unbind(0))
+        bar.update(start)
+    for i in range(start, steps + 1):
         out = G.synthesize(z, classes=classes)
         per = loss_fn(out, target, mask)  # (B,)
         curve.append(per.detach())
@@ -176,4 +209,6 @@ def _invert_batch(G, target, mask, loss_fn, z0, steps, lr, radius, classes, on_s
         with torch.no_grad():
             z.copy_(project_to_ball(z, radius))
         bar.update(1)
+        if checkpoint is not None and checkpoint.due(i + 1) and i + 1 < steps:
+            save(i + 1, z.detach(), opt, curve)
     return z.detach(), torch.stack(curve)

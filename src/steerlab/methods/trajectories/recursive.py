@@ -84,7 +84,7 @@ def recursive_trajectories(G: Generator, edit: str | Edit, *, n_trajectories: in
                            T: float | None = None, n_steps: int = 10, steps_per_target: int = 100,
                            lr: float = 0.1, loss: str = "blurred", sigma: float = 3.0,
                            discard: float = 0.1, seed: int = 0, z0: Tensor | None = None,
-                           classes: Tensor | None = None, progress: bool = True) -> Trajectories:
+                           classes: Tensor | None = None, progress: bool = True, checkpoint=None) -> Trajectories:
     """Algorithm 1 with the recursive solver of Eq. 5, batched over every trajectory at once.
 
     Args:
@@ -97,6 +97,8 @@ def recursive_trajectories(G: Generator, edit: str | Edit, *, n_trajectories: in
         lr, loss, sigma: inversion settings (see `invert`).
         discard: fraction of rows with the worst error to drop (the paper: 0.1).
         z0, classes: explicit start latents (S, d) and labels instead of random ones.
+        checkpoint: a `steerlab.core.checkpoint.Checkpoint`: the solved sub-problems are saved
+            every ``checkpoint.every`` of them and a rerun continues after the last saved one.
 
     Returns:
         `Trajectories` with 2 * S * N rows (``kept`` marks the retained ones).
@@ -126,13 +128,21 @@ def recursive_trajectories(G: Generator, edit: str | Edit, *, n_trajectories: in
     cls_2 = None if classes is None else torch.cat([classes, classes])
     sign = torch.cat([torch.ones(s), -torch.ones(s)]).to(z0)
     current, rows = z0_2.clone(), []
-    for n in tqdm(range(1, n_steps + 1), desc=f"trajectories {edit.name}", disable=not progress, leave=False):
+    saved = None if checkpoint is None else checkpoint.load()
+    if saved is not None:  # the sub-problems solved before the run was interrupted
+        rows = [tuple(saved[0][f"{key}.{i}"].to(z0) for key in ("z", "dt", "loss")) for i in range(saved[1]["done"])]
+        current = rows[-1][0]
+    for n in tqdm(range(len(rows) + 1, n_steps + 1), desc=f"trajectories {edit.name}", disable=not progress,
+                  leave=False):
         dt = sign * (T * n / n_steps)
         target, mask = _targets(edit, im0_2, ident + dt)
         inv = invert(G, target, mask=mask, loss=loss, sigma=sigma, steps=steps_per_target, lr=lr,
                      z_init=current, classes=cls_2, progress=False)
         current = inv.z
         rows.append((current, dt, inv.loss))
+        if checkpoint is not None and checkpoint.due(n) and n < n_steps:
+            checkpoint.save({f"{key}.{i}": v for i, row in enumerate(rows) for key, v in zip(("z", "dt", "loss"), row)},
+                            {"done": n})
     z = torch.cat([r[0] for r in rows])
     dt = torch.cat([r[1] for r in rows])
     error = torch.cat([r[2] for r in rows])

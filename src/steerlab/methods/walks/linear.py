@@ -49,7 +49,7 @@ def walk_step(G: Generator, edit: Edit, w: Tensor, loss_fn: Callable, *, space: 
 
 def learn_linear_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps: int = 1000,
                       batch_size: int = 16, lr: float = 0.01, loss: str = "l2", seed: int = 0,
-                      progress: bool = True) -> Direction:
+                      progress: bool = True, checkpoint=None) -> Direction:
     """Learn a linear walk for ``edit`` in ``space`` of ``G`` (Adam, fresh z every step).
 
     Args:
@@ -61,6 +61,7 @@ def learn_linear_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps
         loss: "l2" (masked, default), "blurred" (Gaussian-blurred, sigma 3), "dssim" or
             "perceptual" (ST-LPIPS).
         seed: seeds z, alpha and class draws; the run is deterministic on the CPU.
+        checkpoint: a `steerlab.core.checkpoint.Checkpoint` to save to and resume from (`train_walk`).
 
     Under torchrun (`steerlab.core.distributed`) ``batch_size`` is per rank: every rank draws the
     global batch ``batch_size x world`` and trains on its own slice, gradients are averaged,
@@ -83,7 +84,8 @@ def learn_linear_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps
     batch, part = data_parallel_batch(batch_size)
     curve = train_walk([w], lambda: walk_step(G, edit, w, loss_fn, space=space, batch_size=batch, generator=g,
                                               part=part),
-                       steps=steps, lr=lr, desc=f"walk {edit.name}", progress=progress)
+                       steps=steps, lr=lr, desc=f"walk {edit.name}", progress=progress, checkpoint=checkpoint,
+                       rngs=(g,))
     config = {"method": "linear", "space": space, "steps": steps, "batch_size": batch_size,
               "lr": lr, "loss": loss, "seed": seed, **parallel_config(batch_size)}
     return Direction(kind="linear", space=space, tensors={"w": w.detach().clone()}, model=G.name,

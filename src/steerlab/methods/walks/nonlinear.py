@@ -203,7 +203,7 @@ def _direction(kind: str, G: Generator, edit: Edit, nets: Nets, probe: Tensor, s
 
 def learn_nonlinear_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps: int = 1000,
                          batch_size: int = 16, lr: float = 1e-3, loss: str = "l2", n_steps: int = 5,
-                         hidden: int = 256, seed: int = 0, progress: bool = True) -> Direction:
+                         hidden: int = 256, seed: int = 0, progress: bool = True, checkpoint=None) -> Direction:
     """Learn a nonlinear (Euler-step) walk for ``edit`` with Eq. 2 (Adam, fresh z every step).
 
     Args:
@@ -216,6 +216,7 @@ def learn_nonlinear_walk(G: Generator, edit: str | Edit, *, space: str = "z", st
         n_steps: steps that reach the far end of the range; epsilon = max |alpha_g| / n_steps.
         hidden: width of the two-layer step networks.
         seed: seeds initialisation and every draw; deterministic on the CPU.
+        checkpoint: a `steerlab.core.checkpoint.Checkpoint` to save to and resume from (`train_walk`).
 
     Returns:
         A "nonlinear" `Direction`: tensors W1 (K, 2, H, D), b1 (K, 2, H), W2 (K, 2, D, H),
@@ -238,14 +239,14 @@ def learn_nonlinear_walk(G: Generator, edit: str | Edit, *, space: str = "z", st
                                    batch_size=batch, generator=g, part=part)
 
     curve = train_walk(list(nets.values()), step_loss, steps=steps, lr=lr, desc=f"nonlinear walk {edit.name}",
-                       progress=progress)
+                       progress=progress, checkpoint=checkpoint, rngs=(g,))
     return _direction("nonlinear", G, edit, nets, probe, spread_init, curve, **options, epsilon=eps,
                       n_steps=n_steps, max_steps_pos=pos, max_steps_neg=neg, renorm=True)
 
 
 def learn_nn_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps: int = 1000,
                   batch_size: int = 16, lr: float = 1e-3, loss: str = "l2", hidden: int = 256,
-                  seed: int = 0, progress: bool = True) -> Direction:
+                  seed: int = 0, progress: bool = True, checkpoint=None) -> Direction:
     """App. A.3's walk ``G(z + alpha_g NN(z))`` trained with continuous alpha (kind "nn-linear").
 
     Same arguments as `learn_nonlinear_walk` (no epsilon: alpha is continuous). The paper
@@ -261,5 +262,5 @@ def learn_nn_walk(G: Generator, edit: str | Edit, *, space: str = "z", steps: in
         return nn_walk_step(G, edit, nets, loss_fn, space=space, batch_size=batch, generator=g, part=part)
 
     curve = train_walk(list(nets.values()), step_loss, steps=steps, lr=lr, desc=f"nn-linear walk {edit.name}",
-                       progress=progress)
+                       progress=progress, checkpoint=checkpoint, rngs=(g,))
     return _direction("nn-linear", G, edit, nets, probe, spread_init, curve, **options)
