@@ -1,9 +1,9 @@
 """Weight-direction calibration and analysis compute the unshifted side once, with the same numbers."""
 import pytest
 import torch
-from helpers import make_tiny
 
 import steerlab.methods.paramspace.calibrate as cal
+from helpers import make_tiny
 from steerlab.directions.ops import render_shifted
 from steerlab.evaluation import weights as insp
 from steerlab.methods import METHODS
