@@ -33,8 +33,15 @@ def linear_shift(w: Tensor, alpha_g: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- nonlinear walks
-def step_net(nets: Nets, z: Tensor, k: int, slot: Tensor) -> Tensor:
-    """NN_{k, slot}(z) with one slot per sample: z (N, D), slot (N,) long -> (N, D)."""
+def step_net(nets: Nets, z: Tensor, k: int, slot: Tensor | int) -> Tensor:
+    """NN_{k, slot}(z): z (N, D) -> (N, D).
+
+    ``slot``: an int (one network for every sample: only that network runs) or (N,) long, one
+    slot per sample (every network of component k runs on every sample; for inspection).
+    """
+    if isinstance(slot, int):
+        h = torch.relu(torch.einsum("hd,nd->nh", nets["W1"][k, slot], z) + nets["b1"][k, slot])  # (N, H)
+        return torch.einsum("dh,nh->nd", nets["W2"][k, slot], h) + nets["b2"][k, slot]          # (N, D)
     h = torch.relu(torch.einsum("shd,nd->nsh", nets["W1"][k], z) + nets["b1"][k])  # (N, S, H)
     out = torch.einsum("sdh,nsh->nsd", nets["W2"][k], h) + nets["b2"][k]          # (N, S, D)
     return out.gather(1, slot.view(-1, 1, 1).expand(-1, 1, out.shape[-1]))[:, 0]
@@ -47,22 +54,32 @@ def euler_walk(nets: Nets, z: Tensor, n: Tensor, *, renorm: bool = True) -> Tens
         nets: step networks with 2 slots (0: positive, 1: negative direction).
         z: latents (N, D).
         n: signed step counts (N, K), one column per component, applied in order; real values
-            make a last partial step ``z + r NN(z)`` for the remainder r.
+            make a last partial step ``z + r NN(z)`` for the remainder r. Best kept on the host
+            (training draws it there): which samples move at which step is decided from it,
+            so a copy on a device is read back once per call.
         renorm: rescale to the input norm after every step (App. A.4).
+
+    Each step runs only the network a sample needs (its sign's slot) and only on the samples
+    that still move; the others are left as they are.
 
     Returns:
         (N, D) latents; differentiable w.r.t. ``nets`` and ``z``.
     """
-    for k in range(n.shape[1]):
-        count = n[:, k].abs()
+    counts = n.detach().cpu()  # (N, K): the schedule, on the host
+    for k in range(counts.shape[1]):
+        count = counts[:, k].abs()
         count = torch.where((count - count.round()).abs() < STEP_TOL, count.round(), count)
-        slot = (n[:, k] < 0).long()
-        for i in range(int(math.ceil(float(count.max())))):
-            frac = (count - i).clamp(0, 1)[:, None]  # 1 = whole step, <1 = last partial step, 0 = done
-            moved = z + frac * step_net(nets, z, k, slot)
-            if renorm:
-                moved = moved * (z.norm(dim=1, keepdim=True) / moved.norm(dim=1, keepdim=True).clamp_min(1e-12))
-            z = torch.where(frac > 0, moved, z)
+        for slot in (0, 1):  # slot 0 moves the samples with n >= 0, slot 1 those with n < 0
+            mine = (counts[:, k] < 0) == bool(slot)
+            for i in range(int(math.ceil(float(count[mine].max())))) if mine.any() else ():
+                rows = (mine & (count > i)).nonzero()[:, 0]                      # samples still moving
+                frac = (count[rows] - i).clamp(0, 1)[:, None].to(z)              # 1 = whole step, <1 = partial
+                rows = rows.to(z.device)
+                zr = z[rows]
+                moved = zr + frac * step_net(nets, zr, k, slot)
+                if renorm:
+                    moved = moved * (zr.norm(dim=1, keepdim=True) / moved.norm(dim=1, keepdim=True).clamp_min(1e-12))
+                z = z.index_copy(0, rows, moved)
     return z
 
 

@@ -207,7 +207,6 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
     from tqdm.auto import tqdm
 
     from steerlab.attributes import get_measure
-    from steerlab.metrics.perceptual import perceptual_distance
     from steerlab.metrics.stats import intersection, ttest
 
     if n < 2:
@@ -225,9 +224,16 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
     # of the held-out samples and the per-sample results are gathered in order, so every rank
     # ends with the numbers one process computes. In one process `own` is everything.
     own = distributed.shard(n, batch_size)
+    show = progress and distributed.is_main()
+    # one bar over the phases: base images, reference set, then one step per alpha
+    bar = tqdm(total=2 + len(grid), desc="evaluate: base images", disable=not show, leave=False)
     identity = torch.full_like(grid[:1], d.knob.identity)
     base = _batched_render(G, d, z[own], None if classes is None else classes[own], identity[0], batch_size)
     base_attr = _gathered_measure(m, base, keys, batch_size)
+    # ST-LPIPS features once per image: G(z)'s for the two ends, each alpha's for its two neighbours
+    base_feats = _batched_features(base, perceptual_net, batch_size)
+    bar.update(1)
+    bar.set_description_str("evaluate: reference set")
     ref = reference_images(G, n_reference or n, seed)
     features = fid_features or card.get("fid_features", "stlpips-vgg")
     if fid and features == "shapes-classifier":
@@ -255,15 +261,19 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
     if fid:
         ref_feats = distributed.gather(image_features(net, ref["images"][ref_own], batch_size, G.device))
         res["fid_base"] = fid_of(ref_feats, base)["fid"]
+    bar.update(1)
     bv = base_attr[keys[0]]
     prev, per_sample_to_base = None, []
-    show = progress and distributed.is_main()
     checkpoint = checkpoint if distributed.world() == 1 else None
-    start, prev, per_sample_to_base = _resumed(checkpoint, res, prev, per_sample_to_base, G.device)
-    for j, a in enumerate(tqdm(list(grid), desc="evaluate alphas", disable=not show, leave=False)):
+    start, prev_imgs, per_sample_to_base = _resumed(checkpoint, res, None, per_sample_to_base)
+    prev = None if prev_imgs is None else _batched_features(prev_imgs.to(G.device), perceptual_net, batch_size)
+    bar.update(start)
+    for j, a in enumerate(grid):
         if j < start:  # measured before the run was interrupted
             continue
+        bar.set_description_str(f"evaluate: alpha {j + 1}/{len(grid)}")
         imgs = _batched_render(G, d, z[own], None if classes is None else classes[own], a, batch_size)
+        feats = _batched_features(imgs, perceptual_net, batch_size)
         attr = _gathered_measure(m, imgs, keys, batch_size)
         for k in keys:
             res["attribute"][k].append(_stats(attr[k]))
@@ -278,14 +288,15 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
             res["kid"].append(s["kid_mean"])
         if prev is not None:
             res["perceptual_steps"].append(float(distributed.gather(
-                _batched_pd(perceptual_distance, prev, imgs, perceptual_net, batch_size)).mean()))
-        if j in (0, len(grid) - 1):  # the two ends only: ST-LPIPS is the slow part
-            per_sample_to_base.append(distributed.gather(
-                _batched_pd(perceptual_distance, base, imgs, perceptual_net, batch_size)))
-        prev = imgs
+                _compare_features(prev, feats, perceptual_net)).mean()))
+        if j in (0, len(grid) - 1):  # the two ends only
+            per_sample_to_base.append(distributed.gather(_compare_features(base_feats, feats, perceptual_net)))
+        prev = feats
         if checkpoint is not None and checkpoint.due(j + 1) and j + 1 < len(grid):
-            checkpoint.save({"prev": prev, **{f"to_base.{i}": t for i, t in enumerate(per_sample_to_base)}},
+            checkpoint.save({"prev": imgs, **{f"to_base.{i}": t for i, t in enumerate(per_sample_to_base)}},
                             {"alphas_done": j + 1, "res": res})
+        bar.update(1)
+    bar.close()
     g = d.knob.to_g(grid).reshape(grid.shape[0], -1)
     xs = g[:, 0] if g.shape[1] == 1 else torch.arange(len(grid), dtype=torch.float32)
     res["perceptual_mid"] = ((xs[1:] + xs[:-1]) / 2).tolist()
@@ -299,7 +310,7 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
     return res
 
 
-def _resumed(checkpoint, res: dict, prev, to_base: list, device) -> tuple[int, torch.Tensor | None, list]:
+def _resumed(checkpoint, res: dict, prev, to_base: list) -> tuple[int, torch.Tensor | None, list]:
     """``(alphas done, last images, per-sample distances to the base)`` of the checkpoint's last
     save, its results put into ``res``; ``(0, prev, to_base)`` unchanged without one."""
     saved = None if checkpoint is None else checkpoint.load()
@@ -307,8 +318,8 @@ def _resumed(checkpoint, res: dict, prev, to_base: list, device) -> tuple[int, t
         return 0, prev, to_base
     tensors, state = saved
     res.update(state["res"])
-    ends = [tensors[f"to_base.{i}"].to(device) for i in range(len(tensors) - 1)]
-    return int(state["alphas_done"]), tensors["prev"].to(device), ends
+    ends = [tensors[f"to_base.{i}"] for i in range(len(tensors) - 1)]  # CPU, as `_compare_features` gives
+    return int(state["alphas_done"]), tensors["prev"], ends
 
 
 def _jsonable(v: torch.Tensor) -> list:
@@ -325,11 +336,20 @@ def _intersect(fn, a: torch.Tensor, b: torch.Tensor) -> float | None:
     return fn(a, b) if a.numel() and b.numel() else None
 
 
-def _batched_pd(fn, x: torch.Tensor, y: torch.Tensor, net: str, batch_size: int) -> torch.Tensor:
-    if x.shape[0] == 0:
+def _batched_features(x: torch.Tensor, net: str, batch_size: int) -> list[list[torch.Tensor]]:
+    """ST-LPIPS features of ``x`` (N, C, H, W), one list of 5 tensors per batch of ``batch_size``."""
+    from steerlab.metrics.perceptual import perceptual_features
+
+    return [perceptual_features(x[i:i + batch_size], net) for i in range(0, x.shape[0], batch_size)]
+
+
+def _compare_features(fx: list[list[torch.Tensor]], fy: list[list[torch.Tensor]], net: str) -> torch.Tensor:
+    """Per-sample ST-LPIPS distances (N,) of two images sets from their `_batched_features` (CPU float)."""
+    from steerlab.metrics.perceptual import perceptual_compare
+
+    if not fx:
         return torch.zeros(0)
-    return torch.cat([fn(x[i:i + batch_size], y[i:i + batch_size], net=net)
-                      for i in range(0, x.shape[0], batch_size)]).float().cpu()
+    return torch.cat([perceptual_compare(a, b, net) for a, b in zip(fx, fy)]).float().cpu()
 
 
 def _per_class(classes: torch.Tensor, names: list[str], values: list, to_base: list, ttest):

@@ -32,7 +32,7 @@ from steerlab.metrics.fid import feature_network, features_of, frechet_distance
 from steerlab.models.base import Generator
 
 __all__ = ["sample_codes", "shift_grid", "perceptual_change", "calibrate_shift", "features_of",
-           "frechet_distance", "fid_vs_shift", "locality_heatmap", "latent_mimic", "ACTIVATION_SPACE"]
+           "frechet_distance", "fid_vs_shift", "locality_heatmap", "unshifted_images", "latent_mimic", "ACTIVATION_SPACE"]
 
 ACTIVATION_SPACE = "activations"  # the input of the shifted layer's module
 
@@ -93,20 +93,35 @@ def fid_vs_shift(G: Generator, layer: str, xi: Tensor, ts, *, n: int = 256, seed
 
 
 @torch.no_grad()
+def unshifted_images(G: Generator, n: int, seed: int, batch_size: int = 32) -> Tensor:
+    """G_theta on ``sample_codes(G, n, seed)``: (n, C, H, W) in [0, 1], rendered in ``batch_size`` chunks.
+
+    The unshifted side of `locality_heatmap`; compute it once per run and pass it as ``base``.
+    """
+    z, classes = sample_codes(G, n, seed)
+    return torch.cat([G.synthesize(z[i:i + batch_size], classes=None if classes is None else classes[i:i + batch_size])
+                      for i in range(0, n, batch_size)])
+
+
+@torch.no_grad()
 def locality_heatmap(G: Generator, layer: str, xi: Tensor, ts, *, n: int = 64, seed: int = 0,
-                     batch_size: int = 32) -> tuple[Tensor, float]:
+                     batch_size: int = 32, base: Tensor | None = None) -> tuple[Tensor, float]:
     """Sec. 4.6: mean over z and t of the per-pixel squared change sum_c (G_{theta+t xi} - G_theta)^2.
+
+    Args:
+        base: ``unshifted_images(G, n, seed, batch_size)`` computed earlier (default: computed here).
 
     Returns:
         ``(heatmap (H, W), concentration)``; concentration is the share of the total change in
         the 10% of pixels that change most (0.1 for a uniform change, 1 for a tiny region).
     """
     z, classes = sample_codes(G, n, seed)
+    base = unshifted_images(G, n, seed, batch_size) if base is None else base
     total = None
     for i in range(0, n, batch_size):
         zb = z[i:i + batch_size]
         cb = None if classes is None else classes[i:i + batch_size]
-        x0 = G.synthesize(zb, classes=cb)
+        x0 = base[i:i + batch_size]
         for t in ts:
             d = (render_shifted(G, zb, layer, float(t) * xi.to(zb), classes=cb) - x0).pow(2).sum(1).sum(0)
             total = d if total is None else total + d

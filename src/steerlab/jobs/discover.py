@@ -167,7 +167,7 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
 
     rows, overview, labels = [], [], []
     fid_ref, fid_series, heats, mimic_spaces = None, {}, [], [*G.latent_spaces, insp.ACTIVATION_SPACE]
-    fid_zero = None
+    fid_zero, locality_base = None, None
     for i, d in enumerate(tqdm(directions, desc="analyse", disable=not progress, leave=False)):
         layer, xi, T = d.config["layer"], d.tensors["xi"].to(G.device), d.alpha.alpha_range[1]
         row = {"index": d.config.get("index", i), "file": f"directions/k{i:02d}.safetensors",
@@ -181,8 +181,10 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
         overview.append(render_shifts(G, z1, layer, ts.view(-1, *[1] * xi.dim()).to(xi) * xi, classes=c1)[:, 0])
         labels.append(f"k{i:02d}")
         if "locality" in what:
+            if locality_base is None:  # G(z) once for every direction
+                locality_base = insp.unshifted_images(G, locality_n, seed)
             heat, conc = insp.locality_heatmap(G, layer, xi, [t for t in ts.tolist() if t != 0],
-                                               n=locality_n, seed=seed)
+                                               n=locality_n, seed=seed, base=locality_base)
             heats.append(heat)
             row["locality_concentration"] = conc
         if "fid" in what:

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from steerlab.core.io import read_torch_checkpoint
 
 __all__ = [
-    "STLPIPS", "perceptual_distance", "VGGFeatures", "vgg_feature_extractor",
+    "STLPIPS", "perceptual_distance", "perceptual_features", "perceptual_compare", "VGGFeatures", "vgg_feature_extractor",
     "stlpips_weights_path", "lpips_available", "NETS", "MIN_SIDE", "UPSAMPLE_SIDE",
 ]
 
@@ -278,9 +278,17 @@ class STLPIPS(nn.Module):
         x, y = _to_float_rgb(x), _to_float_rgb(y)
         n = x.shape[0]
         feats = self.features(torch.cat([x, y]))  # one trunk pass for both batches
+        return self.compare([f[:n] for f in feats], [f[n:] for f in feats])
+
+    def compare(self, fx: list[Tensor], fy: list[Tensor]) -> Tensor:
+        """The distance from `features` computed earlier: (N,) (or broadcast, e.g. 1 vs N).
+
+        Lets a caller compute each image's features once and compare them many times, e.g.
+        one reference batch against many shifted ones.
+        """
         total = 0.0
-        for k, f in enumerate(feats):
-            diff = (f[:n] - f[n:]).pow(2)                                        # (N, C_l, H_l, W_l)
+        for k, (a, b) in enumerate(zip(fx, fy)):
+            diff = (a - b).pow(2)                                                # (N, C_l, H_l, W_l)
             total = total + getattr(self, f"lin{k}")(diff).mean(dim=(2, 3))     # (N, 1)
         return total[:, 0]
 
@@ -307,6 +315,18 @@ def perceptual_distance(x: Tensor, y: Tensor, net: str = "alex") -> Tensor:
     """
     _check_net(net)
     return _cached_model(net, str(x.device))(x, y)
+
+
+def perceptual_features(x: Tensor, net: str = "alex") -> list[Tensor]:
+    """``STLPIPS(net).features(x)`` with the cached model: compute once, compare with `perceptual_compare`."""
+    _check_net(net)
+    return _cached_model(net, str(x.device)).features(x)
+
+
+def perceptual_compare(fx: list[Tensor], fy: list[Tensor], net: str = "alex") -> Tensor:
+    """`perceptual_distance` of two images from their `perceptual_features`: (N,), >= 0."""
+    _check_net(net)
+    return _cached_model(net, str(fx[0].device)).compare(fx, fy)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -10,15 +10,18 @@ grid shows a comparable, visible change and methods are compared at matched perc
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from steerlab.core import seeds
 from steerlab.directions.ops import layer_weight, render_shifted
-from steerlab.metrics.perceptual import perceptual_distance
+from steerlab.metrics.perceptual import perceptual_compare, perceptual_features
 from steerlab.models.base import Generator
 
-__all__ = ["CALIBRATION_CODES", "calibration_codes", "perceptual_change", "calibrate_shift"]
+__all__ = ["CALIBRATION_CODES", "Reference", "calibration_codes", "calibration_reference", "perceptual_change",
+           "calibrate_shift"]
 
 CALIBRATION_CODES = 8  # codes the perceptual change is averaged over when calibrating
 
@@ -32,26 +35,61 @@ def calibration_codes(G: Generator, n: int = CALIBRATION_CODES) -> tuple[Tensor,
     return G.sample_z(n, generator=g), G.sample_classes(n, generator=g)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The unshifted side of every comparison: codes, G_theta's images and their ST-LPIPS features.
+
+    Computed once per run (`calibration_reference`) and shared by every direction's calibration:
+    only the shifted images change from one shift to the next.
+
+    Attributes:
+        z: (n, z_dim) codes; classes: (n,) or None.
+        images: (n, C, H, W) in [0, 1], G_theta(z).
+        features: `perceptual_features` of ``images`` (5 tensors, (n, C_l, H_l, W_l)).
+        net: the ST-LPIPS trunk ("alex" or "vgg").
+    """
+
+    z: Tensor
+    classes: Tensor | None
+    images: Tensor
+    features: list[Tensor]
+    net: str
+
+
 @torch.no_grad()
-def perceptual_change(G: Generator, layer: str, xi: Tensor, ts, *, z: Tensor,
-                      classes: Tensor | None = None, net: str = "alex") -> list[float]:
+def calibration_reference(G: Generator, z: Tensor | None = None, classes: Tensor | None = None,
+                          net: str = "alex") -> Reference:
+    """G_theta(z) and its features on ``z`` (default: `calibration_codes`), computed once."""
+    if z is None:
+        z, classes = calibration_codes(G)
+    images = G.synthesize(z, classes=classes)
+    return Reference(z=z, classes=classes, images=images, features=perceptual_features(images, net), net=net)
+
+
+@torch.no_grad()
+def perceptual_change(G: Generator, layer: str, xi: Tensor, ts, *, z: Tensor | None = None,
+                      classes: Tensor | None = None, net: str = "alex",
+                      reference: Reference | None = None) -> list[float]:
     """Mean ST-LPIPS(G_theta(z), G_{theta + t xi}(z)) over ``z`` for each t in ``ts``.
+
+    Pass ``reference`` (from `calibration_reference`) to reuse G_theta(z) and its features;
+    otherwise they are computed here from ``z`` and ``classes``.
 
     Returns:
         one float per t, >= 0 (0 at t = 0).
     """
-    x0 = G.synthesize(z, classes=classes)
+    ref = reference or calibration_reference(G, z, classes, net)
     out = []
     for t in ts:
-        x1 = render_shifted(G, z, layer, float(t) * xi.to(x0), classes=classes)
-        out.append(float(perceptual_distance(x0, x1, net=net).mean()))
+        x1 = render_shifted(G, ref.z, layer, float(t) * xi.to(ref.images), classes=ref.classes)
+        out.append(float(perceptual_compare(ref.features, perceptual_features(x1, ref.net), ref.net).mean()))
     return out
 
 
 @torch.no_grad()
-def calibrate_shift(G: Generator, layer: str, xi: Tensor, target: float, *, z: Tensor,
+def calibrate_shift(G: Generator, layer: str, xi: Tensor, target: float, *, z: Tensor | None = None,
                     classes: Tensor | None = None, start: float = 1.0, iters: int = 8,
-                    max_shift: float | None = None) -> float:
+                    max_shift: float | None = None, reference: Reference | None = None) -> float:
     """The t > 0 at which the perceptual change, averaged over +t and -t, equals ``target``.
 
     Doubling from ``start`` brackets it, then ``iters`` bisection steps. If even ``max_shift``
@@ -59,14 +97,16 @@ def calibrate_shift(G: Generator, layer: str, xi: Tensor, target: float, *, z: T
 
     Args:
         target: the mean ST-LPIPS change to reach, in (0, 1).
-        z, classes: the codes it is averaged over (see `calibration_codes`).
+        z, classes: the codes it is averaged over (see `calibration_codes`), or
+        reference: those codes with their images and features already computed (`calibration_reference`).
     """
     if not 0 < target < 1:
         raise ValueError(f"target perceptual change must be in (0, 1), got {target}")
     max_shift = max_shift or 10 * float(layer_weight(G, layer).norm())
+    ref = reference or calibration_reference(G, z, classes)
 
     def c(t: float) -> float:
-        return sum(perceptual_change(G, layer, xi, [t, -t], z=z, classes=classes)) / 2
+        return sum(perceptual_change(G, layer, xi, [t, -t], reference=ref)) / 2
 
     lo, hi = 0.0, min(start, max_shift)
     while c(hi) < target:

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from steerlab.core import distributed
-from steerlab.methods.paramspace.calibrate import calibrate_shift, calibration_codes, perceptual_change
+from steerlab.methods.paramspace.calibrate import calibrate_shift, calibration_reference, perceptual_change
 from steerlab.methods.paramspace.hessian import hessian_directions
 from steerlab.methods.paramspace.hybrid import hybrid_directions
 from steerlab.methods.paramspace.reconstructor import ReconstructorConfig, learn_directions
@@ -61,8 +61,7 @@ def _find_hessian(G: Generator, layer: str, cfg) -> Found:
 
 def _train_limit(G: Generator, layer: str, first: Tensor, cfg) -> float:
     """Eq. 1's one shift range: ``limit``, or the calibrated range of the basis' first direction."""
-    z_cal, c_cal = calibration_codes(G)
-    return float(cfg.limit or calibrate_shift(G, layer, first, cfg.target, z=z_cal, classes=c_cal))
+    return float(cfg.limit or calibrate_shift(G, layer, first, cfg.target, reference=calibration_reference(G)))
 
 
 def _reconstructor_config(cfg, T: float) -> ReconstructorConfig:
@@ -115,11 +114,11 @@ def calibrated_directions(G: Generator, method: str, layer: str, dirs: Tensor, i
     """
     from tqdm.auto import tqdm
 
-    z_cal, c_cal = calibration_codes(G)
+    ref = calibration_reference(G)  # G(z) and its features: once for every direction
     out = []
     for i, xi in enumerate(tqdm(unit(dirs.detach()), desc="calibrate T", disable=not cfg.progress, leave=False)):
-        T = cfg.limit or calibrate_shift(G, layer, xi, cfg.target, z=z_cal, classes=c_cal)
-        change = perceptual_change(G, layer, xi, [-T, T], z=z_cal, classes=c_cal)
+        T = cfg.limit or calibrate_shift(G, layer, xi, cfg.target, reference=ref)
+        change = perceptual_change(G, layer, xi, [-T, T], reference=ref)
         metrics = {"perceptual_change_at_T": sum(change) / 2, "perceptual_change_minus_plus": change}
         metrics.update(per_direction[i] if per_direction else {})
         config = {"calibrated": cfg.limit is None, "target_perceptual_change": cfg.target, "seed": cfg.seed}

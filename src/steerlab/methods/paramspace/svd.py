@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SVDBasis", "CoordinateBasis", "svd_directions"]
+__all__ = ["SVDBasis", "CoordinateBasis", "svd_directions", "top_singular"]
 
 
 class SVDBasis(nn.Module):
@@ -61,8 +61,33 @@ class CoordinateBasis(nn.Module):
         return (c.to(self.v) @ self.v).reshape(c.shape[0], *self.shape)
 
 
+def top_singular(matrix: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``k`` largest singular triplets of a (rows, cols) matrix, in float64.
+
+    When k is at most half the smaller side, from the eigendecomposition of the smaller Gram
+    matrix (M M^T or M^T M, float64: accurate for the top singular pairs, which have the
+    largest eigenvalues) and v = M^T u / sigma; otherwise the full SVD. u_k v_k^T, what the
+    SVD baseline moves, does not depend on the sign either routine gives a pair.
+
+    Returns:
+        ``(u (rows, k), sigma (k,) descending, vh (k, cols))``, float64.
+    """
+    m = matrix.detach().double()
+    if 2 * k > min(m.shape):
+        u, s, vh = torch.linalg.svd(m, full_matrices=False)
+        return u[:, :k], s[:k], vh[:k]
+    wide = m.shape[0] <= m.shape[1]
+    vals, vecs = torch.linalg.eigh(m @ m.T if wide else m.T @ m)  # ascending
+    vecs = vecs.flip(1)[:, :k]
+    sigma = vals.flip(0)[:k].clamp_min(0).sqrt()
+    other = (m.T @ vecs if wide else m @ vecs) / sigma.clamp_min(torch.finfo(m.dtype).tiny)
+    return (vecs, sigma, other.T) if wide else (other, sigma, vecs.T)
+
+
 def svd_directions(weight: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """The SVD baseline: the top-``k`` rank-one directions u_i v_i^T of a flattened weight.
+
+    Only the top ``k`` singular pairs are computed (`top_singular`).
 
     Args:
         weight: the layer's weight (any shape with >= 2 dims).
@@ -72,8 +97,9 @@ def svd_directions(weight: Tensor, k: int) -> tuple[Tensor, Tensor]:
         ``(directions, sigma)``: (k, *weight.shape) unit-norm, mutually orthogonal directions,
         and the (k,) singular values they move, largest first.
     """
-    basis = SVDBasis(weight)
-    if not 1 <= k <= basis.dim:
-        raise ValueError(f"k must be in [1, {basis.dim}] for a weight of shape {list(weight.shape)}, got {k}")
-    eye = torch.eye(basis.dim, k, dtype=weight.dtype, device=weight.device).T  # (k, n)
-    return basis(eye), basis.sigma[:k].clone()
+    m = weight.detach().reshape(weight.shape[0], -1)
+    if not 1 <= k <= min(m.shape):
+        raise ValueError(f"k must be in [1, {min(m.shape)}] for a weight of shape {list(weight.shape)}, got {k}")
+    u, sigma, vh = top_singular(m, k)
+    u, vh = u.to(weight.dtype), vh.to(weight.dtype)  # as SVDBasis: the product in the weight's dtype
+    return (u.T[:, :, None] * vh[:, None, :]).reshape(k, *weight.shape), sigma.to(weight.dtype)

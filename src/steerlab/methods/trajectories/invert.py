@@ -194,8 +194,9 @@ def _invert_batch(G, target, mask, loss_fn, z0, steps, lr, radius, classes, on_s
         curve = list(tensors["curve"].to(z.device).unbind(0))
         bar.update(start)
     for i in range(start, steps + 1):
-        out = G.synthesize(z, classes=classes)
-        per = loss_fn(out, target, mask)  # (B,)
+        with torch.set_grad_enabled(i < steps):  # the final loss is only read: build no graph for it
+            out = G.synthesize(z, classes=classes)
+            per = loss_fn(out, target, mask)  # (B,)
         curve.append(per.detach())
         if i % 25 == 0 or i == steps:  # stop at a NaN/inf loss or latent, never return one
             checks.check_finite("inversion", i, per.detach(), z.detach())

@@ -100,9 +100,9 @@ def nonlinear_walk_step(G: Generator, edit: Edit, nets: Nets, loss_fn: Callable,
     """
     z = G.sample_z(batch_size, generator=generator)
     classes = G.sample_classes(batch_size, generator=generator)
-    n = _sample_steps(batch_size, pos, neg, edit.alpha_dim, generator).to(z.device)
+    n = _sample_steps(batch_size, pos, neg, edit.alpha_dim, generator)  # on the host: euler_walk reads it there
     z, classes, n = _part(part, z, classes, n)
-    alpha_g = n * torch.tensor(epsilon, device=z.device)
+    alpha_g = n.to(z.device) * torch.tensor(epsilon, device=z.device)
     alpha_t = edit.to_t(alpha_g).clamp(*edit.alpha_range)
     alpha_t = alpha_t[:, 0] if edit.alpha_dim == 1 else alpha_t
     with torch.no_grad():

@@ -1,0 +1,59 @@
+"""`steerlab discover --method svd` on `faces`: this checkout vs another one, timed in one run.
+
+Runs the same command with each source tree first on ``PYTHONPATH`` (the other tree first, then
+this one), each in a fresh process with one torch thread, and compares the analysis outputs
+(per direction: shift range T_k, perceptual change at +-T_k, singular value, locality
+concentration). Usage:
+
+    python bench/discover_time.py OTHER_SRC [--layer conv2.weight] [--k 16]
+
+OTHER_SRC is the ``src`` folder of the checkout to compare with (e.g. the main branch).
+Last lines: `max |difference| of the outputs: X` and `discover time ratio (this / other): Y`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1] / "src"
+KEYS = ("limit", "perceptual_change_at_T", "singular_value", "locality_concentration")
+
+
+def run(src: Path, out: Path, layer: str, k: int) -> tuple[float, list[dict]]:
+    env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "steerlab.cli", "discover", "--model", "faces", "--method", "svd",
+           "--layer", layer, "--k", str(k), "--out", str(out), "--overwrite"]
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - t
+    return seconds, json.loads((out / "metrics.json").read_text())["directions"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("other_src", type=Path)
+    ap.add_argument("--layer", default="conv2.weight")
+    ap.add_argument("--k", type=int, default=16)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        other, rows_other = run(args.other_src.resolve(), Path(tmp) / "other", args.layer, args.k)
+        this, rows_this = run(HERE, Path(tmp) / "this", args.layer, args.k)
+    diff = {key: max(abs(a[key] - b[key]) for a, b in zip(rows_other, rows_this)) for key in KEYS}
+    print(f"faces {args.layer}, svd, k {args.k}, one thread, other: {args.other_src}")
+    print(f"other {other:8.1f} s   this {this:8.1f} s")
+    for key, v in diff.items():
+        print(f"  max |difference| {key:24s} {v:.3g}")
+    limits = ", ".join(f"{r['limit']:.4g}" for r in rows_this)
+    print(f"T_k (this): {limits}")
+    print(f"max |difference| of the outputs: {max(diff.values()):.3g}")
+    print(f"discover time ratio (this / other): {this / other:.3f}")
+
+
+if __name__ == "__main__":
+    main()

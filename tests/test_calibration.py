@@ -1,0 +1,70 @@
+"""Weight-direction calibration and analysis compute the unshifted side once, with the same numbers."""
+import pytest
+import torch
+
+import steerlab.methods.paramspace.calibrate as cal
+from helpers import make_tiny
+from steerlab.directions.ops import render_shifted
+from steerlab.evaluation import weights as insp
+from steerlab.methods import METHODS
+from steerlab.methods.paramspace.svd import svd_directions, top_singular
+from steerlab.metrics.perceptual import perceptual_distance
+
+
+def _unit(shape, seed):
+    xi = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    return xi / xi.norm()
+
+
+@pytest.fixture
+def tiny32():  # 32 px: ST-LPIPS takes it as it is (smaller images are upsampled to 64 px)
+    return make_tiny(resolution=32)
+
+
+def test_perceptual_change_from_a_reference_is_the_plain_distance(tiny32):
+    tiny = tiny32
+    xi = _unit(tiny.conv2.weight.shape, 1)
+    z, c = cal.calibration_codes(tiny, 2)
+    ref = cal.calibration_reference(tiny, z, c)
+    for t in (8.0, -30.0):
+        plain = perceptual_distance(tiny.synthesize(z), render_shifted(tiny, z, "conv2.weight", t * xi)).mean()
+        got = cal.perceptual_change(tiny, "conv2.weight", xi, [t], reference=ref)[0]
+        assert got == pytest.approx(float(plain), rel=1e-5, abs=1e-7) and got > 1e-4
+    assert cal.perceptual_change(tiny, "conv2.weight", xi, [0.0], reference=ref)[0] < 1e-6
+
+
+def test_discovery_computes_the_unshifted_features_once(tiny32, monkeypatch):
+    tiny, codes = tiny32, cal.calibration_codes
+    monkeypatch.setattr(cal, "calibration_codes", lambda G: codes(G, 2))
+    sizes, renders = [], []
+    feats, shifted = cal.perceptual_features, tiny.synthesize_shifted
+    monkeypatch.setattr(cal, "perceptual_features", lambda x, net="alex": sizes.append(x.shape[0]) or feats(x, net))
+    monkeypatch.setattr(tiny, "synthesize_shifted", lambda *a, **kw: renders.append(1) or shifted(*a, **kw))
+    entry = METHODS.get("svd")
+    dirs = entry(tiny, entry.make_config(strict=False, layer="conv2.weight", k=2, progress=False))
+    assert len(dirs) == 2 and all(d.metrics["perceptual_change_at_T"] > 0 for d in dirs)
+    assert len(renders) > 2 * 8  # bracketing and bisection per direction
+    assert len(sizes) == len(renders) + 1  # one feature pass per shifted render, plus the reference once
+
+
+@pytest.mark.parametrize("shape,k", [((6, 4, 3, 3), 2), ((40, 5), 3), ((6, 2, 2), 4)])
+def test_top_singular_pairs_match_the_full_svd(shape, k):
+    w = torch.randn(*shape, generator=torch.Generator().manual_seed(2))
+    m = w.reshape(shape[0], -1).double()
+    u, s, vh = torch.linalg.svd(m, full_matrices=False)
+    tu, ts, tvh = top_singular(m, k)
+    assert torch.allclose(ts, s[:k], rtol=1e-10)
+    for i in range(k):  # the rank-one products (sign-free) agree
+        assert torch.allclose(torch.outer(tu[:, i], tvh[i]), torch.outer(u[:, i], vh[i]), atol=1e-10)
+    dirs, sigma = svd_directions(w, k)
+    full = torch.stack([torch.outer(u[:, i], vh[i]) for i in range(k)]).float().reshape(k, *shape)
+    assert torch.allclose(dirs, full, atol=1e-6) and torch.allclose(sigma, s[:k].float())
+    assert torch.allclose(dirs.flatten(1) @ dirs.flatten(1).T, torch.eye(k), atol=1e-5)
+
+
+def test_locality_heatmap_with_a_precomputed_base_is_unchanged(tiny):
+    xi = _unit(tiny.conv3.weight.shape, 3)
+    base = insp.unshifted_images(tiny, 5, 3, batch_size=2)
+    heat, conc = insp.locality_heatmap(tiny, "conv3.weight", xi, [0.5, -0.5], n=5, seed=3, batch_size=2)
+    heat2, conc2 = insp.locality_heatmap(tiny, "conv3.weight", xi, [0.5, -0.5], n=5, seed=3, batch_size=2, base=base)
+    assert torch.equal(heat, heat2) and conc == conc2 and heat.sum() > 0
