@@ -42,13 +42,36 @@ def blurred_l2(x: Tensor, y: Tensor, mask: Tensor | None = None, sigma: float = 
     return masked_l2(db, torch.zeros_like(db), mask)
 
 
-def dssim(x: Tensor, y: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Structural dissimilarity (1 - SSIM) / 2 over valid pixels, window 11. Returns (N,)."""
-    s = kornia.metrics.ssim(x, y, 11)  # (N, C, H, W)
-    d = (1.0 - s) / 2.0
-    if mask is None:
-        return d.flatten(1).mean(1)
-    return (d * mask).flatten(1).sum(1) / (mask.flatten(1).sum(1) * x.shape[1]).clamp_min(1.0)
+def _window_mean(t: Tensor, weight: Tensor, sigma: float, size: int) -> Tensor:
+    """Gaussian-window mean of ``t`` over the pixels where ``weight`` is 1 (normalised convolution)."""
+    blur = lambda u: kornia.filters.gaussian_blur2d(u, (size, size), (sigma, sigma), border_type="constant")  # noqa: E731
+    return blur(t * weight) / blur(weight).clamp_min(1e-12)
+
+
+def dssim(x: Tensor, y: Tensor, mask: Tensor | None = None, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Structural dissimilarity (1 - SSIM) / 2 over valid pixels, Gaussian window 11 (sigma 1.5).
+
+    The local means, variances and covariance of SSIM are taken over the *valid* pixels of each
+    window only (a normalised convolution: window sums of ``mask * x`` divided by window sums of
+    ``mask``), and the SSIM map is averaged over valid pixels, so masked pixels change nothing:
+    a perfect match on the valid pixels scores exactly 0 whatever the masked pixels hold. The
+    image border is treated the same way (outside pixels are invalid). Constants C1 = 0.01^2,
+    C2 = 0.03^2 (images in [0, 1]).
+
+    Shape: x, y (N, C, H, W) in [0, 1]; mask (N, 1, H, W) in {0, 1} or None. Returns (N,) in [0, 1].
+    """
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    m = torch.ones_like(x[:, :1]) if mask is None else (mask > 0).to(x.dtype)
+    m = m.expand_as(x)
+    # Zero (not multiply) the masked pixels, so that even NaN or inf there cannot leak in.
+    x, y = torch.where(m > 0, x, torch.zeros_like(x)), torch.where(m > 0, y, torch.zeros_like(y))
+    mu_x, mu_y = _window_mean(x, m, sigma, window), _window_mean(y, m, sigma, window)
+    var_x = _window_mean(x * x, m, sigma, window) - mu_x * mu_x
+    var_y = _window_mean(y * y, m, sigma, window) - mu_y * mu_y
+    cov = _window_mean(x * y, m, sigma, window) - mu_x * mu_y
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    d = ((1.0 - s) / 2.0).clamp(0.0, 1.0)  # (N, C, H, W)
+    return (d * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
 
 
 def perceptual(x: Tensor, y: Tensor, mask: Tensor | None = None, net: str = "alex") -> Tensor:
