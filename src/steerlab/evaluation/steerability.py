@@ -222,6 +222,10 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
     ref_attr = (_gathered_measure(m, ref["images"][ref_own].to(G.device), keys, batch_size)[keys[0]]
                 if ref["is_data"] else None)
     res["dataset"] = None if ref_attr is None else {"values": _jsonable(ref_attr), **_stats(ref_attr)}
+    # The pair of classes for the per-class t-test, fixed from the data before the walk is measured.
+    res["ttest_pair_prechosen"] = (prechosen_pair(ref_attr, ref["labels"], class_names or card.get("class_names"),
+                                                  G.num_classes)
+                                   if classes is not None and ref_attr is not None else None)
     if fid:
         ref_feats = distributed.gather(image_features(net, ref["images"][ref_own], batch_size, G.device))
         res["fid_base"] = fid_of(ref_feats, base)["fid"]
@@ -257,7 +261,69 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
         names = class_names or card.get("class_names") or [str(k) for k in range(G.num_classes)]
         res["per_class"], res["per_class_ttest"] = _per_class(classes, names, res["values"],
                                                               per_sample_to_base, ttest)
+        if res["per_class_ttest"] is not None:
+            res["per_class_ttest"]["choice"] = "post hoc: the most and least moved classes, picked after measuring"
+        res["per_class_ttest_prechosen"] = prechosen_ttest(res["ttest_pair_prechosen"], res["per_class"], ttest)
+    res["per_sample"] = per_sample_changes(res["base"]["values"], res["values"], res["alphas"],
+                                           asked_signs(d, res["alphas"], keys[0]))
     return res
+
+
+def asked_signs(d: Direction, alphas: list, primary: str) -> list[int | None]:
+    """The way the edit asks the primary attribute to move at each alpha: +1, -1, or None.
+
+    Every edit's attribute rises with its alpha (``attributes.ATTRIBUTE_FOR_EDIT``), so the asked
+    way is the sign of alpha - identity; for colour triples, that of the primary channel's
+    component. A direction without an edit asks for nothing (None).
+    """
+    if d.edit is None:
+        return [None] * len(alphas)
+    out = []
+    for a in alphas:
+        if isinstance(a, (list, tuple)):
+            channel = ("r", "g", "b").index(primary) if primary in ("r", "g", "b") and len(a) == 3 else None
+            delta = None if channel is None else a[channel] - d.knob.identity
+        else:
+            delta = a - d.knob.identity
+        out.append(None if delta is None or delta == 0 else (1 if delta > 0 else -1))
+    return out
+
+
+def per_sample_changes(base: list, values: list, alphas: list, signs: list) -> list[dict]:
+    """`metrics.stats.paired_change` of every alpha's values against the identity's (``base``).
+
+    Returns one dict per alpha (``alpha`` added), JSON-able: median / IQR of the per-sample change,
+    fraction of samples moving the asked way, fraction detected at both alphas.
+    """
+    from steerlab.metrics.stats import paired_change
+
+    return [{"alpha": a, "asked": s, **paired_change(base, v, sign=s)} for a, v, s in zip(alphas, values, signs)]
+
+
+def prechosen_pair(ref_values, ref_labels, names, num_classes: int) -> dict | None:
+    """`metrics.stats.sigma_pair` on the reference data's attribute (None when it cannot be chosen)."""
+    from steerlab.metrics.stats import sigma_pair
+
+    if ref_labels is None:
+        return None
+    names = names or [str(k) for k in range(num_classes)]
+    try:
+        pair = sigma_pair(ref_values, ref_labels, names)
+    except ValueError:
+        return None
+    return {**pair, "choice": "chosen before measuring: the classes with the largest and smallest "
+                              "attribute spread in the dataset"}
+
+
+def prechosen_ttest(pair: dict | None, per_class: dict, ttest) -> dict | None:
+    """The t-test of the perceptual distance at the high end between the pre-chosen classes."""
+    if pair is None or pair["high"] not in per_class or pair["low"] not in per_class:
+        return None
+    try:
+        t = ttest(per_class[pair["high"]]["perceptual_high"], per_class[pair["low"]]["perceptual_high"])
+    except ValueError:  # constant distances or too few samples
+        return None
+    return {"high_sigma": pair["high"], "low_sigma": pair["low"], "choice": pair["choice"], **t}
 
 
 def _jsonable(v: torch.Tensor) -> list:

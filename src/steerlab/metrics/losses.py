@@ -42,10 +42,14 @@ def blurred_l2(x: Tensor, y: Tensor, mask: Tensor | None = None, sigma: float = 
     return masked_l2(db, torch.zeros_like(db), mask)
 
 
-def _window_mean(t: Tensor, weight: Tensor, sigma: float, size: int) -> Tensor:
-    """Gaussian-window mean of ``t`` over the pixels where ``weight`` is 1 (normalised convolution)."""
-    blur = lambda u: kornia.filters.gaussian_blur2d(u, (size, size), (sigma, sigma), border_type="constant")  # noqa: E731
-    return blur(t * weight) / blur(weight).clamp_min(1e-12)
+def _window_sums(t: Tensor, window: int, sigma: float) -> Tensor:
+    """Gaussian-weighted window sums of every channel of ``t`` (N, C, H, W), zero outside the image."""
+    r = torch.arange(window, dtype=t.dtype, device=t.device) - (window - 1) / 2
+    k = torch.exp(-r * r / (2 * sigma * sigma))
+    k = k / k.sum()
+    c = t.shape[1]
+    t = torch.nn.functional.conv2d(t, k.view(1, 1, 1, -1).expand(c, 1, 1, window), padding=(0, window // 2), groups=c)
+    return torch.nn.functional.conv2d(t, k.view(1, 1, -1, 1).expand(c, 1, window, 1), padding=(window // 2, 0), groups=c)
 
 
 def dssim(x: Tensor, y: Tensor, mask: Tensor | None = None, window: int = 11, sigma: float = 1.5) -> Tensor:
@@ -60,15 +64,16 @@ def dssim(x: Tensor, y: Tensor, mask: Tensor | None = None, window: int = 11, si
 
     Shape: x, y (N, C, H, W) in [0, 1]; mask (N, 1, H, W) in {0, 1} or None. Returns (N,) in [0, 1].
     """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"dssim window must be an odd number >= 1, got {window}")
     c1, c2 = 0.01 ** 2, 0.03 ** 2
-    m = torch.ones_like(x[:, :1]) if mask is None else (mask > 0).to(x.dtype)
-    m = m.expand_as(x)
+    C = x.shape[1]
+    m = (torch.ones_like(x[:, :1]) if mask is None else (mask > 0).to(x.dtype)).expand_as(x)
     # Zero (not multiply) the masked pixels, so that even NaN or inf there cannot leak in.
     x, y = torch.where(m > 0, x, torch.zeros_like(x)), torch.where(m > 0, y, torch.zeros_like(y))
-    mu_x, mu_y = _window_mean(x, m, sigma, window), _window_mean(y, m, sigma, window)
-    var_x = _window_mean(x * x, m, sigma, window) - mu_x * mu_x
-    var_y = _window_mean(y * y, m, sigma, window) - mu_y * mu_y
-    cov = _window_mean(x * y, m, sigma, window) - mu_x * mu_y
+    sums = _window_sums(torch.cat([x, y, x * x, y * y, x * y, m], 1), window, sigma)  # one pass: (N, 6C, H, W)
+    mu_x, mu_y, xx, yy, xy = (sums[:, i * C:(i + 1) * C] / sums[:, 5 * C:].clamp_min(1e-12) for i in range(5))
+    var_x, var_y, cov = xx - mu_x * mu_x, yy - mu_y * mu_y, xy - mu_x * mu_y
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
     d = ((1.0 - s) / 2.0).clamp(0.0, 1.0)  # (N, C, H, W)
     return (d * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
