@@ -144,3 +144,20 @@ def test_prechosen_pair_comes_from_the_data_and_differs_from_the_post_hoc_pair()
     assert abs(pre["t"]) < abs(post["t"])                      # the post-hoc pair is the extreme one
     assert prechosen_ttest(None, per_class, ttest) is None
     assert prechosen_pair(data, None, names, 4) is None
+
+
+def test_bias_t_test_pairs_prechosen_from_sigma_and_post_hoc_from_delta():
+    from steerlab.reproduce.bias import _class_ttests, _prechosen
+    sigma = [0.05, float("nan"), 0.2, 0.01]                   # data: class 2 widest, class 3 narrowest
+    assert _prechosen(sigma) == (2, 3)
+    g = torch.Generator().manual_seed(0)
+    classes = torch.arange(4).repeat_interleave(30)
+    centre = torch.tensor([0.4, 0.0, 0.1, 0.05])               # the model separates class 0 most, 1 least
+    sep = centre[classes] + 0.02 * torch.randn(120, generator=g, dtype=torch.float64)
+    delta = [float(sep[classes == k].mean()) for k in range(4)]
+    t = _class_ttests(sep, classes, ["a", "b", "c", "d"], _prechosen(sigma), delta, ttest)
+    assert (t["prechosen"]["high"], t["prechosen"]["low"]) == ("c", "d")
+    assert (t["post_hoc"]["high"], t["post_hoc"]["low"]) == ("a", "b")
+    assert t["post_hoc"]["t"] > t["prechosen"]["t"] > 0
+    with pytest.raises(ValueError, match="2 classes"):
+        _prechosen([float("nan"), 0.1])

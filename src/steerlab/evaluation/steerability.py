@@ -36,7 +36,7 @@ def target_l2(G: Generator, d: Direction, *, n: int = 64, n_alphas: int = 9, see
     z, classes = held_out(G, n, seed)
     alphas = edit.grid(n_alphas)
     own = distributed.shard(n, batch_size)  # data-parallel: whole batches per rank, gathered below
-    walk, base = [], []
+    walk, base, per_alpha = [], [], []
     for a in alphas:
         per_sample = []  # (B, 2): walk and do-nothing L2 of each sample
         for i in range(own.start, own.stop, batch_size):
@@ -53,8 +53,20 @@ def target_l2(G: Generator, d: Direction, *, n: int = 64, n_alphas: int = 9, see
             bl += values[i:i + batch_size, 1].sum().item()
         walk.append(wl / n)
         base.append(bl / n)
+        per_alpha.append(_l2_per_sample(values))
     return {"alphas": alphas.tolist(), "walk_l2": walk, "baseline_l2": base,
-            "walk_l2_mean": sum(walk) / len(walk), "baseline_l2_mean": sum(base) / len(base), "n": n}
+            "walk_l2_mean": sum(walk) / len(walk), "baseline_l2_mean": sum(base) / len(base), "n": n,
+            "per_sample": per_alpha}
+
+
+def _l2_per_sample(values: torch.Tensor) -> dict:
+    """Per sample at one alpha, the walk's L2 minus doing nothing's (`metrics.stats.paired_change`);
+    ``asked_way`` is the fraction of samples the walk brings closer to the target than doing
+    nothing (None at the identity, where doing nothing is exact)."""
+    from steerlab.metrics.stats import paired_change
+
+    base, walk = values[:, 1].double().cpu(), values[:, 0].double().cpu()
+    return paired_change(base, walk, sign=None if bool((base < 1e-9).all()) else -1)
 
 
 # --------------------------------------------------------------------------- steerability

@@ -108,8 +108,10 @@ def _plot_axis(alphas: list) -> list:
 
 
 def _walk_report(folder: Path, G: Generator, d: Direction, m: dict) -> None:
-    rows = [[alpha_label(a), w, b, "yes" if w < b else "no"]
-            for a, w, b in zip(m["alphas"], m["walk_l2"], m["baseline_l2"])]
+    ps = m.get("per_sample") or [None] * len(m["alphas"])
+    rows = [[alpha_label(a), w, b, "yes" if w < b else "no",
+             "-" if p is None or p["asked_way"] is None else f"{p['asked_way']:.2f}"]
+            for a, w, b, p in zip(m["alphas"], m["walk_l2"], m["baseline_l2"], ps)]
     html.write_report(folder / "report.html", f"{G.name}: {d.edit} walk", [
         ("Direction", html.text(d.describe()) + html.text(
             f"trained {d.config['steps']} steps, batch {d.config['batch_size']}, lr {d.config['lr']}, "
@@ -122,6 +124,7 @@ def _walk_report(folder: Path, G: Generator, d: Direction, m: dict) -> None:
                    f"{m['baseline_l2_mean']:.4f} on {m['n']} held-out samples. A lower L2 alone does not "
                    "prove the attribute moves; see the attribute measurements of `steerlab evaluate`.")
          + html.image("l2_vs_alpha.png", "L2 vs alpha")
-         + html.table(["alpha", "walk L2", "do-nothing L2", "walk better"], rows)),
+         + html.table(["alpha", "walk L2", "do-nothing L2", "walk better (mean)",
+                       "samples where the walk is better"], rows)),
         ("Training loss", html.image("loss.png", "loss")),
     ])

@@ -126,7 +126,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
     from steerlab.edits import get_edit
     from steerlab.metrics import shapes_features  # noqa: F401  (registers "shapes-classifier")
     from steerlab.metrics.fid import fid_kid
-    from steerlab.metrics.stats import pearson
+    from steerlab.metrics.stats import paired_change, pearson, ttest
     from steerlab.models import load_model
     from steerlab.report import html
     from steerlab.report.plots import grid_image, plt, save_figure, save_png
@@ -173,6 +173,9 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
             d.save(tmp / "walks" / edit_name)
             walk_s = time.time() - t0
             sigma = class_sigma(meas(data)[key], labels, K)
+            # The t-test pair is fixed here, from the data alone, before the walk is measured.
+            pre_hi, pre_lo = _prechosen(sigma)
+            base_v = meas(base)[key].cpu()
             grid = edit.grid(n_alphas).tolist()
             per_alpha, fids = [], []
             for a in grid:
@@ -200,6 +203,13 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
                 "per_class": {names[k]: {"sigma_data": sigma[k], "sigma_ground_truth": gt[k],
                                          "mu_low": mu_lo[k], "mu_high": mu_hi[k], "delta_mu": delta[k],
                                          "mu_per_alpha": [m[k] for m in mu_alpha]} for k in range(K)}}
+            sep = (v_hi - v_lo).double()  # per sample: the same z at +alpha* and -alpha*
+            metrics["attributes"][attr]["per_sample"] = {
+                "low": paired_change(base_v, v_lo, sign=-1), "high": paired_change(base_v, v_hi, sign=1),
+                "separation_positive": float((sep[torch.isfinite(sep)] > 0).double().mean())
+                if torch.isfinite(sep).any() else None}
+            metrics["attributes"][attr]["ttest"] = _class_ttests(sep, classes.cpu(), names, (pre_hi, pre_lo),
+                                                                 delta, ttest)
             scatter[attr] = (sigma, delta, pr)
             _attr_plots(tmp, attr, metrics["attributes"][attr], names, plt, save_figure)
             save_png(_class_strip(G, d, grid, K, names, seed, grid_image), tmp / f"strip_{attr}.png")
@@ -209,6 +219,35 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         metrics = run.write_metrics(metrics)
         _bias_report(tmp, metrics, html)
     return {"out": Path(out), "metrics": metrics, "summary": metrics["summary"]}
+
+
+def _prechosen(sigma: list[float]) -> tuple[int, int]:
+    """The classes with the largest and the smallest dataset sigma (NaN classes skipped)."""
+    ok = [k for k in range(len(sigma)) if np.isfinite(sigma[k])]
+    if len(ok) < 2:
+        raise ValueError("fewer than 2 classes have a dataset sigma for this attribute")
+    return max(ok, key=lambda k: sigma[k]), min(ok, key=lambda k: sigma[k])
+
+
+def _class_ttests(sep: torch.Tensor, classes: torch.Tensor, names: list[str], pre: tuple[int, int],
+                  delta: list[float], ttest) -> dict:
+    """Two-sample t-tests of the per-sample separation (value at +alpha* minus at -alpha*) between
+    two classes: the pair chosen before measuring (largest vs smallest dataset sigma) and, beside
+    it, the post-hoc pair (most vs least separated classes, picked after measuring)."""
+    def test(hi: int, lo: int, choice: str) -> dict:
+        a, b = (sep[(classes == k) & torch.isfinite(sep)] for k in (hi, lo))
+        try:
+            t = ttest(a, b)
+        except ValueError as e:
+            t = {"t": None, "p": None, "why": str(e)}
+        return {"high": names[hi], "low": names[lo], "choice": choice, **t}
+
+    ok = [k for k in range(len(delta)) if np.isfinite(delta[k])]
+    out = {"prechosen": test(*pre, "chosen before measuring: largest vs smallest dataset sigma")}
+    if len(ok) >= 2:
+        post = (max(ok, key=lambda k: delta[k]), min(ok, key=lambda k: delta[k]))
+        out["post_hoc"] = test(*post, "post hoc: most vs least separated classes, picked after measuring")
+    return out
 
 
 def _safe_pearson(pearson, x: list, y: list) -> dict:
@@ -289,6 +328,18 @@ def _bias_report(folder: Path, m: dict, html) -> None:
              _num(m['pearson'][a]['slope'], ".3f"),
              f"{m['paper'][a]:.2f}", f"{m['alpha_star'][a][0]:.3g} / {m['alpha_star'][a][1]:.3g}"]
             for a in m["pearson"]]
+    ps_rows = []
+    for a, am in m["attributes"].items():
+        ps, tt = am.get("per_sample"), am.get("ttest", {})
+        if ps is None:
+            continue
+        pre, post = tt.get("prechosen", {}), tt.get("post_hoc", {})
+        ps_rows.append([a] + [f"{ps[e]['median']:+.4f} [{ps[e]['q25']:+.4f}, {ps[e]['q75']:+.4f}]; "
+                              f"{_num(ps[e]['asked_way'], '.2f')}; {ps[e]['detected']:.2f}"
+                              if ps[e]["median"] is not None else "-" for e in ("low", "high")]
+                       + [_num(ps["separation_positive"], ".2f"),
+                          f"{pre.get('high')} / {pre.get('low')}: p = {_num(pre.get('p'), '.2g')}",
+                          f"{post.get('high')} / {post.get('low')}: p = {_num(post.get('p'), '.2g')}"])
     sections = [
         ("Claim", html.text("Jahanian et al. Sec. 4.2: how far a shared walk moves an attribute for a class grows "
                             "with that attribute's spread in the class's training data (Eq. 6, Fig. 6, Table 1). "
@@ -298,6 +349,14 @@ def _bias_report(folder: Path, m: dict, html) -> None:
                             f"{m['fid_base']:.2f}).")),
         ("Table 1 (linear walks)", html.table(["attribute", "Pearson r", "p", "slope", "paper r", "alpha*"], rows)),
         ("Dataset sigma vs model delta mu (Fig. 6)", html.image("sigma_vs_delta_mu.png", "scatter")),
+        ("Per sample", html.text(
+            "Each sample against itself at alpha's identity, at -alpha* and +alpha*: median change [25th, 75th "
+            "percentile]; fraction moving the asked way; fraction detected at both. Separation: fraction of "
+            "samples whose value at +alpha* exceeds that at -alpha*. t-tests of the per-sample separation "
+            "between two classes: the pair chosen before measuring (largest vs smallest dataset sigma) and the "
+            "post-hoc pair (most vs least separated, whose p-value is biased low).")
+         + html.table(["attribute", "-alpha* vs identity", "+alpha* vs identity", "separation > 0",
+                       "t-test, pre-chosen pair", "t-test, post hoc pair"], ps_rows)),
     ]
     for a in m["pearson"]:
         sections.append((a, html.image(f"{a}_per_class.png", a) + html.text(
