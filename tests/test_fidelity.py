@@ -161,3 +161,32 @@ def test_bias_t_test_pairs_prechosen_from_sigma_and_post_hoc_from_delta():
     assert t["post_hoc"]["t"] > t["prechosen"]["t"] > 0
     with pytest.raises(ValueError, match="2 classes"):
         _prechosen([float("nan"), 0.1])
+
+
+# --------------------------------------------------------------------------- FID references
+def test_fid_vs_shift_uses_the_dataset_when_the_model_has_one():
+    from helpers import make_tiny
+    from steerlab.evaluation.weights import fid_vs_shift
+    from steerlab.metrics.fid import FEATURE_NETWORKS, register_feature_network
+
+    class Cheap(torch.nn.Module):  # a fast feature network so the test stays quick
+        num_features = 12
+
+        def forward(self, x):
+            return torch.nn.functional.adaptive_avg_pool2d(x, 2).flatten(1)
+
+    if "test-cheap" not in FEATURE_NETWORKS:
+        register_feature_network("test-cheap", lambda device: Cheap())
+    G = make_tiny()
+    layer = next(iter(G.shiftable_weights()))
+    xi = torch.zeros_like(G.shiftable_weights()[layer])
+    own = fid_vs_shift(G, layer, xi, [0.0], n=24, features="test-cheap")
+    assert "G(z)" in own["reference_name"] and "24" in own["reference_name"]
+    G.card = {**(getattr(G, "card", None) or {}), "dataset": "shapes"}
+    data = fid_vs_shift(G, layer, xi, [0.0], n=24, features="test-cheap")
+    assert "dataset 'shapes'" in data["reference_name"]
+    # a random 16 px generator is far from the shapes data, and nearer its own samples
+    assert data["fid"][0] > own["fid"][0]
+    again = fid_vs_shift(G, layer, xi, [0.0], n=24, features="test-cheap", reference=data["reference"],
+                         reference_name=data["reference_name"])
+    assert again["reference_name"] == data["reference_name"] and again["fid"] == data["fid"]
