@@ -1,54 +1,55 @@
-"""Per-sample truth behind the walk sentences of the README and docs/methods.md.
+"""Per-sample truth behind the walk sentences of the README and docs: for each direction file,
+the mean attribute per alpha beside each sample's paired change against itself at alpha's
+identity (median, IQR, median ratio, fraction moving the asked way, fraction detected), on
+held-out samples (`steerlab.evaluation.steerability.per_sample_attribute`; no FID, no ST-LPIPS).
 
-Learns the documented walks on the zoo models (the docs' step counts) and runs `steerlab
-evaluate` on each, then prints, per alpha, the mean attribute beside the per-sample paired change
-against alpha's identity (median, IQR, median ratio, fraction moving the asked way, fraction
-detected). Writes the run folders under OUT (default runs/per-sample).
-
-    PYTHONPATH=src python bench/per_sample_walks.py [OUT] [--n 96]
+    PYTHONPATH=src python bench/per_sample_walks.py DIRECTION.safetensors [...] \\
+        [--measure face_box] [--key width] [--n 48] [--alphas 1,1.41,2,2.83,4] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
-from pathlib import Path
 
-from steerlab.jobs.evaluate import evaluate
-from steerlab.jobs.walk import walk
+from steerlab.directions import Direction
+from steerlab.evaluation.steerability import per_sample_attribute
+from steerlab.models import load_model
 
-# (model, edit, walk options, evaluate options): the walks the docs describe
-CASES = [
-    ("faces", "zoom", dict(steps=400), dict(measure="face_box", key="width")),
-    ("faces", "shift_x", dict(steps=300), dict(measure="face_box", key="x")),
-    ("shapes", "shift_x", dict(steps=400, loss="blurred"), dict(n_alphas=7)),
-]
+
+def _f(v, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("out", nargs="?", default="runs/per-sample")
-    p.add_argument("--n", type=int, default=96)
-    p.add_argument("--only", default=None, help="model/edit to run, e.g. faces/zoom")
+    p.add_argument("directions", nargs="+")
+    p.add_argument("--measure", default=None)
+    p.add_argument("--key", default=None)
+    p.add_argument("--n", type=int, default=48)
+    p.add_argument("--alphas", default=None, help="comma-separated, in the edit's units")
+    p.add_argument("--json", default=None)
     a = p.parse_args()
-    out = Path(a.out)
-    for model, edit, wopt, eopt in CASES:
-        if a.only and a.only != f"{model}/{edit}":
-            continue
+    results = {}
+    for path in a.directions:
         t0 = time.time()
-        folder = out / f"{model}-{edit}"
-        run = walk(model, edit, out=folder / "walk", overwrite=True, progress=False, **wopt)
-        m = evaluate(run["direction"], out=folder / "evaluate", overwrite=True, n=a.n, fid=False,
-                     progress=False, **eopt)["metrics"]
-        print(f"\n{model} {edit} ({time.time() - t0:.0f} s): {m['primary']} ({m['measure']}), n = {m['n']}")
+        d = Direction.load(path)
+        G = load_model(d.model)
+        alphas = None if a.alphas is None else [float(x) for x in a.alphas.split(",")]
+        r = per_sample_attribute(G, d, alphas=alphas, measure=a.measure, key=a.key, n=a.n)
+        results[path] = r
+        print(f"\n{path}: {d.model} {d.edit}, {r['primary']} ({r['measure']}), n = {r['n']} "
+              f"({time.time() - t0:.0f} s)")
         print(f"{'alpha':>8} {'mean':>7} {'found':>6} | {'median chg':>10} {'q25':>8} {'q75':>8} "
-              f"{'med ratio':>9} {'asked way':>9} {'detected':>8}")
-        for s, ps in zip(m["attribute"][m["primary"]], m["per_sample"]):
-            f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
-            print(f"{ps['alpha']:>8.3g} {s['mean']:>7.4f} {s['found_rate']:>6.2f} | {f(ps['median'], '+10.4f')} "
-                  f"{f(ps['q25'], '+8.4f')} {f(ps['q75'], '+8.4f')} {f(ps['median_ratio'], '9.3f')} "
-                  f"{f(ps['asked_way'], '9.2f')} {ps['detected']:>8.2f}")
-        (folder / "per_sample.json").write_text(json.dumps(m["per_sample"], indent=1))
+              f"{'med ratio':>9} {'asked way':>9} {'rose':>5} {'fell':>5} {'detected':>8}")
+        for mean, found, ps in zip(r["mean"], r["found_rate"], r["per_sample"]):
+            print(f"{ps['alpha']:>8.3g} {mean:>7.4f} {found:>6.2f} | {_f(ps['median'], '+10.4f')} "
+                  f"{_f(ps['q25'], '+8.4f')} {_f(ps['q75'], '+8.4f')} {_f(ps['median_ratio'], '9.3f')} "
+                  f"{_f(ps['asked_way'], '9.2f')} {_f(ps['increased'], '5.2f')} {_f(ps['decreased'], '5.2f')} "
+                  f"{ps['detected']:>8.2f}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

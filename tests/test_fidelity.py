@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from steerlab.directions import Direction, plain_alpha
-from steerlab.evaluation.steerability import _per_class, prechosen_pair, prechosen_ttest, steerability
+from steerlab.evaluation.steerability import _per_class, per_sample_attribute, prechosen_pair, prechosen_ttest, steerability
 from steerlab.metrics.losses import dssim
 from steerlab.metrics.stats import paired_change, sigma_pair, ttest
 
@@ -113,6 +113,8 @@ def test_steerability_reports_per_sample_moves_of_a_known_shift(blob):
     # the means and the per-sample medians agree on a walk that moves every sample
     means = [s["mean"] for s in r["attribute"]["x"]]
     assert np.sign(means[-1] - means[1]) == np.sign(ps[-1]["median"])
+    light = per_sample_attribute(blob, d, n_alphas=3, measure="saliency", key="x", n=8)  # no FID, no ST-LPIPS
+    assert light["per_sample"] == ps and light["mean"] == pytest.approx(means)
 
 
 # --------------------------------------------------------------------------- the t-test pair
@@ -190,3 +192,11 @@ def test_fid_vs_shift_uses_the_dataset_when_the_model_has_one():
     again = fid_vs_shift(G, layer, xi, [0.0], n=24, features="test-cheap", reference=data["reference"],
                          reference_name=data["reference_name"])
     assert again["reference_name"] == data["reference_name"] and again["fid"] == data["fid"]
+
+
+def test_bias_walk_kind_is_checked_and_names_its_paper_row(tmp_path):
+    from steerlab.reproduce.bias import PAPER_TABLE1, reproduce_bias, table1
+    with pytest.raises(ValueError, match="walk_kind"):
+        reproduce_bias(tmp_path / "b", walk_kind="curved", progress=False)
+    m = {"model": "shapes", "walk_kind": "nonlinear", "pearson": {"zoom": {"r": 0.5, "p": 0.01}}}
+    assert f"{PAPER_TABLE1['nonlinear']['zoom']:.2f}" in table1(m) and "nonlinear" in table1(m)

@@ -386,3 +386,33 @@ def _per_class(classes: torch.Tensor, names: list[str], values: list, to_base: l
         except ValueError:  # constant distances (e.g. a walk that changes nothing)
             test = None
     return out, test
+
+
+@torch.no_grad()
+def per_sample_attribute(G: Generator, d: Direction, *, alphas=None, n_alphas: int = 9, measure: str | None = None,
+                         key: str | None = None, n: int = 48, seed: int = 0, batch_size: int = 50) -> dict:
+    """The per-sample part of `steerability` alone (no FID, no perceptual distances): the primary
+    attribute of ``n`` held-out samples at each alpha, and each sample's paired change against
+    itself at alpha's identity (`metrics.stats.paired_change`). Cheap enough to check a claim.
+
+    Returns:
+        ``{"alphas", "measure", "primary", "n", "mean": [...], "found_rate": [...], "base": [...],
+        "values": [[...] per alpha], "per_sample": [paired_change + "alpha", "asked" per alpha]}``.
+    """
+    from steerlab.attributes import get_measure
+
+    if n < 2:
+        raise ValueError(f"per_sample_attribute needs n >= 2 samples, got {n}")
+    grid = d.knob.grid(n_alphas) if alphas is None else d.knob.check(alphas)
+    name, keys = attribute_of(G, d, measure, key)
+    m = get_measure(name)
+    z, classes = held_out(G, n, seed)
+    identity = torch.full_like(grid[:1], d.knob.identity)[0]
+    base = m(_batched_render(G, d, z, classes, identity, batch_size))[keys[0]].double().cpu()
+    values = [m(_batched_render(G, d, z, classes, a, batch_size))[keys[0]].double().cpu() for a in grid]
+    alist = grid.tolist()
+    return {"alphas": alist, "measure": name, "primary": keys[0], "n": n,
+            "mean": [_stats(v)["mean"] for v in values], "found_rate": [_stats(v)["found_rate"] for v in values],
+            "base": _jsonable(base), "values": [_jsonable(v) for v in values],
+            "per_sample": per_sample_changes(_jsonable(base), [_jsonable(v) for v in values], alist,
+                                             asked_signs(d, alist, keys[0]))}

@@ -30,6 +30,8 @@ BIAS_ATTRIBUTES = {
     "zoom": ("zoom", "box", "area"),
 }
 PAPER_TABLE1_LINEAR = {"luminance": 0.59, "shift_x": 0.28, "shift_y": 0.39, "zoom": 0.37}
+PAPER_TABLE1_NONLINEAR = {"luminance": 0.49, "shift_x": 0.49, "shift_y": 0.55, "zoom": 0.60}
+PAPER_TABLE1 = {"linear": PAPER_TABLE1_LINEAR, "nonlinear": PAPER_TABLE1_NONLINEAR}
 
 
 def class_sigma(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float]:
@@ -76,14 +78,19 @@ def _render_all(G, d, z, classes, alpha, batch_size: int = 256) -> torch.Tensor:
                       for i in range(0, z.shape[0], batch_size)])
 
 
-def _walk_for(G, edit: str, walks_dir: Path | None, steps: int, seed: int, progress: bool):
+def _walk_for(G, edit: str, walks_dir: Path | None, steps: int, seed: int, progress: bool, kind: str = "linear"):
     from steerlab.directions import Direction
-    from steerlab.methods.walks import learn_linear_walk
+    from steerlab.methods.walks import learn_linear_walk, learn_nonlinear_walk
 
     if walks_dir is not None:
         for cand in (walks_dir / f"{edit}.safetensors", walks_dir / f"{G.name}-{edit}" / "direction.safetensors"):
             if cand.is_file():
-                return Direction.load(cand, model=G), str(cand)
+                d = Direction.load(cand, model=G)
+                if d.kind != kind:
+                    raise ValueError(f"{cand} holds a {d.kind} walk; walk_kind asks for {kind}")
+                return d, str(cand)
+    if kind == "nonlinear":  # Eq. 2, Table 1's second row (the Euler-step networks; lr as the method's)
+        return learn_nonlinear_walk(G, edit, steps=steps, seed=seed, progress=progress), None
     return learn_linear_walk(G, edit, steps=steps, seed=seed, progress=progress), None
 
 
@@ -97,8 +104,8 @@ def _ground_truth_sigma(attr: str, K: int) -> list[float]:
 def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes",
                    attributes: tuple[str, ...] = tuple(BIAS_ATTRIBUTES), walk_steps: int = 1000,
                    walks: str | None = None, n_per_class: int = 200, n_data_per_class: int = 200,
-                   n_alphas: int = 7, fid_factor: float = 2.0, seed: int = 0, overwrite: bool = False,
-                   device: str = "cpu", progress: bool = True) -> dict:
+                   n_alphas: int = 7, fid_factor: float = 2.0, walk_kind: str = "linear", seed: int = 0,
+                   overwrite: bool = False, device: str = "cpu", progress: bool = True) -> dict:
     """Dataset sigma vs model delta-mu per class (Eq. 6) for each attribute; Table 1's Pearson r.
 
     Args:
@@ -113,6 +120,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         n_data_per_class: dataset images per class for sigma.
         n_alphas: the alpha grid over each edit's training range (identity included).
         fid_factor: FID threshold T = fid_factor x FID(G(z) vs data).
+        walk_kind: "linear" (Eq. 1, Table 1's first row) or "nonlinear" (Eq. 2, its second row).
 
     Returns:
         ``{"out": Path, "metrics": dict, "summary": str}``; ``metrics["pearson"][attr] = {r, p,
@@ -137,6 +145,8 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         raise ValueError(f"unknown attribute(s) {unknown}; allowed: {', '.join(BIAS_ATTRIBUTES)}")
     if n_per_class < 3 or n_data_per_class < 3:
         raise ValueError("need at least 3 samples per class")
+    if walk_kind not in PAPER_TABLE1:
+        raise ValueError(f"walk_kind must be one of {', '.join(PAPER_TABLE1)}, got {walk_kind!r}")
     if not fid_factor > 0:
         raise ValueError(f"fid_factor must be > 0, got {fid_factor}")
     walks_dir = Path(walks) if walks else None
@@ -161,7 +171,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         metrics: dict = {"model": G.name, "fingerprint": G.fingerprint, "dataset": card["dataset"],
                          "classes": names, "feature_network": features, "fid_base": fid_base,
                          "fid_threshold": threshold, "fid_factor": fid_factor, "n_per_class": n_per_class,
-                         "n_data_per_class": n_data_per_class, "paper": PAPER_TABLE1_LINEAR,
+                         "n_data_per_class": n_data_per_class, "paper": PAPER_TABLE1[walk_kind], "walk_kind": walk_kind,
                          "pearson": {}, "alpha_star": {}, "attributes": {}, "seed": seed}
         (tmp / "walks").mkdir()
         scatter = {}
@@ -169,7 +179,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
             edit_name, measure_name, key = BIAS_ATTRIBUTES[attr]
             edit, meas = get_edit(edit_name), get_measure(measure_name)
             t0 = time.time()
-            d, loaded = _walk_for(G, edit_name, walks_dir, walk_steps, seed, progress)
+            d, loaded = _walk_for(G, edit_name, walks_dir, walk_steps, seed, progress, walk_kind)
             d.save(tmp / "walks" / edit_name)
             walk_s = time.time() - t0
             sigma = class_sigma(meas(data)[key], labels, K)
@@ -268,7 +278,8 @@ def table1(m: dict) -> str:
     head = f"{'Pearson r':<22}" + "".join(f"{a:>12}" for a in attrs)
     ours = f"{'steerlab (' + m['model'] + ')':<22}" + "".join(f"{_num(m['pearson'][a]['r'], '.2f'):>12}" for a in attrs)
     pval = f"{'  p-value':<22}" + "".join(f"{_num(m['pearson'][a]['p'], '.1e'):>12}" for a in attrs)
-    paper = f"{'paper (BigGAN, linear)':<22}" + "".join(f"{PAPER_TABLE1_LINEAR[a]:>12.2f}" for a in attrs)
+    kind = m.get("walk_kind", "linear")
+    paper = f"{'paper (BigGAN, ' + kind + ')':<22}" + "".join(f"{PAPER_TABLE1[kind][a]:>12.2f}" for a in attrs)
     return "\n".join([head, ours, pval, paper])
 
 
@@ -347,7 +358,8 @@ def _bias_report(folder: Path, m: dict, html) -> None:
                             f"{m['n_per_class']} samples per class and alpha; FID on '{m['feature_network']}' "
                             f"features, threshold T = {m['fid_threshold']:.2f} ({m['fid_factor']} x FID(G(z)) = "
                             f"{m['fid_base']:.2f}).")),
-        ("Table 1 (linear walks)", html.table(["attribute", "Pearson r", "p", "slope", "paper r", "alpha*"], rows)),
+        (f"Table 1 ({m.get('walk_kind', 'linear')} walks)",
+         html.table(["attribute", "Pearson r", "p", "slope", "paper r", "alpha*"], rows)),
         ("Dataset sigma vs model delta mu (Fig. 6)", html.image("sigma_vs_delta_mu.png", "scatter")),
         ("Per sample", html.text(
             "Each sample against itself at alpha's identity, at -alpha* and +alpha*: median change [25th, 75th "
