@@ -27,7 +27,7 @@ def main() -> None:
     p.add_argument("--measure", default=None)
     p.add_argument("--key", default=None)
     p.add_argument("--n", type=int, default=48)
-    p.add_argument("--alphas", default=None, help="comma-separated, in the edit's units")
+    p.add_argument("--alphas", default=None, help="comma-separated, in the edit's units (colour: R:G:B)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     results = {}
@@ -35,7 +35,8 @@ def main() -> None:
         t0 = time.time()
         d = Direction.load(path)
         G = load_model(d.model)
-        alphas = None if a.alphas is None else [float(x) for x in a.alphas.split(",")]
+        alphas = None if a.alphas is None else [[float(c) for c in x.split(":")] if ":" in x else float(x)
+                                                for x in a.alphas.split(",")]
         r = per_sample_attribute(G, d, alphas=alphas, measure=a.measure, key=a.key, n=a.n)
         results[path] = r
         print(f"\n{path}: {d.model} {d.edit}, {r['primary']} ({r['measure']}), n = {r['n']} "
@@ -43,7 +44,8 @@ def main() -> None:
         print(f"{'alpha':>8} {'mean':>7} {'found':>6} | {'median chg':>10} {'q25':>8} {'q75':>8} "
               f"{'med ratio':>9} {'asked way':>9} {'rose':>5} {'fell':>5} {'detected':>8}")
         for mean, found, ps in zip(r["mean"], r["found_rate"], r["per_sample"]):
-            print(f"{ps['alpha']:>8.3g} {mean:>7.4f} {found:>6.2f} | {_f(ps['median'], '+10.4f')} "
+            al = format(ps["alpha"], ".3g") if not isinstance(ps["alpha"], list) else ":".join(f"{c:g}" for c in ps["alpha"])
+            print(f"{al:>8} {mean:>7.4f} {found:>6.2f} | {_f(ps['median'], '+10.4f')} "
                   f"{_f(ps['q25'], '+8.4f')} {_f(ps['q75'], '+8.4f')} {_f(ps['median_ratio'], '9.3f')} "
                   f"{_f(ps['asked_way'], '9.2f')} {_f(ps['increased'], '5.2f')} {_f(ps['decreased'], '5.2f')} "
                   f"{ps['detected']:>8.2f}")
