@@ -200,3 +200,16 @@ def test_bias_walk_kind_is_checked_and_names_its_paper_row(tmp_path):
         reproduce_bias(tmp_path / "b", walk_kind="curved", progress=False)
     m = {"model": "shapes", "walk_kind": "nonlinear", "pearson": {"zoom": {"r": 0.5, "p": 0.01}}}
     assert f"{PAPER_TABLE1['nonlinear']['zoom']:.2f}" in table1(m) and "nonlinear" in table1(m)
+
+
+def test_fid_difference_ci_separates_a_shifted_set_and_not_an_equal_one():
+    from steerlab.metrics.fid import fid_difference_ci
+    g = torch.Generator().manual_seed(0)
+    ref, same, other = (torch.randn(300, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    far = torch.randn(300, 4, generator=g, dtype=torch.float64) + 0.6
+    r = fid_difference_ci(ref, far, same, n_boot=30)
+    assert r["difference"] > 0 and r["low"] > 0 and r["low"] <= r["difference"] <= r["high"]
+    tie = fid_difference_ci(ref, same, other, n_boot=30)
+    assert tie["low"] < 0 < tie["high"] and tie["n"] == [300, 300, 300]
+    with pytest.raises(ValueError, match="n_boot"):
+        fid_difference_ci(ref, same, other, n_boot=2)

@@ -143,12 +143,13 @@ def reference_images(G: Generator, n: int, seed: int = 0) -> dict:
     if name in DATASETS:
         images, labels, _ = get_dataset(name, n, card.get("resolution_data", G.resolution),
                                       seed + seeds.EVAL_HELD_OUT)
-        return {"images": images, "labels": labels, "name": f"dataset '{name}' (fresh draw)", "is_data": True}
+        return {"images": images, "labels": labels, "name": f"{n} images of dataset '{name}' (fresh draw)",
+                "is_data": True}
     g = seeds.generator(seed, seeds.EVAL_MODEL_REFERENCE)
     z, c = G.sample_z(n, generator=g), G.sample_classes(n, generator=g)
     images = torch.cat([G.synthesize(z[i:i + 64], classes=None if c is None else c[i:i + 64])
                         for i in range(0, n, 64)])
-    return {"images": images.cpu(), "labels": c, "name": "G(z), fresh samples (no dataset known)",
+    return {"images": images.cpu(), "labels": c, "name": f"{n} fresh samples G(z) (no dataset known)",
             "is_data": False}
 
 

@@ -198,9 +198,9 @@ def write_report(folder: Path, r: dict, pics: list[str]) -> None:
     s = r["summary"]
     intro = (f"{r['direction']}. {r['n']} held-out samples, the same z at every alpha. Attribute: "
              f"<b>{r['primary']}</b> from measure <b>{r['measure']}</b> ({r['measure_description']}). "
-             f"FID/KID feature network: <b>{r['feature_network'] or 'not computed'}</b>, reference: "
-             f"{r['reference']}. FID values from different feature networks are not comparable, nor with "
-             "published Inception FIDs.")
+             f"FID/KID feature network: <b>{r['feature_network'] or 'not computed'}</b>, on {r['n']} walked "
+             f"samples per alpha against the reference: {r['reference']}. FID values from different feature "
+             "networks are not comparable, nor with published Inception FIDs.")
     sections = [
         ("What was measured", html.text(intro)),
         ("Samples along alpha", html.image("strip.png", "strip")),
