@@ -213,3 +213,24 @@ def test_fid_difference_ci_separates_a_shifted_set_and_not_an_equal_one():
     assert tie["low"] < 0 < tie["high"] and tie["n"] == [300, 300, 300]
     with pytest.raises(ValueError, match="n_boot"):
         fid_difference_ci(ref, same, other, n_boot=2)
+
+
+def test_edge_l2_ignores_masked_pixels_and_charges_blur_more_than_l2():
+    import kornia
+
+    from steerlab.metrics.losses import edge_l2, get_loss, masked_l2
+    x, mask, g = _pair(3)
+    y = torch.where(mask > 0, x, torch.rand(x.shape, generator=g))
+    assert torch.equal(edge_l2(x, y, mask), torch.zeros(3)) and get_loss("edges") is edge_l2
+    noisy = x + 0.1 * torch.randn(x.shape, generator=g)
+    ref = edge_l2(x, noisy, mask)
+    assert torch.equal(edge_l2(x, torch.where(mask > 0, noisy, 5.0), mask), ref)
+    # a blur and a uniform brightness offset with the same masked L2 differ in structure: only
+    # the blur moves edges, and only it pays the gradient term
+    blur = kornia.filters.gaussian_blur2d(x, (7, 7), (2.0, 2.0))
+    offset = x + masked_l2(x, blur, mask).sqrt().view(-1, 1, 1, 1)
+    assert torch.allclose(masked_l2(x, offset, mask), masked_l2(x, blur, mask), rtol=1e-4)
+    assert (edge_l2(x, offset, mask) - masked_l2(x, offset, mask)).abs().max() < 1e-6
+    assert (edge_l2(x, blur, mask) > 1.1 * edge_l2(x, offset, mask)).all()
+    with pytest.raises(ValueError, match="weight"):
+        edge_l2(x, x, mask, weight=-1.0)

@@ -355,7 +355,9 @@ def _bias_report(folder: Path, m: dict, html) -> None:
         ("Claim", html.text("Jahanian et al. Sec. 4.2: how far a shared walk moves an attribute for a class grows "
                             "with that attribute's spread in the class's training data (Eq. 6, Fig. 6, Table 1). "
                             f"Model '{m['model']}' on dataset '{m['dataset']}', {len(m['classes'])} classes, "
-                            f"{m['n_per_class']} samples per class and alpha; FID on '{m['feature_network']}' "
+                            f"{m['n_per_class']} samples per class and alpha; FID of those "
+                            f"{m['n_per_class'] * len(m['classes'])} samples against "
+                            f"{m['n_data_per_class'] * len(m['classes'])} dataset images on '{m['feature_network']}' "
                             f"features, threshold T = {m['fid_threshold']:.2f} ({m['fid_factor']} x FID(G(z)) = "
                             f"{m['fid_base']:.2f}).")),
         (f"Table 1 ({m.get('walk_kind', 'linear')} walks)",
