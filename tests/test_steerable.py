@@ -128,6 +128,10 @@ def test_reproduce_steerable_training_end_to_end(tmp_path, quick_classifier):
     assert m["feature_network"] == "digits-cnn" and len(m["curves"]["zoom"]["argmin_w"]["walk_l2"]) == 9
     ends = m["attribute_at_ends"]["zoom"]["argmin_gw"]  # the measured ink spread, not only L2
     assert len(ends["walk"]) == 2 and ends["target"][0] < ends["target"][1] and "follows_target" in ends
+    ps = m["curves"]["zoom"]["argmin_gw"]["attribute_per_sample"]  # per sample, against alpha's identity
+    assert len(ps) == 9 and ps[4]["median"] == 0 and ps[4]["n_paired"] == ps[4]["n"]
+    assert ps[0]["n"] == ps[-1]["n"] and 0 <= ps[-1]["asked_way"] <= 1 and ps[4]["asked_way"] is None
+    assert "Per sample" in (out / "report.html").read_text()
     assert (out / "attribute_vs_alpha.png").is_file()
     for name in ("fig9_l2_vs_alpha.png", "strip_zoom.png", "report.html", "models/digits-vanilla.safetensors",
                  "models/digits-joint-zoom.safetensors", "directions/zoom-argmin_gw.safetensors"):
@@ -152,6 +156,8 @@ def test_reproduce_nonlinear_walks_end_to_end(tmp_path, quick_classifier):
     assert 0 <= s["trained"]["mean_cos"][0] <= 1.0001 and "nonlinear" in m["spread"]["shift_x"]
     assert (run["out"] / "fig7_l2_fid_vs_alpha.png").is_file() and (run["out"] / "strip_shift_x.png").is_file()
     assert Direction.load(run["out"] / "directions" / "shift_x-nonlinear.safetensors").kind == "nonlinear"
+    l2 = c["nonlinear"]["l2_per_sample"]  # fraction of samples the walk brings closer than doing nothing
+    assert len(l2) == 9 and l2[4]["asked_way"] is None and 0 <= l2[0]["asked_way"] <= 1 and l2[0]["n"] == 8
 
 
 def test_reproduce_options_are_typed_and_checked(tmp_path):

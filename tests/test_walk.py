@@ -35,7 +35,7 @@ def test_color_learns_three_vectors_and_conditional_shares_one():
     assert out.shape == (2, 3, 16, 16)
 
 
-@pytest.mark.parametrize("loss", ["blurred", "dssim", "perceptual"])
+@pytest.mark.parametrize("loss", ["blurred", "dssim", "perceptual", "edges"])
 def test_other_losses_train(tiny, loss):
     d = learn_linear_walk(tiny, "brightness", steps=4, batch_size=4, loss=loss, lr=0.05, progress=False)
     assert torch.isfinite(d.tensors["w"]).all() and d.tensors["w"].abs().sum() > 0

@@ -82,7 +82,7 @@ class Walk(Command):
         p.add_argument("--kind", default="linear", choices=_family("walk"),
                        help="the walk: linear (Eq. 1, default), nonlinear (Euler steps f(z) = z + NN(z), Eq. 2), "
                             "nn-linear (App. A.3's G(z + alpha NN(z))), or one a plugin registered")
-        p.add_argument("--loss", default="l2", help="l2 (masked, default), blurred, dssim or perceptual")
+        p.add_argument("--loss", default="l2", help="l2 (masked, default), blurred, dssim, perceptual or edges (l2 + Sobel gradients)")
 
     def run(self, args) -> int:
         from steerlab.jobs.walk import walk, walk_verdict

@@ -36,7 +36,7 @@ def target_l2(G: Generator, d: Direction, *, n: int = 64, n_alphas: int = 9, see
     z, classes = held_out(G, n, seed)
     alphas = edit.grid(n_alphas)
     own = distributed.shard(n, batch_size)  # data-parallel: whole batches per rank, gathered below
-    walk, base, paired = [], [], []
+    walk, base, paired, per_alpha = [], [], [], []
     for a in alphas:
         per_sample = []  # (B, 2): walk and do-nothing L2 of each sample
         for i in range(own.start, own.stop, batch_size):
@@ -54,9 +54,10 @@ def target_l2(G: Generator, d: Direction, *, n: int = 64, n_alphas: int = 9, see
         walk.append(wl / n)
         base.append(bl / n)
         paired.append(values[:n].cpu())
+        per_alpha.append(_l2_per_sample(values))
     return {"alphas": alphas.tolist(), "walk_l2": walk, "baseline_l2": base,
             "walk_l2_mean": sum(walk) / len(walk), "baseline_l2_mean": sum(base) / len(base), "n": n,
-            **beats_doing_nothing(torch.stack(paired, 1))}
+            "per_sample": per_alpha, **beats_doing_nothing(torch.stack(paired, 1))}
 
 
 GAIN_NEEDED = 0.05  # the walk must cut the do-nothing L2 by 5 % (and for most samples) to count as a walk
@@ -82,6 +83,16 @@ def beats_doing_nothing(l2: torch.Tensor, gain_needed: float = GAIN_NEEDED) -> d
     better = float((walk < base).double().mean())
     return {"l2_gain": gain, "median_paired_change": float((walk - base).median()),
             "fraction_samples_better": better, "beats_doing_nothing": bool(gain >= gain_needed and better > 0.5)}
+
+
+def _l2_per_sample(values: torch.Tensor) -> dict:
+    """Per sample at one alpha, the walk's L2 minus doing nothing's (`metrics.stats.paired_change`);
+    ``asked_way`` is the fraction of samples the walk brings closer to the target than doing
+    nothing (None at the identity, where doing nothing is exact)."""
+    from steerlab.metrics.stats import paired_change
+
+    base, walk = values[:, 1].double().cpu(), values[:, 0].double().cpu()
+    return paired_change(base, walk, sign=None if bool((base < 1e-9).all()) else -1)
 
 
 # --------------------------------------------------------------------------- steerability
@@ -158,12 +169,13 @@ def reference_images(G: Generator, n: int, seed: int = 0) -> dict:
     if name in DATASETS:
         images, labels, _ = get_dataset(name, n, card.get("resolution_data", G.resolution),
                                       seed + seeds.EVAL_HELD_OUT)
-        return {"images": images, "labels": labels, "name": f"dataset '{name}' (fresh draw)", "is_data": True}
+        return {"images": images, "labels": labels, "name": f"{n} images of dataset '{name}' (fresh draw)",
+                "is_data": True}
     g = seeds.generator(seed, seeds.EVAL_MODEL_REFERENCE)
     z, c = G.sample_z(n, generator=g), G.sample_classes(n, generator=g)
     images = torch.cat([G.synthesize(z[i:i + 64], classes=None if c is None else c[i:i + 64])
                         for i in range(0, n, 64)])
-    return {"images": images.cpu(), "labels": c, "name": "G(z), fresh samples (no dataset known)",
+    return {"images": images.cpu(), "labels": c, "name": f"{n} fresh samples G(z) (no dataset known)",
             "is_data": False}
 
 
@@ -258,6 +270,10 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
     ref_attr = (_gathered_measure(m, ref["images"][ref_own].to(G.device), keys, batch_size)[keys[0]]
                 if ref["is_data"] else None)
     res["dataset"] = None if ref_attr is None else {"values": _jsonable(ref_attr), **_stats(ref_attr)}
+    # The pair of classes for the per-class t-test, fixed from the data before the walk is measured.
+    res["ttest_pair_prechosen"] = (prechosen_pair(ref_attr, ref["labels"], class_names or card.get("class_names"),
+                                                  G.num_classes)
+                                   if classes is not None and ref_attr is not None else None)
     if fid:
         ref_feats = distributed.gather(image_features(net, ref["images"][ref_own], batch_size, G.device))
         res["fid_base"] = fid_of(ref_feats, base)["fid"]
@@ -307,6 +323,11 @@ def steerability(G: Generator, d: Direction, *, n: int = 200, n_alphas: int = 9,
         names = class_names or card.get("class_names") or [str(k) for k in range(G.num_classes)]
         res["per_class"], res["per_class_ttest"] = _per_class(classes, names, res["values"],
                                                               per_sample_to_base, ttest)
+        if res["per_class_ttest"] is not None:
+            res["per_class_ttest"]["choice"] = "post hoc: the most and least moved classes, picked after measuring"
+        res["per_class_ttest_prechosen"] = prechosen_ttest(res["ttest_pair_prechosen"], res["per_class"], ttest)
+    res["per_sample"] = per_sample_changes(res["base"]["values"], res["values"], res["alphas"],
+                                           asked_signs(d, res["alphas"], keys[0]))
     return res
 
 
@@ -320,6 +341,63 @@ def _resumed(checkpoint, res: dict, prev, to_base: list) -> tuple[int, torch.Ten
     res.update(state["res"])
     ends = [tensors[f"to_base.{i}"] for i in range(len(tensors) - 1)]  # CPU, as `_compare_features` gives
     return int(state["alphas_done"]), tensors["prev"], ends
+
+
+def asked_signs(d: Direction, alphas: list, primary: str) -> list[int | None]:
+    """The way the edit asks the primary attribute to move at each alpha: +1, -1, or None.
+
+    Every edit's attribute rises with its alpha (``attributes.ATTRIBUTE_FOR_EDIT``), so the asked
+    way is the sign of alpha - identity; for colour triples, that of the primary channel's
+    component. A direction without an edit asks for nothing (None).
+    """
+    if d.edit is None:
+        return [None] * len(alphas)
+    out = []
+    for a in alphas:
+        if isinstance(a, (list, tuple)):
+            channel = ("r", "g", "b").index(primary) if primary in ("r", "g", "b") and len(a) == 3 else None
+            delta = None if channel is None else a[channel] - d.knob.identity
+        else:
+            delta = a - d.knob.identity
+        out.append(None if delta is None or delta == 0 else (1 if delta > 0 else -1))
+    return out
+
+
+def per_sample_changes(base: list, values: list, alphas: list, signs: list) -> list[dict]:
+    """`metrics.stats.paired_change` of every alpha's values against the identity's (``base``).
+
+    Returns one dict per alpha (``alpha`` added), JSON-able: median / IQR of the per-sample change,
+    fraction of samples moving the asked way, fraction detected at both alphas.
+    """
+    from steerlab.metrics.stats import paired_change
+
+    return [{"alpha": a, "asked": s, **paired_change(base, v, sign=s)} for a, v, s in zip(alphas, values, signs)]
+
+
+def prechosen_pair(ref_values, ref_labels, names, num_classes: int) -> dict | None:
+    """`metrics.stats.sigma_pair` on the reference data's attribute (None when it cannot be chosen)."""
+    from steerlab.metrics.stats import sigma_pair
+
+    if ref_labels is None:
+        return None
+    names = names or [str(k) for k in range(num_classes)]
+    try:
+        pair = sigma_pair(ref_values, ref_labels, names)
+    except ValueError:
+        return None
+    return {**pair, "choice": "chosen before measuring: the classes with the largest and smallest "
+                              "attribute spread in the dataset"}
+
+
+def prechosen_ttest(pair: dict | None, per_class: dict, ttest) -> dict | None:
+    """The t-test of the perceptual distance at the high end between the pre-chosen classes."""
+    if pair is None or pair["high"] not in per_class or pair["low"] not in per_class:
+        return None
+    try:
+        t = ttest(per_class[pair["high"]]["perceptual_high"], per_class[pair["low"]]["perceptual_high"])
+    except ValueError:  # constant distances or too few samples
+        return None
+    return {"high_sigma": pair["high"], "low_sigma": pair["low"], "choice": pair["choice"], **t}
 
 
 def _jsonable(v: torch.Tensor) -> list:
@@ -379,3 +457,33 @@ def _per_class(classes: torch.Tensor, names: list[str], values: list, to_base: l
         except ValueError:  # constant distances (e.g. a walk that changes nothing)
             test = None
     return out, test
+
+
+@torch.no_grad()
+def per_sample_attribute(G: Generator, d: Direction, *, alphas=None, n_alphas: int = 9, measure: str | None = None,
+                         key: str | None = None, n: int = 48, seed: int = 0, batch_size: int = 50) -> dict:
+    """The per-sample part of `steerability` alone (no FID, no perceptual distances): the primary
+    attribute of ``n`` held-out samples at each alpha, and each sample's paired change against
+    itself at alpha's identity (`metrics.stats.paired_change`). Cheap enough to check a claim.
+
+    Returns:
+        ``{"alphas", "measure", "primary", "n", "mean": [...], "found_rate": [...], "base": [...],
+        "values": [[...] per alpha], "per_sample": [paired_change + "alpha", "asked" per alpha]}``.
+    """
+    from steerlab.attributes import get_measure
+
+    if n < 2:
+        raise ValueError(f"per_sample_attribute needs n >= 2 samples, got {n}")
+    grid = d.knob.grid(n_alphas) if alphas is None else d.knob.check(alphas)
+    name, keys = attribute_of(G, d, measure, key)
+    m = get_measure(name)
+    z, classes = held_out(G, n, seed)
+    identity = torch.full_like(grid[:1], d.knob.identity)[0]
+    base = m(_batched_render(G, d, z, classes, identity, batch_size))[keys[0]].double().cpu()
+    values = [m(_batched_render(G, d, z, classes, a, batch_size))[keys[0]].double().cpu() for a in grid]
+    alist = grid.tolist()
+    return {"alphas": alist, "measure": name, "primary": keys[0], "n": n,
+            "mean": [_stats(v)["mean"] for v in values], "found_rate": [_stats(v)["found_rate"] for v in values],
+            "base": _jsonable(base), "values": [_jsonable(v) for v in values],
+            "per_sample": per_sample_changes(_jsonable(base), [_jsonable(v) for v in values], alist,
+                                             asked_signs(d, alist, keys[0]))}

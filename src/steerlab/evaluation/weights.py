@@ -6,10 +6,12 @@
   G_{theta + t xi}(z), and the shift t at which it reaches a target (to compare methods at
   matched perceptual change, as the paper calibrates its Fig. 7 "manually"); they size the
   methods' shift ranges, so they live in `steerlab.methods.paramspace.calibrate`.
-- ``fid_vs_shift``: realism vs shift magnitude. There is no real face data set here, so the
-  reference set is the *unshifted* generator on other z: the FID at t = 0 is the finite-sample
-  floor, and the curve measures how far the shifted generator moves away from the original
-  distribution. Features: a named network of ``steerlab.metrics.fid`` ("stlpips-vgg" by default,
+- ``fid_vs_shift``: realism vs shift magnitude. The reference set is the model's training data
+  when steerlab knows it (model card ``"dataset"``: shapes, digits, dSprites), as in the paper;
+  only for a model without one (e.g. the faces DCGAN: no real face data set here) is it the
+  *unshifted* generator on other z, where the FID at t = 0 is the finite-sample floor and the
+  curve measures how far the shifted generator moves away from the original distribution. The
+  result names its reference and sample count. Features: a named network of ``steerlab.metrics.fid`` ("stlpips-vgg" by default,
   not Inception; numbers are comparable only with each other); the distance is that module's
   `frechet_distance` (re-exported here with `features_of`).
 - ``locality_heatmap``: mean per-pixel squared change (Sec. 4.6), with a concentration score.
@@ -32,7 +34,8 @@ from steerlab.metrics.fid import feature_network, features_of, frechet_distance
 from steerlab.models.base import Generator
 
 __all__ = ["sample_codes", "shift_grid", "perceptual_change", "calibrate_shift", "features_of",
-           "frechet_distance", "fid_vs_shift", "locality_heatmap", "unshifted_images", "latent_mimic", "ACTIVATION_SPACE"]
+           "frechet_distance", "fid_reference", "fid_vs_shift", "locality_heatmap", "unshifted_images", "latent_mimic",
+           "ACTIVATION_SPACE"]
 
 ACTIVATION_SPACE = "activations"  # the input of the shifted layer's module
 
@@ -61,25 +64,44 @@ def shift_grid(G: Generator, layer: str, xi: Tensor, limit: float, *, n_z: int =
 
 
 @torch.no_grad()
+def fid_reference(G: Generator, n: int, seed: int, net, batch_size: int = 32) -> tuple[Tensor, str]:
+    """Features of the images FID compares with: ``n`` images of the model's dataset (card
+    ``"dataset"``, a draw the model was not trained on) if steerlab knows it, else ``n`` samples of
+    the unshifted generator on z disjoint from the shifted ones. Returns ``(features (n, F), name)``."""
+    from steerlab.data.registry import DATASETS, get_dataset
+
+    card = getattr(G, "card", None) or {}
+    if card.get("dataset") in DATASETS:
+        images, _, _ = get_dataset(card["dataset"], n, card.get("resolution_data", G.resolution),
+                                   seed + seeds.WEIGHT_FID_REFERENCE)
+        feats = features_of(lambda i, j: images[i:j].to(G.device), n, batch_size, net)
+        return feats, f"{n} images of the dataset '{card['dataset']}'"
+    zr, cr = sample_codes(G, n, seed + seeds.WEIGHT_FID_REFERENCE)
+    feats = features_of(lambda i, j: G.synthesize(zr[i:j], classes=None if cr is None else cr[i:j]),
+                        n, batch_size, net)
+    return feats, f"{n} samples of the unshifted generator G(z) (no dataset known for this model)"
+
+
+@torch.no_grad()
 def fid_vs_shift(G: Generator, layer: str, xi: Tensor, ts, *, n: int = 256, seed: int = 0,
                  features: str = "stlpips-vgg", batch_size: int = 32,
-                 reference: Tensor | None = None) -> dict:
-    """FID between the unshifted generator (reference) and G_{theta + t xi} for each t.
+                 reference: Tensor | None = None, reference_name: str | None = None) -> dict:
+    """FID between the reference set (`fid_reference`: the data, else G(z)) and G_{theta + t xi}.
 
     Args:
         ts: shift magnitudes.
         n: images per set (reference z and shifted z are disjoint draws).
         features: a feature network of ``steerlab.metrics.fid`` (named in the result).
-        reference: precomputed reference features (from ``features_of``), to reuse across calls.
+        reference, reference_name: precomputed reference features and their name (from an
+            earlier result), to reuse across calls.
 
     Returns:
-        ``{"t": [...], "fid": [...], "feature_network": features, "n": n, "reference": Tensor}``.
+        ``{"t": [...], "fid": [...], "feature_network": features, "n": n, "reference": Tensor,
+        "reference_name": str}``.
     """
     net = feature_network(features, G.device)
     if reference is None:
-        zr, cr = sample_codes(G, n, seed + seeds.WEIGHT_FID_REFERENCE)
-        reference = features_of(lambda i, j: G.synthesize(zr[i:j], classes=None if cr is None else cr[i:j]),
-                                n, batch_size, net)
+        reference, reference_name = fid_reference(G, n, seed, net, batch_size)
     zs, cs = sample_codes(G, n, seed + seeds.WEIGHT_FID_SHIFTED)
     fids = []
     for t in ts:
@@ -89,7 +111,7 @@ def fid_vs_shift(G: Generator, layer: str, xi: Tensor, ts, *, n: int = 256, seed
                             n, batch_size, net)
         fids.append(frechet_distance(reference, feats))
     return {"t": [float(t) for t in ts], "fid": fids, "feature_network": features, "n": n,
-            "reference": reference}
+            "reference": reference, "reference_name": reference_name or "given features"}
 
 
 @torch.no_grad()

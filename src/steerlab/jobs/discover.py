@@ -167,7 +167,7 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
 
     rows, overview, labels = [], [], []
     fid_ref, fid_series, heats, mimic_spaces = None, {}, [], [*G.latent_spaces, insp.ACTIVATION_SPACE]
-    fid_zero, locality_base = None, None
+    fid_zero, fid_ref_name, locality_base = None, None, None
     for i, d in enumerate(tqdm(directions, desc="analyse", disable=not progress, leave=False)):
         layer, xi, T = d.config["layer"], d.tensors["xi"].to(G.device), d.alpha.alpha_range[1]
         row = {"index": d.config.get("index", i), "file": f"directions/k{i:02d}.safetensors",
@@ -189,15 +189,17 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
             row["locality_concentration"] = conc
         if "fid" in what:
             fts = [t for t in torch.linspace(-T, T, fid_shifts).tolist() if abs(t) > 1e-12 * T]
-            res = insp.fid_vs_shift(G, layer, xi, fts, n=fid_n, seed=seed, reference=fid_ref)
-            fid_ref = res["reference"]
+            res = insp.fid_vs_shift(G, layer, xi, fts, n=fid_n, seed=seed, reference=fid_ref,
+                                    reference_name=fid_ref_name)
+            fid_ref, fid_ref_name = res["reference"], res["reference_name"]
             if fid_zero is None:
                 fid_zero = insp.fid_vs_shift(G, layer, xi, [0.0], n=fid_n, seed=seed, reference=fid_ref)["fid"][0]
             xs, ys = res["t"] + [0.0], res["fid"] + [fid_zero]
             order = sorted(range(len(xs)), key=lambda j: xs[j])
             fid_series[f"k{i:02d}"] = ([xs[j] / T for j in order], [ys[j] for j in order])
             row.update(fid_t=[xs[j] for j in order], fid=[ys[j] for j in order], fid_at_T=(res["fid"][0] + res["fid"][-1]) / 2,
-                       fid_unshifted=fid_zero, fid_feature_network=res["feature_network"], fid_n=fid_n)
+                       fid_unshifted=fid_zero, fid_feature_network=res["feature_network"], fid_n=fid_n,
+                       fid_reference=fid_ref_name)
         if "mimic" in what and i < mimic_count:
             row["mimic"] = [insp.latent_mimic(G, layer, xi, T, space=s, steps=mimic_steps, seed=seed)
                             for s in mimic_spaces]
@@ -262,9 +264,10 @@ def _report(folder: Path, G: Generator, directions: Sequence[Direction], m: dict
     if "fid" in what:
         r0 = next(r for r in m["directions"] if "fid" in r)
         sections.append(("FID vs shift (Sec. 4.5)", html.text(
-            f"FID between {r0['fid_n']} unshifted and {r0['fid_n']} shifted samples on features "
-            f"'{r0['fid_feature_network']}' (not Inception); the reference is the unshifted generator, "
-            f"so t = 0 gives the finite-sample floor ({r0['fid_unshifted']:.3g}).")
+            f"FID between the reference, {r0.get('fid_reference', 'the unshifted generator')}, and "
+            f"{r0['fid_n']} shifted samples on features '{r0['fid_feature_network']}' (not Inception); "
+            f"t = 0 gives the unshifted generator's FID against it ({r0['fid_unshifted']:.3g}; the "
+            "finite-sample floor when the reference is G(z) itself).")
             + html.image("fid_vs_shift.png", "FID vs shift")))
     if "mimic" in what:
         mrows = [[f"k{r['index']:02d}", x["space"], x["ratio"], x["control_ratio"], x["do_nothing"]]

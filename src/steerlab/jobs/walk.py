@@ -133,8 +133,10 @@ def _plot_axis(alphas: list) -> list:
 
 
 def _walk_report(folder: Path, G: Generator, d: Direction, m: dict) -> None:
-    rows = [[alpha_label(a), w, b, "yes" if w < b else "no"]
-            for a, w, b in zip(m["alphas"], m["walk_l2"], m["baseline_l2"])]
+    ps = m.get("per_sample") or [None] * len(m["alphas"])
+    rows = [[alpha_label(a), w, b, "yes" if w < b else "no",
+             "-" if p is None or p["asked_way"] is None else f"{p['asked_way']:.2f}"]
+            for a, w, b, p in zip(m["alphas"], m["walk_l2"], m["baseline_l2"], ps)]
     verdict = html.flag(walk_verdict(m)) if not m["beats_doing_nothing"] else ""
     html.write_report(folder / "report.html", f"{G.name}: {d.edit} walk", [
         *([("Warning: no better than doing nothing", verdict)] if verdict else []),
@@ -152,6 +154,7 @@ def _walk_report(folder: Path, G: Generator, d: Direction, m: dict) -> None:
                    "prove the attribute moves; see the attribute measurements of `steerlab evaluate`.")
          + verdict
          + html.image("l2_vs_alpha.png", "L2 vs alpha")
-         + html.table(["alpha", "walk L2", "do-nothing L2", "walk better"], rows)),
+         + html.table(["alpha", "walk L2", "do-nothing L2", "walk better (mean)",
+                       "samples where the walk is better"], rows)),
         ("Training loss", html.image("loss.png", "loss")),
     ])

@@ -26,7 +26,7 @@ from steerlab.methods.registry import Learned, MethodConfig, option, register_me
 __all__ = ["WalkConfig", "LinearWalkConfig", "NonlinearWalkConfig", "NNWalkConfig", "TrajectoryConfig",
            "WeightConfig", "SVDConfig", "HessianConfig", "OptimizeConfig", "HybridConfig"]
 
-_LOSS_HELP = "training loss: l2 (masked), blurred (Gaussian, sigma 3), dssim or perceptual (ST-LPIPS)"
+_LOSS_HELP = "training loss: l2 (masked), blurred (Gaussian, sigma 3), dssim, perceptual (ST-LPIPS) or edges (l2 + Sobel gradients)"
 
 
 # ----------------------------------------------------------------------------- latent walks

@@ -4,6 +4,11 @@
   common histogram (1 = same distribution, 0 = disjoint) - Figs. 5 and 10.
 - `pearson`: Pearson r with its two-sided p-value and the least-squares slope - Table 1.
 - `ttest`: two-sample t-test (Student's, or Welch's with ``equal_var=False``) - App. B.3.
+- `paired_change`: what a walk does to each sample - the per-sample change of an attribute
+  against the same sample at alpha's identity (median, inter-quartile range, fraction moving the
+  asked way, fraction detected), reported beside every mean.
+- `sigma_pair`: the two classes a per-class t-test compares, chosen from the *dataset's*
+  per-class spread before any model is measured (as the paper picks jellyfish / goldfinch).
 
 Each is a short numpy function checked against scipy in the tests; p-values use scipy's
 distributions (the t and beta CDFs).
@@ -19,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["intersection", "pearson", "ttest"]
+__all__ = ["intersection", "pearson", "ttest", "paired_change", "sigma_pair"]
 
 
 def _vector(x, name: str, min_len: int = 2) -> np.ndarray:
@@ -105,3 +110,93 @@ def ttest(x: Sequence[float], y: Sequence[float], *, equal_var: bool = True) -> 
         raise ValueError("ttest: both samples are constant, t is undefined")
     t = diff / se
     return {"t": float(t), "p": float(2 * t_dist.sf(abs(t), df)), "df": float(df), "mean_diff": diff}
+
+
+def paired_change(base, moved, *, sign: int | None = None) -> dict:
+    """Per-sample paired change ``moved[i] - base[i]`` of an attribute (the same z, two alphas).
+
+    A mean over samples can rise while most samples do not move (or move the other way); these
+    numbers say what happens to each sample.
+
+    Args:
+        base: (N,) attribute of each sample at alpha's identity; NaN (or None) where the detector
+            found nothing.
+        moved: (N,) the same samples' attribute at another alpha; NaN / None where not found.
+        sign: the way the edit asks the attribute to move: +1 (up), -1 (down), 0 or None (no
+            asked way, e.g. at the identity or for an unnamed direction).
+
+    Returns:
+        ``{"n": N, "n_paired": int, "detected": float in [0, 1]`` (fraction of samples found at
+        both alphas) ``, "median", "q25", "q75", "iqr", "mean"`` (of the change over paired
+        samples; None if none) ``, "increased", "decreased"`` (fractions of paired samples whose
+        change is > 0 / < 0) ``, "asked_way"`` (the fraction moving the asked way: ``increased``
+        for sign +1, ``decreased`` for -1, None otherwise) ``, "median_ratio"`` (median of
+        ``moved / base`` when every paired base value is > 0, e.g. a width; else None) ``}``.
+
+    Example:
+        >>> r = paired_change([1.0, 1.0, 1.0, 1.0], [1.5, 0.5, 2.0, None], sign=1)
+        >>> r["median"], r["asked_way"], r["detected"]
+        (0.5, 0.6666666666666666, 0.75)
+    """
+    a = np.asarray([np.nan if v is None else v for v in _as_list(base)], dtype=np.float64).reshape(-1)
+    b = np.asarray([np.nan if v is None else v for v in _as_list(moved)], dtype=np.float64).reshape(-1)
+    if a.size != b.size or a.size == 0:
+        raise ValueError(f"paired_change needs two non-empty paired samples, got {a.size} and {b.size} values")
+    if sign not in (None, -1, 0, 1):
+        raise ValueError(f"sign must be -1, 0, 1 or None, got {sign!r}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    d, n_ok = b[ok] - a[ok], int(ok.sum())
+    out = {"n": int(a.size), "n_paired": n_ok, "detected": n_ok / a.size, "median": None, "q25": None,
+           "q75": None, "iqr": None, "mean": None, "increased": None, "decreased": None,
+           "asked_way": None, "median_ratio": None}
+    if not n_ok:
+        return out
+    q25, med, q75 = (float(v) for v in np.percentile(d, [25, 50, 75]))
+    out.update(median=med, q25=q25, q75=q75, iqr=q75 - q25, mean=float(d.mean()),
+               increased=float((d > 0).mean()), decreased=float((d < 0).mean()))
+    if sign:
+        out["asked_way"] = out["increased"] if sign > 0 else out["decreased"]
+    if (a[ok] > 0).all():
+        out["median_ratio"] = float(np.median(b[ok] / a[ok]))
+    return out
+
+
+def _as_list(x) -> list:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().double().numpy()
+    return list(np.asarray(x, dtype=object).reshape(-1)) if not isinstance(x, list) else x
+
+
+def sigma_pair(values, labels, names: Sequence[str] | None = None, *, min_count: int = 2) -> dict:
+    """The classes with the largest and the smallest spread of an attribute in the *dataset*.
+
+    This is the pair a per-class test compares when it is chosen before measuring the model
+    (Jahanian et al. compare jellyfish / goldfinch, picked for their colour variety in the data),
+    unlike a pair picked after measuring (the most and least moved classes), whose p-value is
+    biased towards significance.
+
+    Args:
+        values: (M,) attribute of M dataset images (NaN / None where not found).
+        labels: (M,) their integer classes.
+        names: class names (default: the class indices as strings).
+        min_count: classes with fewer finite values are skipped.
+
+    Returns:
+        ``{"high": name, "low": name, "sigma_high": float, "sigma_low": float, "sigma": {name: float}}``.
+
+    Raises:
+        ValueError: fewer than two classes have ``min_count`` finite values.
+    """
+    v = np.asarray([np.nan if x is None else x for x in _as_list(values)], dtype=np.float64).reshape(-1)
+    lab = np.asarray(_as_list(labels), dtype=np.int64).reshape(-1)
+    if v.size != lab.size:
+        raise ValueError(f"sigma_pair needs one label per value, got {v.size} values and {lab.size} labels")
+    sig = {}
+    for k in sorted(set(lab.tolist())):
+        f = v[(lab == k) & np.isfinite(v)]
+        if f.size >= min_count:
+            sig[names[k] if names is not None else str(k)] = float(f.std(ddof=1))
+    if len(sig) < 2:
+        raise ValueError(f"sigma_pair needs at least 2 classes with >= {min_count} finite values, got {len(sig)}")
+    hi, lo = max(sig, key=sig.get), min(sig, key=sig.get)
+    return {"high": hi, "low": lo, "sigma_high": sig[hi], "sigma_low": sig[lo], "sigma": sig}

@@ -145,6 +145,23 @@ def attribute_sentence(s: dict) -> str:
             f"(span {s['attribute_span']:.4f}); monotonic: {trend}")
 
 
+def _f(v, fmt: str = ".3f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def per_sample_sentence(p: dict) -> str:
+    """What happened to each sample at one alpha, from `metrics.stats.paired_change`'s numbers."""
+    if not p["n_paired"]:
+        return f"alpha {alpha_label(p['alpha'])}: no sample was detected at both alphas"
+    way = ("" if p["asked_way"] is None else
+           f", {100 * p['asked_way']:.0f} % moved the asked way ({'up' if p['asked'] > 0 else 'down'})")
+    ratio = "" if p["median_ratio"] is None else f", median ratio {p['median_ratio']:.3f}"
+    return (f"alpha {alpha_label(p['alpha'])}: per sample, median change {p['median']:+.4f} "
+            f"(IQR {p['q25']:+.4f} to {p['q75']:+.4f}){ratio}{way}; {100 * p['increased']:.0f} % rose, "
+            f"{100 * p['decreased']:.0f} % fell; detected at both alphas: {100 * p['detected']:.0f} % "
+            f"of {p['n']}")
+
+
 def summarize(r: dict) -> dict:
     """Headline numbers: attribute range moved, monotonicity, where the perceptual steps peak."""
     means = [s["mean"] for s in r["attribute"][r["primary"]]]
@@ -161,6 +178,8 @@ def summarize(r: dict) -> dict:
                if len(steps) >= 3 else None)}
     if r["fid"]:
         out["fid_min"], out["fid_max"] = min(r["fid"]), max(r["fid"])
+    if r.get("per_sample"):  # the per-sample truth at both ends of the grid, beside the means
+        out["per_sample_low"], out["per_sample_high"] = r["per_sample"][0], r["per_sample"][-1]
     return out
 
 
@@ -168,15 +187,23 @@ def write_report(folder: Path, r: dict, pics: list[str]) -> None:
     """``report.html`` of an evaluate run folder."""
     st = r["attribute"][r["primary"]]
     rows = []
+    ps = r.get("per_sample") or [None] * len(r["alphas"])
     for j, a in enumerate(r["alphas"]):
+        p = ps[j]
         rows.append([alpha_label(a), f"{st[j]['mean']:.4f}", f"{st[j]['std']:.4f}", f"{st[j]['found_rate']:.2f}",
+                     "-" if p is None or p["median"] is None else
+                     f"{p['median']:+.4f} [{p['q25']:+.4f}, {p['q75']:+.4f}]",
+                     "-" if p is None else _f(p["median_ratio"]),
+                     "-" if p is None else _f(p["asked_way"], ".2f"),
+                     "-" if p is None else f"{p['detected']:.2f}",
                      "-" if r["intersection_model"][j] is None else f"{r['intersection_model'][j]:.3f}",
                      f"{r['intersection_data'][j]:.3f}" if r["intersection_data"] and r["intersection_data"][j] is not None else "-",
                      f"{r['fid'][j]:.2f}" if r["fid"] else "-"])
     s = r["summary"]
     intro = html.markup(
         "{direction}. {n} held-out samples, the same z at every alpha. Attribute: <b>{primary}</b> from measure "
-        "<b>{measure}</b> ({description}). FID/KID feature network: <b>{features}</b>, reference: {reference}. "
+        "<b>{measure}</b> ({description}). FID/KID feature network: <b>{features}</b>, on {n} walked "
+        "samples per alpha against the reference: {reference}. "
         "FID values from different feature networks are not comparable, nor with published Inception FIDs.",
         direction=r["direction"], n=r["n"], primary=r["primary"], measure=r["measure"],
         description=r["measure_description"], features=r["feature_network"] or "not computed",
@@ -202,8 +229,14 @@ def write_report(folder: Path, r: dict, pics: list[str]) -> None:
         *after_strip,
         ("Attribute under model(alpha)", html.text(
             f"Mean {r['primary']} {attribute_sentence(s)}.")
+         + "".join(html.text(per_sample_sentence(s[k]) + ".") for k in ("per_sample_low", "per_sample_high")
+                   if k in s)
          + html.image("attribute_hist.png", "histograms") + html.image("attribute_vs_alpha.png", "attribute")
-         + html.table(["alpha", "mean", "std", "found", "intersection G(z)", "intersection data", "FID"], rows)),
+         + html.text("Per sample: the change of each sample's attribute against the same z at alpha's identity "
+                     "(median [25th, 75th percentile]), the median ratio (positive attributes), the fraction "
+                     "of samples moving the way the edit asks, and the fraction detected at both alphas.")
+         + html.table(["alpha", "mean", "std", "found", "median change [IQR]", "median ratio", "asked way",
+                       "detected", "intersection G(z)", "intersection data", "FID"], rows)),
         ("Overlap and realism", "".join(html.image(p, p) for p in pics if p in ("intersection.png", "fid.png"))),
         ("Perceptual distance between consecutive alphas (Fig. 11)", html.text(
             "Large steps near the identity and small ones at the extremes mean the walk stops changing "
@@ -211,8 +244,13 @@ def write_report(folder: Path, r: dict, pics: list[str]) -> None:
          + html.image("perceptual_steps.png", "perceptual")),
     ]
     if r.get("per_class"):
-        t = r.get("per_class_ttest")
+        t, tp = r.get("per_class_ttest"), r.get("per_class_ttest_prechosen")
         sections.append(("Per class (Fig. 4)", html.image("per_class_box.png", "per class")
-                         + (html.text(f"Two-sample t-test, distance at the high end, '{t['most']}' vs "
-                                      f"'{t['least']}': t = {t['t']:.2f}, p = {t['p']:.2g}.") if t else "")))
+                         + (html.text(f"Two-sample t-test, distance at the high end, pair chosen before measuring "
+                                      f"(largest vs smallest dataset spread of {r['primary']}): "
+                                      f"'{tp['high_sigma']}' vs '{tp['low_sigma']}': t = {tp['t']:.2f}, "
+                                      f"p = {tp['p']:.2g}.") if tp else "")
+                         + (html.text(f"Post hoc (the most vs the least moved class, picked after measuring, so "
+                                      f"its p-value is biased low): '{t['most']}' vs '{t['least']}': "
+                                      f"t = {t['t']:.2f}, p = {t['p']:.2g}.") if t else "")))
     html.write_report(folder / "report.html", f"{r['model']}: evaluate {r['edit'] or r['kind']}", sections)

@@ -86,6 +86,7 @@ def per_alpha(G: Generator, d: Direction, *, n: int, seed: int, real: Tensor | N
         base_angle = torch.cat([ink_moments(G.synthesize(z[i:i + batch_size], classes=None if classes is None
                                                          else classes[i:i + batch_size]))["angle"]
                                 for i in range(0, n, batch_size)])
+    walk_values = []  # per alpha, the walk's attribute of every sample (for the per-sample changes)
     for a in edit.grid(9):
         walked, targets = [], []
         for i in range(0, n, batch_size):
@@ -99,13 +100,28 @@ def per_alpha(G: Generator, d: Direction, *, n: int, seed: int, real: Tensor | N
                 if key == "angle":  # turn relative to the sample's own axis, wrapped to (-90, 90]
                     v = torch.remainder(v - base_angle + 90, 180) - 90
                 out[name].append(v.mean().item())
+                if name == "attribute_walk":
+                    walk_values.append(v.detach().cpu())
         if classes is not None:
             out["identity_walk"].append(digit_accuracy(walked, classes))
             out["identity_target"].append(digit_accuracy(targets, classes))
         if fid and real is not None:
             out["fid"].append(fid_kid(real, walked.cpu(), features=FEATURES, device=G.device,
                                       kid_subset_size=min(100, n))["fid"])
+    out["attribute_per_sample"] = per_sample_at_alphas(walk_values, out["alphas"], edit.identity)
     return out
+
+
+def per_sample_at_alphas(values: list[Tensor], alphas: list[float], identity: float) -> list[dict]:
+    """`metrics.stats.paired_change` of each alpha's per-sample values against the identity
+    alpha's (the same z), the asked way being the sign of alpha - identity; [] without values."""
+    from steerlab.metrics.stats import paired_change
+
+    if not values:
+        return []
+    i0 = min(range(len(alphas)), key=lambda j: abs(alphas[j] - identity))
+    return [{"alpha": a, **paired_change(values[i0], v, sign=(a > identity) - (a < identity))}
+            for a, v in zip(alphas, values)]
 
 
 def fid_of(G: Generator, real: Tensor, n: int, seed: int) -> float:
@@ -193,3 +209,31 @@ def panel_plot(path: Path, panels: list[dict], *, ncols: int, sharey: bool = Fal
         ax.axis("off")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _ps_cell(p: dict | None) -> str:
+    if not p or p.get("median") is None:
+        return "-"
+    way = "" if p["asked_way"] is None else f"; {p['asked_way']:.2f} asked way"
+    return f"{p['median']:+.3g} [{p['q25']:+.3g}, {p['q75']:+.3g}]{way}; {p['detected']:.2f} detected"
+
+
+def per_sample_rows(edit: str, curves: dict, labels: dict) -> list[list]:
+    """Report rows, per walk kind, of the per-sample numbers at the two ends of the grid: the
+    attribute's paired change against the identity alpha (median [IQR]; fraction moving the asked
+    way; fraction detected) and the fraction of samples the walk brings closer to the target than
+    doing nothing."""
+    rows = []
+    for kind, c in curves.items():
+        a, l2 = c.get("attribute_per_sample") or [], c.get("l2_per_sample") or []
+        better = ["-" if not l2 or l2[j]["asked_way"] is None else f"{l2[j]['asked_way']:.2f}" for j in (0, -1)]
+        rows.append([edit, labels[kind], _ps_cell(a[0] if a else None), _ps_cell(a[-1] if a else None), *better])
+    return rows
+
+
+PER_SAMPLE_HEAD = ["edit", "walk", "attribute change, low end (per sample)", "attribute change, high end (per sample)",
+                   "samples closer than doing nothing, low end", "..., high end"]
+PER_SAMPLE_TEXT = ("Per sample, against the same (z, class) at alpha's identity: the change of the measured "
+                   "attribute (median [25th, 75th percentile]; the fraction of samples moving the way the edit "
+                   "asks; the fraction measured at both alphas), and the fraction of samples whose masked L2 to "
+                   "the target is lower than doing nothing's.")

@@ -30,6 +30,8 @@ BIAS_ATTRIBUTES = {
     "zoom": ("zoom", "box", "area"),
 }
 PAPER_TABLE1_LINEAR = {"luminance": 0.59, "shift_x": 0.28, "shift_y": 0.39, "zoom": 0.37}
+PAPER_TABLE1_NONLINEAR = {"luminance": 0.49, "shift_x": 0.49, "shift_y": 0.55, "zoom": 0.60}
+PAPER_TABLE1 = {"linear": PAPER_TABLE1_LINEAR, "nonlinear": PAPER_TABLE1_NONLINEAR}
 
 
 def class_sigma(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float]:
@@ -76,14 +78,19 @@ def _render_all(G, d, z, classes, alpha, batch_size: int = 256) -> torch.Tensor:
                       for i in range(0, z.shape[0], batch_size)])
 
 
-def _walk_for(G, edit: str, walks_dir: Path | None, steps: int, seed: int, progress: bool):
+def _walk_for(G, edit: str, walks_dir: Path | None, steps: int, seed: int, progress: bool, kind: str = "linear"):
     from steerlab.directions import Direction
-    from steerlab.methods.walks import learn_linear_walk
+    from steerlab.methods.walks import learn_linear_walk, learn_nonlinear_walk
 
     if walks_dir is not None:
         for cand in (walks_dir / f"{edit}.safetensors", walks_dir / f"{G.name}-{edit}" / "direction.safetensors"):
             if cand.is_file():
-                return Direction.load(cand, model=G), str(cand)
+                d = Direction.load(cand, model=G)
+                if d.kind != kind:
+                    raise ValueError(f"{cand} holds a {d.kind} walk; walk_kind asks for {kind}")
+                return d, str(cand)
+    if kind == "nonlinear":  # Eq. 2, Table 1's second row (the Euler-step networks; lr as the method's)
+        return learn_nonlinear_walk(G, edit, steps=steps, seed=seed, progress=progress), None
     return learn_linear_walk(G, edit, steps=steps, seed=seed, progress=progress), None
 
 
@@ -97,8 +104,8 @@ def _ground_truth_sigma(attr: str, K: int) -> list[float]:
 def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes",
                    attributes: tuple[str, ...] = tuple(BIAS_ATTRIBUTES), walk_steps: int = 1000,
                    walks: str | None = None, n_per_class: int = 200, n_data_per_class: int = 200,
-                   n_alphas: int = 7, fid_factor: float = 2.0, seed: int = 0, overwrite: bool = False,
-                   device: str = "cpu", progress: bool = True) -> dict:
+                   n_alphas: int = 7, fid_factor: float = 2.0, walk_kind: str = "linear", seed: int = 0,
+                   overwrite: bool = False, device: str = "cpu", progress: bool = True) -> dict:
     """Dataset sigma vs model delta-mu per class (Eq. 6) for each attribute; Table 1's Pearson r.
 
     Args:
@@ -113,6 +120,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         n_data_per_class: dataset images per class for sigma.
         n_alphas: the alpha grid over each edit's training range (identity included).
         fid_factor: FID threshold T = fid_factor x FID(G(z) vs data).
+        walk_kind: "linear" (Eq. 1, Table 1's first row) or "nonlinear" (Eq. 2, its second row).
 
     Returns:
         ``{"out": Path, "metrics": dict, "summary": str}``; ``metrics["pearson"][attr] = {r, p,
@@ -126,7 +134,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
     from steerlab.edits import get_edit
     from steerlab.metrics import shapes_features  # noqa: F401  (registers "shapes-classifier")
     from steerlab.metrics.fid import fid_kid
-    from steerlab.metrics.stats import pearson
+    from steerlab.metrics.stats import paired_change, pearson, ttest
     from steerlab.models import load_model
     from steerlab.report import html
     from steerlab.report.plots import grid_image, plt, save_figure, save_png
@@ -137,6 +145,8 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         raise ValueError(f"unknown attribute(s) {unknown}; allowed: {', '.join(BIAS_ATTRIBUTES)}")
     if n_per_class < 3 or n_data_per_class < 3:
         raise ValueError("need at least 3 samples per class")
+    if walk_kind not in PAPER_TABLE1:
+        raise ValueError(f"walk_kind must be one of {', '.join(PAPER_TABLE1)}, got {walk_kind!r}")
     if not fid_factor > 0:
         raise ValueError(f"fid_factor must be > 0, got {fid_factor}")
     walks_dir = Path(walks) if walks else None
@@ -161,7 +171,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         metrics: dict = {"model": G.name, "fingerprint": G.fingerprint, "dataset": card["dataset"],
                          "classes": names, "feature_network": features, "fid_base": fid_base,
                          "fid_threshold": threshold, "fid_factor": fid_factor, "n_per_class": n_per_class,
-                         "n_data_per_class": n_data_per_class, "paper": PAPER_TABLE1_LINEAR,
+                         "n_data_per_class": n_data_per_class, "paper": PAPER_TABLE1[walk_kind], "walk_kind": walk_kind,
                          "pearson": {}, "alpha_star": {}, "attributes": {}, "seed": seed}
         (tmp / "walks").mkdir()
         scatter = {}
@@ -169,10 +179,13 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
             edit_name, measure_name, key = BIAS_ATTRIBUTES[attr]
             edit, meas = get_edit(edit_name), get_measure(measure_name)
             t0 = time.time()
-            d, loaded = _walk_for(G, edit_name, walks_dir, walk_steps, seed, progress)
+            d, loaded = _walk_for(G, edit_name, walks_dir, walk_steps, seed, progress, walk_kind)
             d.save(tmp / "walks" / edit_name)
             walk_s = time.time() - t0
             sigma = class_sigma(meas(data)[key], labels, K)
+            # The t-test pair is fixed here, from the data alone, before the walk is measured.
+            pre_hi, pre_lo = _prechosen(sigma)
+            base_v = meas(base)[key].cpu()
             grid = edit.grid(n_alphas).tolist()
             per_alpha, fids = [], []
             for a in grid:
@@ -200,6 +213,13 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
                 "per_class": {names[k]: {"sigma_data": sigma[k], "sigma_ground_truth": gt[k],
                                          "mu_low": mu_lo[k], "mu_high": mu_hi[k], "delta_mu": delta[k],
                                          "mu_per_alpha": [m[k] for m in mu_alpha]} for k in range(K)}}
+            sep = (v_hi - v_lo).double()  # per sample: the same z at +alpha* and -alpha*
+            metrics["attributes"][attr]["per_sample"] = {
+                "low": paired_change(base_v, v_lo, sign=-1), "high": paired_change(base_v, v_hi, sign=1),
+                "separation_positive": float((sep[torch.isfinite(sep)] > 0).double().mean())
+                if torch.isfinite(sep).any() else None}
+            metrics["attributes"][attr]["ttest"] = _class_ttests(sep, classes.cpu(), names, (pre_hi, pre_lo),
+                                                                 delta, ttest)
             scatter[attr] = (sigma, delta, pr)
             _attr_plots(tmp, attr, metrics["attributes"][attr], names, plt, save_figure)
             save_png(_class_strip(G, d, grid, K, names, seed, grid_image), tmp / f"strip_{attr}.png")
@@ -209,6 +229,35 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         metrics = run.write_metrics(metrics)
         _bias_report(tmp, metrics, html)
     return {"out": Path(out), "metrics": metrics, "summary": metrics["summary"]}
+
+
+def _prechosen(sigma: list[float]) -> tuple[int, int]:
+    """The classes with the largest and the smallest dataset sigma (NaN classes skipped)."""
+    ok = [k for k in range(len(sigma)) if np.isfinite(sigma[k])]
+    if len(ok) < 2:
+        raise ValueError("fewer than 2 classes have a dataset sigma for this attribute")
+    return max(ok, key=lambda k: sigma[k]), min(ok, key=lambda k: sigma[k])
+
+
+def _class_ttests(sep: torch.Tensor, classes: torch.Tensor, names: list[str], pre: tuple[int, int],
+                  delta: list[float], ttest) -> dict:
+    """Two-sample t-tests of the per-sample separation (value at +alpha* minus at -alpha*) between
+    two classes: the pair chosen before measuring (largest vs smallest dataset sigma) and, beside
+    it, the post-hoc pair (most vs least separated classes, picked after measuring)."""
+    def test(hi: int, lo: int, choice: str) -> dict:
+        a, b = (sep[(classes == k) & torch.isfinite(sep)] for k in (hi, lo))
+        try:
+            t = ttest(a, b)
+        except ValueError as e:
+            t = {"t": None, "p": None, "why": str(e)}
+        return {"high": names[hi], "low": names[lo], "choice": choice, **t}
+
+    ok = [k for k in range(len(delta)) if np.isfinite(delta[k])]
+    out = {"prechosen": test(*pre, "chosen before measuring: largest vs smallest dataset sigma")}
+    if len(ok) >= 2:
+        post = (max(ok, key=lambda k: delta[k]), min(ok, key=lambda k: delta[k]))
+        out["post_hoc"] = test(*post, "post hoc: most vs least separated classes, picked after measuring")
+    return out
 
 
 def _safe_pearson(pearson, x: list, y: list) -> dict:
@@ -229,7 +278,8 @@ def table1(m: dict) -> str:
     head = f"{'Pearson r':<22}" + "".join(f"{a:>12}" for a in attrs)
     ours = f"{'steerlab (' + m['model'] + ')':<22}" + "".join(f"{_num(m['pearson'][a]['r'], '.2f'):>12}" for a in attrs)
     pval = f"{'  p-value':<22}" + "".join(f"{_num(m['pearson'][a]['p'], '.1e'):>12}" for a in attrs)
-    paper = f"{'paper (BigGAN, linear)':<22}" + "".join(f"{PAPER_TABLE1_LINEAR[a]:>12.2f}" for a in attrs)
+    kind = m.get("walk_kind", "linear")
+    paper = f"{'paper (BigGAN, ' + kind + ')':<22}" + "".join(f"{PAPER_TABLE1[kind][a]:>12.2f}" for a in attrs)
     return "\n".join([head, ours, pval, paper])
 
 
@@ -289,15 +339,38 @@ def _bias_report(folder: Path, m: dict, html) -> None:
              _num(m['pearson'][a]['slope'], ".3f"),
              f"{m['paper'][a]:.2f}", f"{m['alpha_star'][a][0]:.3g} / {m['alpha_star'][a][1]:.3g}"]
             for a in m["pearson"]]
+    ps_rows = []
+    for a, am in m["attributes"].items():
+        ps, tt = am.get("per_sample"), am.get("ttest", {})
+        if ps is None:
+            continue
+        pre, post = tt.get("prechosen", {}), tt.get("post_hoc", {})
+        ps_rows.append([a] + [f"{ps[e]['median']:+.4f} [{ps[e]['q25']:+.4f}, {ps[e]['q75']:+.4f}]; "
+                              f"{_num(ps[e]['asked_way'], '.2f')}; {ps[e]['detected']:.2f}"
+                              if ps[e]["median"] is not None else "-" for e in ("low", "high")]
+                       + [_num(ps["separation_positive"], ".2f"),
+                          f"{pre.get('high')} / {pre.get('low')}: p = {_num(pre.get('p'), '.2g')}",
+                          f"{post.get('high')} / {post.get('low')}: p = {_num(post.get('p'), '.2g')}"])
     sections = [
         ("Claim", html.text("Jahanian et al. Sec. 4.2: how far a shared walk moves an attribute for a class grows "
                             "with that attribute's spread in the class's training data (Eq. 6, Fig. 6, Table 1). "
                             f"Model '{m['model']}' on dataset '{m['dataset']}', {len(m['classes'])} classes, "
-                            f"{m['n_per_class']} samples per class and alpha; FID on '{m['feature_network']}' "
+                            f"{m['n_per_class']} samples per class and alpha; FID of those "
+                            f"{m['n_per_class'] * len(m['classes'])} samples against "
+                            f"{m['n_data_per_class'] * len(m['classes'])} dataset images on '{m['feature_network']}' "
                             f"features, threshold T = {m['fid_threshold']:.2f} ({m['fid_factor']} x FID(G(z)) = "
                             f"{m['fid_base']:.2f}).")),
-        ("Table 1 (linear walks)", html.table(["attribute", "Pearson r", "p", "slope", "paper r", "alpha*"], rows)),
+        (f"Table 1 ({m.get('walk_kind', 'linear')} walks)",
+         html.table(["attribute", "Pearson r", "p", "slope", "paper r", "alpha*"], rows)),
         ("Dataset sigma vs model delta mu (Fig. 6)", html.image("sigma_vs_delta_mu.png", "scatter")),
+        ("Per sample", html.text(
+            "Each sample against itself at alpha's identity, at -alpha* and +alpha*: median change [25th, 75th "
+            "percentile]; fraction moving the asked way; fraction detected at both. Separation: fraction of "
+            "samples whose value at +alpha* exceeds that at -alpha*. t-tests of the per-sample separation "
+            "between two classes: the pair chosen before measuring (largest vs smallest dataset sigma) and the "
+            "post-hoc pair (most vs least separated, whose p-value is biased low).")
+         + html.table(["attribute", "-alpha* vs identity", "+alpha* vs identity", "separation > 0",
+                       "t-test, pre-chosen pair", "t-test, post hoc pair"], ps_rows)),
     ]
     for a in m["pearson"]:
         sections.append((a, html.image(f"{a}_per_class.png", a) + html.text(

@@ -1,5 +1,6 @@
-"""`steerlab reproduce nonlinear-walks`: Jahanian et al. Sec. 4.3 (Fig. 7, Table 1's nonlinear row),
-App. A.3-A.4 and B.4.2, on one model.
+"""`steerlab reproduce nonlinear-walks`: Jahanian et al. Sec. 4.3 (Fig. 7), App. A.3-A.4 and B.4.2,
+on one model. Table 1's nonlinear row is `steerlab reproduce bias --set walk_kind=nonlinear`
+(`reproduce.bias`: the same dataset-sigma vs delta-mu protocol with Eq. 2's walks).
 
 For each edit, on the same frozen generator: the linear walk (Eq. 1), the nonlinear Euler-step
 walk (Eq. 2; epsilon so that 5 steps reach the end of the range) and A.3's G(z + alpha NN(z)).
@@ -11,8 +12,8 @@ every z, i.e. a linear walk).
 By default the model is the digits DCGAN (trained here, the vanilla GAN of `steerable-training`
 with the same settings), FID is against the real digits in digit-CNN features and identity is
 the digit CNN's reading of the conditioning class. ``model=NAME`` uses a zoo model or generator
-file instead, with FID against fresh G(z) samples in ``features`` (default: the model card's, or
-"stlpips-vgg").
+file instead, with FID in ``features`` (default: the model card's, or "stlpips-vgg") against its
+dataset when the model card names one (e.g. shapes), else against fresh G(z) samples.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import torch
 
 from steerlab.core import seeds
 from steerlab.core.runs import Run
+from steerlab.data.registry import DATASETS, get_dataset
 from steerlab.edits import get_edit
 from steerlab.evaluation.steerability import held_out, target_l2
 from steerlab.methods.walks import learn_linear_walk, learn_nn_walk, learn_nonlinear_walk
@@ -82,8 +84,14 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
             G = load_model(model, device=device)
             card = getattr(G, "card", None) or {}
             feats = features or card.get("fid_features", "stlpips-vgg")
-            real = dg.sample_images(G, n_eval, seed + seeds.HELD_OUT_FRESH)  # fresh draws, not the held-out z
-            ref_text, model_text = "fresh samples G(z) of the model itself", G.describe()
+            model_text = G.describe()
+            if card.get("dataset") in DATASETS:  # FID against real data wherever the model has a dataset
+                real, _, _ = get_dataset(card["dataset"], n_eval, card.get("resolution_data", G.resolution),
+                                         seed + seeds.EVAL_HELD_OUT)
+                ref_text = f"{n_eval} images of the dataset '{card['dataset']}'"
+            else:
+                real = dg.sample_images(G, n_eval, seed + seeds.HELD_OUT_FRESH)  # fresh draws, not the held-out z
+                ref_text = f"{n_eval} fresh samples G(z) of the model itself (no dataset known)"
         kw = dict(batch_size=32, seed=seed, progress=progress)
         dirs, timing = {}, {}
         for edit in edits:
@@ -136,7 +144,9 @@ def _measure(G, dirs: dict, edits, real, feats: str, n_eval: int, seed: int, dig
                                              "identity_walk": p.get("identity_walk", []),
                                              "identity_target": p.get("identity_target", []),
                                              "attribute_walk": p.get("attribute_walk", []),
-                                             "attribute_target": p.get("attribute_target", [])}
+                                             "attribute_target": p.get("attribute_target", []),
+                                             "l2_per_sample": c["per_sample"],
+                                             "attribute_per_sample": p.get("attribute_per_sample", [])}
             metrics["l2_mean"][edit][kind] = c["walk_l2_mean"]
             metrics["fid_mean"][edit][kind] = sum(p["fid"]) / len(p["fid"])
             if kind != "linear":
@@ -205,6 +215,8 @@ def _report(folder: Path, edits, m: dict) -> None:
         f"{m['total_seconds']} s. FID of real vs real digits at this sample size: {dg.fmt(m['fid_real_floor'])}.")),
         ("Fig. 7's trade-off: L2 to target (top), FID (middle) and the measured attribute (bottom) per alpha",
          html.image("fig7_l2_fid_vs_alpha.png", "L2 and FID vs alpha"))]
+    ps_rows = [r for edit in edits for r in dg.per_sample_rows(edit, m["curves"][edit], LABELS)]
+    sections.append(("Per sample", html.text(dg.PER_SAMPLE_TEXT) + html.table(dg.PER_SAMPLE_HEAD, ps_rows)))
     for edit in edits:
         c = m["curves"][edit]
         rows = []

@@ -133,7 +133,9 @@ def _measure(runs: dict, edits, real, n_eval: int, seed: int, device, aug_prob: 
                                        "identity_walk": ident["identity_walk"],
                                        "identity_target": ident["identity_target"],
                                        "attribute_walk": ident["attribute_walk"],
-                                       "attribute_target": ident["attribute_target"]}
+                                       "attribute_target": ident["attribute_target"],
+                                       "l2_per_sample": c["per_sample"],
+                                       "attribute_per_sample": ident["attribute_per_sample"]}
             if ident["attribute_walk"]:
                 m["attribute_at_ends"][edit][mode] = {
                     "walk": [ident["attribute_walk"][0], ident["attribute_walk"][-1]],
@@ -260,6 +262,8 @@ def _report(folder: Path, edits, m: dict) -> None:
             + html.image("attribute_vs_alpha.png", "attribute vs alpha")
             + html.table(["edit", "set-up", "walk (low end)", "target (low end)", "walk at identity",
                           "walk (high end)", "target (high end)", "moves with the target"], attr_rows)))
+    ps_rows = [r for edit in edits for r in dg.per_sample_rows(edit, m["curves"][edit], MODE_LABELS)]
+    sections.append(("Per sample", html.text(dg.PER_SAMPLE_TEXT) + html.table(dg.PER_SAMPLE_HEAD, ps_rows)))
     for edit in edits:
         c = m["curves"][edit]
         id_rows = [[f"{a:.3g}"] + [c[mode]["walk_l2"][j] for mode in MODES]
