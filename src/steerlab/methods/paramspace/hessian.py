@@ -13,10 +13,12 @@ W the learned channel weights): symmetric positive semi-definite.
 
 Two solvers:
 
-- ``lanczos_topk`` (the fast one): block Lanczos with full reorthogonalisation and exact
-  Hessian-vector products by double backward through G and ST-LPIPS (``LayerHessian.hvp``). A block
-  of b products shares one forward+backward; it stops when every wanted Ritz pair's exact residual
-  ||H y - theta y|| is below ``tol * theta``.
+- ``lanczos_topk`` (the default): thick-restart Lanczos, one exact Hessian-vector product per
+  step by double backward through G and ST-LPIPS (``LayerHessian.hvp``: the first-order graph at
+  a = 0 is built once and kept), a preallocated basis, selective + partial reorthogonalisation
+  and residual estimates read off the projected matrix; it stops when every wanted Ritz pair's
+  residual ||H y - theta y|| is below ``tol * theta``. ``block_lanczos_topk`` (``block > 1``) is
+  the former block solver, kept for comparison.
 - ``power_iteration_fd`` (the paper's reference, Eq. 4): deflated power iteration where
   H v is the central finite difference of gradients, (g(eps v) - g(-eps v)) / (2 eps ||v||),
   each eigenvector after a fixed number of iterations, projected off the ones already found.
@@ -176,31 +178,166 @@ def _orthonormalize(x: Tensor, basis: Tensor | None) -> Tensor:
     return x
 
 
-def lanczos_topk(matvec: Callable[[Tensor], Tensor], dim: int, k: int, *, block: int = 4,
-                 tol: float = 1e-3, max_dim: int | None = None, generator: torch.Generator | None = None,
-                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
-                 progress: bool = False,
-                 callback: Callable[[int, Tensor], None] | None = None) -> tuple[Tensor, Tensor, dict]:
-    """Top-``k`` eigenpairs of a symmetric operator by block Lanczos with full reorthogonalisation.
+def _project_out(w: Tensor, basis: Tensor) -> Tensor:
+    """``w`` (dim,) minus its components along the orthonormal rows of ``basis``, two passes."""
+    if basis.shape[0]:
+        for _ in range(2):
+            w = w - (basis @ w) @ basis
+    return w
 
-    The Krylov basis V grows by ``block`` orthonormal rows per step; H V is kept, so the
-    Rayleigh-Ritz matrix V H V^T and every Ritz pair's residual ||H y - theta y|| are exact
-    (no reliance on the three-term recurrence in floating point).
+
+def lanczos_topk(matvec: Callable[[Tensor], Tensor], dim: int, k: int, *, block: int = 1,
+                 tol: float = 1e-2, max_dim: int | None = None, generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                 progress: bool = False, max_matvecs: int | None = None,
+                 callback: Callable[[int, Tensor], None] | None = None) -> tuple[Tensor, Tensor, dict]:
+    """Top-``k`` eigenpairs of a symmetric operator: thick-restart Lanczos (Wu & Simon 2000).
+
+    One product per step. The basis lives in one preallocated (max_dim + 1, dim) buffer; the
+    projected matrix T (at most max_dim square, float64) is tridiagonal plus, after a restart, an
+    arrow row coupling the kept Ritz vectors to the next Lanczos vector. Orthogonality is kept
+    cheaply: each new vector is orthogonalised against its two predecessors (the recurrence) and
+    the kept Ritz vectors (selective: loss of orthogonality grows along converged Ritz vectors),
+    and against the whole basis only when Simon's recurrence estimate of the lost orthogonality
+    exceeds sqrt(machine eps) (partial reorthogonalisation). Residuals come from T for free:
+    ||H y_i - theta_i y_i|| = beta_m |s_{m,i}| (s_i the Ritz vector in T's coordinates).
+    When the basis is full, the top ``k + (max_dim - k) // 2`` Ritz vectors are kept and the
+    iteration goes on from the last Lanczos vector.
 
     Args:
-        matvec: (b, dim) -> (b, dim), the operator on a block of row vectors.
+        matvec: (b, dim) -> (b, dim), the operator on a block of row vectors (called with b = 1).
         dim: the operator's size.
         k: eigenpairs wanted (largest algebraic eigenvalues).
-        block: vectors per step (a block shares one forward+backward of the generator).
+        block: 1 (this solver) or > 1: block Lanczos with full reorthogonalisation and exact
+            residuals (`block_lanczos_topk`, kept for comparison; slower, see bench/hessian_solvers.py).
         tol: stop when every wanted Ritz pair has ||H y - theta y|| <= tol * |theta| (its own
             eigenvalue; the eigenvalue error is then about tol^2 theta^2 / gap).
-        max_dim: cap on the basis size (default: min(dim, max(8k, 64))).
+        max_dim: basis size before a thick restart (default: min(dim, max(3k, k + 16))).
+        dtype: of the basis and the products (float32; float64 for a reference).
+        max_matvecs: stop (``converged`` False) after this many products (default 100 * k).
         callback: called as ``callback(matvecs, ritz_vectors (min(k, m), dim))`` after each step.
 
     Returns:
         ``(eigenvalues (k,) descending, eigenvectors (k, dim) orthonormal, info)`` with
-        ``info = {"matvecs", "basis", "residuals", "converged", "history"}``; ``history`` lists
-        (matvecs so far, max relative residual) after each step.
+        ``info = {"matvecs", "basis", "residuals", "converged", "history", "restarts",
+        "reorthogonalisations"}``; ``history`` lists (matvecs so far, max relative residual) per step.
+    """
+    if not 1 <= k <= dim:
+        raise ValueError(f"k must be in [1, {dim}], got {k}")
+    if block > 1:
+        return block_lanczos_topk(matvec, dim, k, block=block, tol=tol, max_dim=max_dim, generator=generator,
+                                  dtype=dtype, device=device, progress=progress, callback=callback)
+    m_max = min(dim, max_dim or max(3 * k, k + 16))
+    if m_max <= k and m_max < dim:
+        raise ValueError(f"max_dim must exceed k = {k} (or equal dim = {dim}), got {m_max}")
+    g = generator or torch.Generator().manual_seed(0)
+    # Rounding of the products sets how fast orthogonality is lost: the networks run in float32
+    # even when the basis is float64 (a reference), so model at least float32's eps.
+    eps = max(torch.finfo(dtype).eps, torch.finfo(torch.float32).eps)
+    V = torch.empty(m_max + 1, dim, dtype=dtype, device=device)             # (m + 1, dim) basis
+    T = torch.zeros(m_max + 1, m_max + 1, dtype=torch.float64)             # projected operator
+    v = torch.randn(dim, generator=g, dtype=dtype).to(device)
+    V[0] = v / v.norm()
+    p = 0                      # kept Ritz vectors at the front of V (0 before the first restart)
+    j = 0                      # index of the vector being multiplied
+    # Simon's estimates of v_j . v_i for the Lanczos vectors since the last restart (i >= p).
+    w_prev = torch.zeros(m_max + 1, dtype=torch.float64)
+    w_cur = torch.zeros(m_max + 1, dtype=torch.float64)
+    force = False              # reorthogonalise the next vector too (Simon: always in pairs)
+    history, matvecs, restarts, reorths = [], 0, 0, 0
+    done, kk = False, 0
+    theta = torch.zeros(0, dtype=torch.float64)
+    S = torch.zeros(0, 0, dtype=torch.float64)
+    bar = tqdm(total=k, desc="lanczos", disable=not progress, leave=False)
+    while True:
+        w = matvec(V[j:j + 1])[0].to(dtype)
+        matvecs += 1
+        alpha = float(V[j] @ w)
+        w = w - alpha * V[j]
+        if j == p:          # first vector of a cycle: couple to the kept Ritz vectors (arrow of T)
+            if p:
+                w = w - T[:p, p].to(dtype).to(device) @ V[:p]
+        else:
+            w = w - T[j - 1, j] * V[j - 1]
+        w = w - float(V[j] @ w) * V[j]      # local reorthogonalisation against v_j
+        if p:
+            w = _project_out(w, V[:p])       # selective: against the kept (converging) Ritz vectors
+        beta = float(w.norm())
+        T[j, j] = alpha
+        # Partial reorthogonalisation: update the estimates of v_{j+1} . v_i, i in [p, j).
+        anorm = float(T[:j + 1, :j + 1].abs().sum(0).max())
+        w_new = torch.zeros(m_max + 1, dtype=torch.float64)
+        if beta > 0 and j > p:
+            i = torch.arange(p, j)
+            up = T[i, i + 1] * w_cur[i + 1] + (T[i, i] - alpha) * w_cur[i] - T[j - 1, j] * w_prev[i]
+            low = torch.where(i > p, T[i - 1, i] * w_cur[(i - 1).clamp_min(0)], torch.zeros_like(up))
+            est = (up + low) / beta
+            w_new[p:j] = est + torch.sign(est) * 2 * eps * anorm / beta
+        w_new[j] = eps
+        w_new[j + 1] = 1.0
+        if force or (j > p and float(w_new[p:j].abs().max()) > math.sqrt(eps)):
+            w = _project_out(w, V[:j + 1])
+            beta = float(w.norm())
+            w_new[:j + 1] = eps
+            reorths += 1
+            force = not force
+        if beta <= 100 * eps * max(anorm, 1e-30):   # invariant subspace: continue from a fresh vector
+            w = _project_out(torch.randn(dim, generator=g, dtype=dtype).to(device), V[:j + 1])
+            w, beta = w / w.norm(), 0.0
+        else:
+            w = w / beta
+        T[j, j + 1] = T[j + 1, j] = beta
+        V[j + 1] = w
+        w_prev, w_cur = w_cur, w_new
+        m = j + 1
+        theta, S = torch.linalg.eigh(T[:m, :m])
+        theta, S = theta.flip(0), S.flip(1)
+        kk = min(k, m)
+        resid = beta * S[m - 1, :kk].abs()
+        rel = resid / theta[:kk].abs().clamp_min(1e-30)
+        done = kk == k and bool((rel <= tol).all())
+        history.append((matvecs, float(rel.max())))
+        if callback is not None:
+            callback(matvecs, S[:, :kk].T.to(dtype).to(device) @ V[:m])
+        bar.n = int((rel <= tol).sum())
+        bar.set_postfix(matvecs=matvecs, resid=f"{float(rel.max()):.1e}", refresh=True)
+        if done or m >= dim or matvecs >= (max_matvecs or 100 * k):
+            break
+        if m < m_max:
+            j += 1
+            continue
+        # Thick restart: keep the top Ritz vectors, go on from v_{m}.
+        p_new = min(m - 1, k + (m_max - k) // 2)
+        Y = S[:, :p_new].T.to(dtype).to(device) @ V[:m]                    # (p_new, dim)
+        V[:p_new] = Y
+        V[p_new] = V[m]
+        T.zero_()
+        T[range(p_new), range(p_new)] = theta[:p_new]
+        T[:p_new, p_new] = T[p_new, :p_new] = beta * S[m - 1, :p_new]
+        p = j = p_new
+        w_prev.zero_()
+        w_cur.zero_()
+        force = True                      # the first vectors after a restart: full orthogonalisation
+        restarts += 1
+    bar.close()
+    m = j + 1
+    vecs = S[:, :kk].T.to(dtype).to(device) @ V[:m]
+    return (theta[:k].to(dtype), vecs[:k], {"matvecs": matvecs, "basis": m, "residuals": rel.tolist(),
+                                            "converged": done, "history": history, "restarts": restarts,
+                                            "reorthogonalisations": reorths})
+
+
+def block_lanczos_topk(matvec: Callable[[Tensor], Tensor], dim: int, k: int, *, block: int = 4,
+                       tol: float = 1e-3, max_dim: int | None = None, generator: torch.Generator | None = None,
+                       dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                       progress: bool = False,
+                       callback: Callable[[int, Tensor], None] | None = None) -> tuple[Tensor, Tensor, dict]:
+    """Top-``k`` eigenpairs by block Lanczos with full reorthogonalisation (the former default).
+
+    The Krylov basis V grows by ``block`` orthonormal rows per step; H V is kept, so the
+    Rayleigh-Ritz matrix V H V^T and every Ritz pair's residual ||H y - theta y|| are exact.
+    Same arguments and returns as `lanczos_topk` (``max_dim`` default min(dim, max(8k, 64)); no
+    restart: it stops when the basis is full).
     """
     if not 1 <= k <= dim:
         raise ValueError(f"k must be in [1, {dim}], got {k}")
