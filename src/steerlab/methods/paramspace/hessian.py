@@ -79,13 +79,15 @@ class LayerHessian:
         distance: "stlpips-alex" (default), "stlpips-vgg" or "l2" (pixel MSE, for fast tests).
         chunk: samples per forward pass (memory); results do not depend on it.
         classes: (N,) labels for a conditional model.
+        keep_graph: keep the first-order graphs at a = 0 between products (default: when this
+            process holds <= 64 codes); otherwise they are rebuilt for every block of products.
 
     Counters ``passes`` (forward+backward traversals of G and the distance: a gradient is 1, a
     block of b exact HVPs is 1 + b: one shared forward+backward, then one backward-of-backward per
     vector), ``grads`` and ``hvps`` grow with every call. H is taken at the one point a = 0, so
-    when z fits in a single chunk the first-order graph is built once and kept: later blocks cost
-    b passes (the graph's memory is what one block needs anyway). With several chunks it is
-    rebuilt per block, keeping memory at one chunk's graph.
+    with ``keep_graph`` the first-order graphs of all chunks are built once and kept: later blocks
+    cost b passes (one HVP then costs about 1.7 gradients on faces; rebuilt, 2.6). Without it they
+    are rebuilt per block, keeping memory at one chunk's graph.
 
     Under torchrun (`steerlab.core.distributed`) each rank owns whole chunks of z and every value,
     gradient and HVP is summed over ranks: all ranks get the full-batch result (equal to one
@@ -93,7 +95,7 @@ class LayerHessian:
     """
 
     def __init__(self, G: Generator, layer: str, z: Tensor, *, distance: str = "stlpips-alex",
-                 chunk: int = 8, classes: Tensor | None = None):
+                 chunk: int = 8, classes: Tensor | None = None, keep_graph: bool | None = None):
         self.G, self.layer = G, layer
         self.weight = layer_weight(G, layer)
         self.shape = tuple(self.weight.shape)
@@ -102,6 +104,8 @@ class LayerHessian:
         share = -(-z.shape[0] // distributed.world())
         self.z, self.classes, self.chunk = z, classes, max(1, min(int(chunk), share))
         self.distance = distance
+        # ~26 MB of graph per code on faces conv2: keep it up to 64 codes (per process).
+        self.keep_graph = (-(-z.shape[0] // distributed.world()) <= 64) if keep_graph is None else keep_graph
         self._refs = []
         with torch.no_grad():
             for zc, cc in self._chunks():
@@ -149,16 +153,19 @@ class LayerHessian:
         """Exact H v at a = 0 for a block v (b, *weight_shape) -> (b, *weight_shape)."""
         v = v.to(self.weight)
         out = torch.zeros_like(v)
-        chunks = list(self._chunks())
-        keep = len(chunks) == 1
-        if not keep or self._graph is None:
+        if not self.keep_graph or self._graph is None:
             self.passes += 1  # the first-order forward+backward with graph
-        for j, (zc, cc) in enumerate(chunks):
-            if keep and self._graph is None:
-                self._graph = self._first_order(j, zc, cc)
-            a, g = self._graph if keep else self._first_order(j, zc, cc)
+        graphs = []
+        for j, (zc, cc) in enumerate(self._chunks()):
+            if self.keep_graph and self._graph is not None:
+                a, g = self._graph[j]
+            else:
+                a, g = self._first_order(j, zc, cc)
+                graphs.append((a, g))
             for i in range(v.shape[0]):
-                out[i] += torch.autograd.grad(g, a, v[i], retain_graph=keep or i + 1 < v.shape[0])[0]
+                out[i] += torch.autograd.grad(g, a, v[i], retain_graph=self.keep_graph or i + 1 < v.shape[0])[0]
+        if self.keep_graph and self._graph is None:
+            self._graph = graphs
         self.passes += v.shape[0]
         self.hvps += v.shape[0]
         return distributed.all_reduce_sum(out)
@@ -456,44 +463,58 @@ def subspace_overlap(a: Tensor, b: Tensor) -> float:
 
 
 def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 8, seed: int = 0,
-                       distance: str = "stlpips-alex", solver: str = "lanczos", block: int = 4,
+                       distance: str = "stlpips-alex", solver: str = "lanczos", block: int = 1,
                        tol: float = 1e-2, chunk: int = 8, iters: int = 10, eps: float = 0.1,
-                       progress: bool = True) -> tuple[Tensor, Tensor, dict]:
+                       overlap: bool = False, progress: bool = True) -> tuple[Tensor, Tensor, dict]:
     """Top-``k`` eigenvectors of the perceptual-change Hessian of one layer of ``G``.
 
     Args:
         G: any steerlab generator.
         layer: the weight (see ``layer_table``).
         k: number of directions.
-        n_z: latent codes in the fixed batch that estimates E_z (the paper: 512; on a CPU, 8-32).
+        n_z: latent codes in the fixed batch that estimates E_z (the paper: 512).
         seed: seeds z and the solver's start.
         distance: "stlpips-alex" (default), "stlpips-vgg" or "l2".
         solver: "lanczos" (exact HVPs, default) or "power-fd" (the paper's Eq. 4).
-        block, tol: Lanczos block size and relative residual tolerance.
+        block, tol: Lanczos block size (1: thick-restart Lanczos) and relative residual tolerance.
         iters, eps: power-iteration steps per vector and finite-difference scale.
+        overlap: also solve on a second batch of ``n_z`` codes drawn after the first (disjoint)
+            and report ``subspace_overlap`` of the two top-k subspaces in [0, 1] (1: the
+            directions do not depend on the draw of z); costs a second solve.
 
     Returns:
         ``(eigenvalues (k,), directions (k, *weight_shape) unit-norm, info)``; ``info`` has the
-        pass counts, wall time, residuals (Lanczos) and the settings.
+        pass counts, wall time, residuals (Lanczos), the settings and, with ``overlap``,
+        ``overlap`` and ``overlap_seconds``.
     """
     if solver not in ("lanczos", "power-fd"):
         raise ValueError(f"unknown solver '{solver}'; allowed: lanczos, power-fd")
     g = torch.Generator().manual_seed(seed)
     z = G.sample_z(n_z, generator=g)
     classes = G.sample_classes(n_z, generator=g)
-    op = LayerHessian(G, layer, z, distance=distance, chunk=chunk, classes=classes)
+    if overlap:  # drawn before any solver start, so the batches are the stream's first 2 n_z codes
+        z2, c2 = G.sample_z(n_z, generator=g), G.sample_classes(n_z, generator=g)
     progress = progress and distributed.is_main()
-    t0 = time.time()
-    if solver == "lanczos":
-        vals, vecs, info = lanczos_topk(op.matvec, op.dim, k, block=block, tol=tol,
-                                        generator=g, device=op.weight.device, progress=progress)
-        vecs = vecs.reshape(k, *op.shape)
-    else:
-        vals, vecs = power_iteration_fd(op.grad, op.shape, k, iters=iters, eps=eps, generator=g,
-                                        progress=progress)
-        info = {}
-    info.update(solver=solver, distance=distance, n_z=n_z, seed=seed, passes=op.passes,
-                hvps=op.hvps, grads=op.grads, seconds=round(time.time() - t0, 2))
-    if not all(math.isfinite(v) for v in vals.tolist()):
-        raise ValueError("Hessian eigenvalues are not finite (NaN in the generator or distance?)")
+
+    def solve(z: Tensor, classes: Tensor | None) -> tuple[Tensor, Tensor, dict]:
+        op = LayerHessian(G, layer, z, distance=distance, chunk=chunk, classes=classes)
+        t0 = time.time()
+        if solver == "lanczos":
+            vals, vecs, info = lanczos_topk(op.matvec, op.dim, k, block=block, tol=tol,
+                                            generator=g, device=op.weight.device, progress=progress)
+            vecs = vecs.reshape(k, *op.shape)
+        else:
+            vals, vecs = power_iteration_fd(op.grad, op.shape, k, iters=iters, eps=eps, generator=g,
+                                            progress=progress)
+            info = {}
+        info.update(solver=solver, distance=distance, n_z=n_z, seed=seed, passes=op.passes,
+                    hvps=op.hvps, grads=op.grads, seconds=round(time.time() - t0, 2))
+        if not all(math.isfinite(v) for v in vals.tolist()):
+            raise ValueError("Hessian eigenvalues are not finite (NaN in the generator or distance?)")
+        return vals, vecs, info
+
+    vals, vecs, info = solve(z, classes)
+    if overlap:
+        _, vecs2, info2 = solve(z2, c2)
+        info.update(overlap=round(subspace_overlap(vecs, vecs2), 4), overlap_seconds=info2["seconds"])
     return vals, vecs, info
