@@ -154,7 +154,7 @@ def bench_layer(G, layer: str, args, cfg: HessianConfig) -> dict:
         row("steerlab block 4 (former)", vals, vecs, time.perf_counter() - t, geq(hvps=op.hvps, graphs=1),
             op.hvps, 0, peer=False)
     good_tol = None
-    for tol in ARPACK_TOLS:
+    for tol in ARPACK_TOLS if "arpack" in args.only else ():
         op.reset()
         t = time.perf_counter()
         vals, vecs = arpack(op.matvec, op.dim, k, tol, seed=3)
@@ -169,17 +169,20 @@ def bench_layer(G, layer: str, args, cfg: HessianConfig) -> dict:
         op._graph = None
         return op.matvec(x)
     gg_tol = good_tol or ARPACK_TOLS[-1]
-    t = time.perf_counter()
-    vals, vecs = arpack(rebuilt_matvec, op.dim, k, gg_tol, seed=3)
-    row(f"GAN-Geometry (tol {gg_tol:g})", vals, vecs, time.perf_counter() - t, geq(rebuilt=op.hvps),
-        op.hvps, 0)
+    if "arpack" in args.only:
+        t = time.perf_counter()
+        vals, vecs = arpack(rebuilt_matvec, op.dim, k, gg_tol, seed=3)
+        row(f"GAN-Geometry (tol {gg_tol:g})", vals, vecs, time.perf_counter() - t, geq(rebuilt=op.hvps),
+            op.hvps, 0)
     op.reset()
-    t = time.perf_counter()
-    vals, vecs = power_iteration_fd(op.grad, op.shape, k, iters=10, eps=0.1, relative_step=True,
-                                    generator=torch.Generator().manual_seed(2))
     paper = len(rows)
-    row("NaviGAN paper (eps 0.1, 10 it)", vals, vecs, time.perf_counter() - t, geq(grads=op.grads), 0, op.grads)
-    if not args.quick:
+    if "fd" in args.only:
+        t = time.perf_counter()
+        vals, vecs = power_iteration_fd(op.grad, op.shape, k, iters=10, eps=0.1, relative_step=True,
+                                        generator=torch.Generator().manual_seed(2))
+        row("NaviGAN paper (eps 0.1, 10 it)", vals, vecs, time.perf_counter() - t, geq(grads=op.grads), 0,
+            op.grads)
+    if not args.quick and "fd" in args.only:
         eps = 5e-5 * float(op.weight.norm())
         for iters in args.fd_iters:
             op.reset()
@@ -193,8 +196,8 @@ def bench_layer(G, layer: str, args, cfg: HessianConfig) -> dict:
     ours = rows[0]
     peers = [r for r in rows if r["peer"] and r["ok"]]
     best = min(peers, key=lambda r: r["seconds"]) if peers else None
-    out = {"ours_ok": ours["ok"], "paper": rows[paper]["seconds"] / ours["seconds"],
-           "paper_ok": rows[paper]["ok"],
+    fd = rows[paper] if paper < len(rows) else {"seconds": float("nan"), "ok": False}
+    out = {"ours_ok": ours["ok"], "paper": fd["seconds"] / ours["seconds"], "paper_ok": fd["ok"],
            "peer": best["seconds"] / ours["seconds"] if best else float("nan"),
            "peer_cost": best["cost"] / ours["cost"] if best else float("nan"),
            "best": best["name"] if best else "none succeeded"}
@@ -212,6 +215,8 @@ def main() -> None:
     ap.add_argument("--fd-iters", type=int, nargs="+", default=[10, 20])
     ap.add_argument("--block", action="store_true", help="also run the former block-4 solver")
     ap.add_argument("--quick", action="store_true", help="conv3 only, no tuned FD (for development)")
+    ap.add_argument("--only", nargs="+", choices=["arpack", "fd"], default=["arpack", "fd"],
+                    help="peer groups to run besides steerlab (default: both; ratios need both)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:

@@ -434,7 +434,7 @@ class Discover(Command):
                        help="Eq. 1 training steps (optimize, hybrid; default: 1000)")
         p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=16, help="Eq. 1 batch (default: 16)")
         p.add_argument("--lr", type=number(0, 100), default=1e-3, help="Eq. 1 Adam learning rate (default: 1e-3)")
-        p.add_argument("--n-z", type=count(1, MAX_BATCH), default=8, help="z batch estimating the Hessian (default: 8)")
+        p.add_argument("--n-z", type=count(1, MAX_BATCH), default=32, help="z batch estimating the Hessian (default: 32)")
         p.add_argument("--eigen", type=count(1, 4096), help="eigenvectors spanning the hybrid subspace (default: k)")
         p.add_argument("--no-overlap", action="store_true",
                        help="hessian: skip the second, disjoint z batch that measures the directions' stability")

@@ -77,7 +77,7 @@ def find_directions(G: Generator, method: str, layer: str, k: int, *, checkpoint
 def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
              out: str | os.PathLike | None = None, overwrite: bool = False, limit: float | None = None,
              target: float = 0.15, steps: int = 1000, batch_size: int = 16, lr: float = 1e-3,
-             lam: float = 0.25, n_z: int = 8, eigen: int | None = None, tol: float = 1e-2,
+             lam: float = 0.25, n_z: int = 32, eigen: int | None = None, tol: float = 1e-2,
              block: int = 1, overlap: bool = True, seed: int = 0, analyze: Sequence[str] = ("locality",),
              n_grid_z: int = 3, n_shifts: int = 7, device: str = "cpu", resume: bool = True,
              progress: bool = True, analysis_kw: dict | None = None,

@@ -462,7 +462,7 @@ def subspace_overlap(a: Tensor, b: Tensor) -> float:
     return float((qa.T @ qb).pow(2).sum() / min(qa.shape[1], qb.shape[1]))
 
 
-def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 8, seed: int = 0,
+def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 32, seed: int = 0,
                        distance: str = "stlpips-alex", solver: str = "lanczos", block: int = 1,
                        tol: float = 1e-2, chunk: int = 8, iters: int = 10, eps: float = 0.1,
                        overlap: bool = False, progress: bool = True) -> tuple[Tensor, Tensor, dict]:
