@@ -475,8 +475,10 @@ class Discover(Command):
                        help="Eq. 1 training steps (optimize, hybrid; default: 1000)")
         p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=16, help="Eq. 1 batch (default: 16)")
         p.add_argument("--lr", type=number(0, 100), default=1e-3, help="Eq. 1 Adam learning rate (default: 1e-3)")
-        p.add_argument("--n-z", type=count(1, MAX_BATCH), default=8, help="z batch estimating the Hessian (default: 8)")
+        p.add_argument("--n-z", type=count(1, MAX_BATCH), default=32, help="z batch estimating the Hessian (default: 32)")
         p.add_argument("--eigen", type=count(1, 4096), help="eigenvectors spanning the hybrid subspace (default: k)")
+        p.add_argument("--no-overlap", action="store_true",
+                       help="hessian: skip the second, disjoint z batch that measures the directions' stability")
         p.add_argument("--analyze", type=names, default=["locality"],
                        help="comma-separated analyses: locality, fid, mimic (default: locality; '' for none)")
         p.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's checkpoint")
@@ -490,11 +492,14 @@ class Discover(Command):
                        limit=args.shift, target=args.target, steps=args.steps, batch_size=args.batch_size,
                        lr=args.lr, n_z=args.n_z, eigen=args.eigen, seed=args.seed, analyze=args.analyze,
                        device=args.device, resume=not args.no_resume, truncation=args.truncation,
-                       checkpoint_every=args.checkpoint_every)
+                       checkpoint_every=args.checkpoint_every, overlap=not args.no_overlap)
         m = run["metrics"]
         print(f"{len(run['directions'])} {m['method']} directions in {m['layer']} (found in {m['find_seconds']:.1f} s; "
               f"{time.perf_counter() - t0:.1f} s in all, with loading, calibration and analyses): "
               f"{Path(run['out']) / 'directions'}")
+        if "hessian_overlap" in m:
+            print(f"stability: top-{m['k']} subspace overlap of two disjoint batches of {args.n_z} z: "
+                  f"{m['hessian_overlap']:.3f} (1: the directions do not depend on the draw of z)")
         print(f"report: {Path(run['out']) / 'report.html'}")
         return 0
 

@@ -77,8 +77,8 @@ def find_directions(G: Generator, method: str, layer: str, k: int, *, checkpoint
 def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
              out: str | os.PathLike | None = None, overwrite: bool = False, limit: float | None = None,
              target: float = 0.15, steps: int = 1000, batch_size: int = 16, lr: float = 1e-3,
-             lam: float = 0.25, n_z: int = 8, eigen: int | None = None, tol: float = 1e-2,
-             block: int = 4, seed: int = 0, analyze: Sequence[str] = ("locality",),
+             lam: float = 0.25, n_z: int = 32, eigen: int | None = None, tol: float = 1e-2,
+             block: int = 1, overlap: bool = True, seed: int = 0, analyze: Sequence[str] = ("locality",),
              n_grid_z: int = 3, n_shifts: int = 7, device: str = "cpu", resume: bool = True,
              progress: bool = True, analysis_kw: dict | None = None,
              truncation: float | None = None, checkpoint_every: int = 100) -> dict:
@@ -93,6 +93,8 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
         target: perceptual change (mean ST-LPIPS) that calibrates T.
         steps, batch_size, lr, lam: Eq. 1 training (optimize, hybrid).
         n_z, tol, block: Hessian batch of z, Lanczos tolerance and block (hessian, hybrid).
+        overlap: hessian: also solve on a second, disjoint batch of n_z codes; metrics.json's
+            ``hessian_overlap`` is the top-k subspace overlap of the two (1: stable).
         eigen: eigenvectors spanning the hybrid's subspace (default k).
         analyze: any of "locality", "fid", "mimic" (see `paramspace.inspect`).
         resume: continue an interrupted optimisation from its checkpoint (beside ``out``).
@@ -127,14 +129,14 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
     ckpt = out.parent / f".{out.name}.ckpt"  # beside the run folder: survives an interrupted run
     config = dict(model=G.name, method=method, layer=layer, k=k, limit=limit, target=target, steps=steps,
                   batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol, block=block, seed=seed,
-                  analyze=what, truncation=truncation)
+                  analyze=what, truncation=truncation, overlap=overlap)
     with Run("discover", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         t0 = time.time()
         directions = find_directions(G, method, layer, k, limit=limit, target=target, steps=steps,
                                      batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol,
-                                     block=block, seed=seed, checkpoint=ckpt, resume=resume, progress=progress,
-                                     checkpoint_every=checkpoint_every)
+                                     block=block, overlap=overlap, seed=seed, checkpoint=ckpt, resume=resume,
+                                     progress=progress, checkpoint_every=checkpoint_every)
         info = directions.info
         seconds = time.time() - t0
         if tmp is None:  # data-parallel: the directions are found; rank 0 calibrates and writes
@@ -145,6 +147,8 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
                    "k": k, "find_seconds": round(seconds, 1), "target_perceptual_change": target,
                    "fixed_limit": limit, "seed": seed,
                    **{key: v for key, v in info.items() if key not in ("method", "layer")}}
+        if "overlap" in info.get("solver", {}):  # the Hessian's stability under a new draw of z
+            metrics["hessian_overlap"] = info["solver"]["overlap"]
         metrics["directions"] = analyze_directions(G, directions, tmp, what=what, n_grid_z=n_grid_z,
                                                    n_shifts=n_shifts, seed=seed, progress=progress,
                                                    **(analysis_kw or {}))

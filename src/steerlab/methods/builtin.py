@@ -138,11 +138,13 @@ class SVDConfig(WeightConfig):
 
 @dataclass
 class HessianConfig(WeightConfig):
-    """Options of the Hessian method: block Lanczos on exact Hessian-vector products."""
+    """Options of the Hessian method: thick-restart Lanczos on exact Hessian-vector products."""
 
-    n_z: int = option(8, "codes z the perceptual change is averaged over")
-    tol: float = option(1e-2, "Lanczos tolerance on the eigenvalues")
-    block: int = option(4, "Lanczos block size")
+    n_z: int = option(32, "codes z the perceptual change is averaged over (the paper: 512)")
+    tol: float = option(1e-2, "Lanczos tolerance: relative residual of every wanted eigenpair")
+    block: int = option(1, "Lanczos block size (1: thick-restart Lanczos; > 1: the former block solver)")
+    overlap: bool = option(True, "also solve on a second, disjoint batch of n_z codes and report the top-k "
+                                 "subspace overlap of the two (1: stable; costs a second solve)")
 
 
 @dataclass

@@ -13,10 +13,12 @@ W the learned channel weights): symmetric positive semi-definite.
 
 Two solvers:
 
-- ``lanczos_topk`` (the fast one): block Lanczos with full reorthogonalisation and exact
-  Hessian-vector products by double backward through G and ST-LPIPS (``LayerHessian.hvp``). A block
-  of b products shares one forward+backward; it stops when every wanted Ritz pair's exact residual
-  ||H y - theta y|| is below ``tol * theta``.
+- ``lanczos_topk`` (the default): thick-restart Lanczos, one exact Hessian-vector product per
+  step by double backward through G and ST-LPIPS (``LayerHessian.hvp``: the first-order graph at
+  a = 0 is built once and kept), a preallocated basis, selective + partial reorthogonalisation
+  and residual estimates read off the projected matrix; it stops when every wanted Ritz pair's
+  residual ||H y - theta y|| is below ``tol * theta``. ``block_lanczos_topk`` (``block > 1``) is
+  the former block solver, kept for comparison.
 - ``power_iteration_fd`` (the paper's reference, Eq. 4): deflated power iteration where
   H v is the central finite difference of gradients, (g(eps v) - g(-eps v)) / (2 eps ||v||),
   each eigenvector after a fixed number of iterations, projected off the ones already found.
@@ -77,13 +79,15 @@ class LayerHessian:
         distance: "stlpips-alex" (default), "stlpips-vgg" or "l2" (pixel MSE, for fast tests).
         chunk: samples per forward pass (memory); results do not depend on it.
         classes: (N,) labels for a conditional model.
+        keep_graph: keep the first-order graphs at a = 0 between products (default: when this
+            process holds <= 64 codes); otherwise they are rebuilt for every block of products.
 
     Counters ``passes`` (forward+backward traversals of G and the distance: a gradient is 1, a
     block of b exact HVPs is 1 + b: one shared forward+backward, then one backward-of-backward per
     vector), ``grads`` and ``hvps`` grow with every call. H is taken at the one point a = 0, so
-    when z fits in a single chunk the first-order graph is built once and kept: later blocks cost
-    b passes (the graph's memory is what one block needs anyway). With several chunks it is
-    rebuilt per block, keeping memory at one chunk's graph.
+    with ``keep_graph`` the first-order graphs of all chunks are built once and kept: later blocks
+    cost b passes (one HVP then costs about 1.7 gradients on faces; rebuilt, 2.6). Without it they
+    are rebuilt per block, keeping memory at one chunk's graph.
 
     Under torchrun (`steerlab.core.distributed`) each rank owns whole chunks of z and every value,
     gradient and HVP is summed over ranks: all ranks get the full-batch result (equal to one
@@ -91,7 +95,7 @@ class LayerHessian:
     """
 
     def __init__(self, G: Generator, layer: str, z: Tensor, *, distance: str = "stlpips-alex",
-                 chunk: int = 8, classes: Tensor | None = None):
+                 chunk: int = 8, classes: Tensor | None = None, keep_graph: bool | None = None):
         self.G, self.layer = G, layer
         self.weight = layer_weight(G, layer)
         self.shape = tuple(self.weight.shape)
@@ -100,6 +104,8 @@ class LayerHessian:
         share = -(-z.shape[0] // distributed.world())
         self.z, self.classes, self.chunk = z, classes, max(1, min(int(chunk), share))
         self.distance = distance
+        # ~26 MB of graph per code on faces conv2: keep it up to 64 codes (per process).
+        self.keep_graph = (-(-z.shape[0] // distributed.world()) <= 64) if keep_graph is None else keep_graph
         self._refs = []
         with torch.no_grad():
             for zc, cc in self._chunks():
@@ -147,16 +153,19 @@ class LayerHessian:
         """Exact H v at a = 0 for a block v (b, *weight_shape) -> (b, *weight_shape)."""
         v = v.to(self.weight)
         out = torch.zeros_like(v)
-        chunks = list(self._chunks())
-        keep = len(chunks) == 1
-        if not keep or self._graph is None:
+        if not self.keep_graph or self._graph is None:
             self.passes += 1  # the first-order forward+backward with graph
-        for j, (zc, cc) in enumerate(chunks):
-            if keep and self._graph is None:
-                self._graph = self._first_order(j, zc, cc)
-            a, g = self._graph if keep else self._first_order(j, zc, cc)
+        graphs = []
+        for j, (zc, cc) in enumerate(self._chunks()):
+            if self.keep_graph and self._graph is not None:
+                a, g = self._graph[j]
+            else:
+                a, g = self._first_order(j, zc, cc)
+                graphs.append((a, g))
             for i in range(v.shape[0]):
-                out[i] += torch.autograd.grad(g, a, v[i], retain_graph=keep or i + 1 < v.shape[0])[0]
+                out[i] += torch.autograd.grad(g, a, v[i], retain_graph=self.keep_graph or i + 1 < v.shape[0])[0]
+        if self.keep_graph and self._graph is None:
+            self._graph = graphs
         self.passes += v.shape[0]
         self.hvps += v.shape[0]
         return distributed.all_reduce_sum(out)
@@ -176,31 +185,166 @@ def _orthonormalize(x: Tensor, basis: Tensor | None) -> Tensor:
     return x
 
 
-def lanczos_topk(matvec: Callable[[Tensor], Tensor], dim: int, k: int, *, block: int = 4,
-                 tol: float = 1e-3, max_dim: int | None = None, generator: torch.Generator | None = None,
-                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
-                 progress: bool = False,
-                 callback: Callable[[int, Tensor], None] | None = None) -> tuple[Tensor, Tensor, dict]:
-    """Top-``k`` eigenpairs of a symmetric operator by block Lanczos with full reorthogonalisation.
+def _project_out(w: Tensor, basis: Tensor) -> Tensor:
+    """``w`` (dim,) minus its components along the orthonormal rows of ``basis``, two passes."""
+    if basis.shape[0]:
+        for _ in range(2):
+            w = w - (basis @ w) @ basis
+    return w
 
-    The Krylov basis V grows by ``block`` orthonormal rows per step; H V is kept, so the
-    Rayleigh-Ritz matrix V H V^T and every Ritz pair's residual ||H y - theta y|| are exact
-    (no reliance on the three-term recurrence in floating point).
+
+def lanczos_topk(matvec: Callable[[Tensor], Tensor], dim: int, k: int, *, block: int = 1,
+                 tol: float = 1e-2, max_dim: int | None = None, generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                 progress: bool = False, max_matvecs: int | None = None,
+                 callback: Callable[[int, Tensor], None] | None = None) -> tuple[Tensor, Tensor, dict]:
+    """Top-``k`` eigenpairs of a symmetric operator: thick-restart Lanczos (Wu & Simon 2000).
+
+    One product per step. The basis lives in one preallocated (max_dim + 1, dim) buffer; the
+    projected matrix T (at most max_dim square, float64) is tridiagonal plus, after a restart, an
+    arrow row coupling the kept Ritz vectors to the next Lanczos vector. Orthogonality is kept
+    cheaply: each new vector is orthogonalised against its two predecessors (the recurrence) and
+    the kept Ritz vectors (selective: loss of orthogonality grows along converged Ritz vectors),
+    and against the whole basis only when Simon's recurrence estimate of the lost orthogonality
+    exceeds sqrt(machine eps) (partial reorthogonalisation). Residuals come from T for free:
+    ||H y_i - theta_i y_i|| = beta_m |s_{m,i}| (s_i the Ritz vector in T's coordinates).
+    When the basis is full, the top ``k + (max_dim - k) // 2`` Ritz vectors are kept and the
+    iteration goes on from the last Lanczos vector.
 
     Args:
-        matvec: (b, dim) -> (b, dim), the operator on a block of row vectors.
+        matvec: (b, dim) -> (b, dim), the operator on a block of row vectors (called with b = 1).
         dim: the operator's size.
         k: eigenpairs wanted (largest algebraic eigenvalues).
-        block: vectors per step (a block shares one forward+backward of the generator).
+        block: 1 (this solver) or > 1: block Lanczos with full reorthogonalisation and exact
+            residuals (`block_lanczos_topk`, kept for comparison; slower, see bench/hessian_solvers.py).
         tol: stop when every wanted Ritz pair has ||H y - theta y|| <= tol * |theta| (its own
             eigenvalue; the eigenvalue error is then about tol^2 theta^2 / gap).
-        max_dim: cap on the basis size (default: min(dim, max(8k, 64))).
+        max_dim: basis size before a thick restart (default: min(dim, max(3k, k + 16))).
+        dtype: of the basis and the products (float32; float64 for a reference).
+        max_matvecs: stop (``converged`` False) after this many products (default 100 * k).
         callback: called as ``callback(matvecs, ritz_vectors (min(k, m), dim))`` after each step.
 
     Returns:
         ``(eigenvalues (k,) descending, eigenvectors (k, dim) orthonormal, info)`` with
-        ``info = {"matvecs", "basis", "residuals", "converged", "history"}``; ``history`` lists
-        (matvecs so far, max relative residual) after each step.
+        ``info = {"matvecs", "basis", "residuals", "converged", "history", "restarts",
+        "reorthogonalisations"}``; ``history`` lists (matvecs so far, max relative residual) per step.
+    """
+    if not 1 <= k <= dim:
+        raise ValueError(f"k must be in [1, {dim}], got {k}")
+    if block > 1:
+        return block_lanczos_topk(matvec, dim, k, block=block, tol=tol, max_dim=max_dim, generator=generator,
+                                  dtype=dtype, device=device, progress=progress, callback=callback)
+    m_max = min(dim, max_dim or max(3 * k, k + 16))
+    if m_max <= k and m_max < dim:
+        raise ValueError(f"max_dim must exceed k = {k} (or equal dim = {dim}), got {m_max}")
+    g = generator or torch.Generator().manual_seed(0)
+    # Rounding of the products sets how fast orthogonality is lost: the networks run in float32
+    # even when the basis is float64 (a reference), so model at least float32's eps.
+    eps = max(torch.finfo(dtype).eps, torch.finfo(torch.float32).eps)
+    V = torch.empty(m_max + 1, dim, dtype=dtype, device=device)             # (m + 1, dim) basis
+    T = torch.zeros(m_max + 1, m_max + 1, dtype=torch.float64)             # projected operator
+    v = torch.randn(dim, generator=g, dtype=dtype).to(device)
+    V[0] = v / v.norm()
+    p = 0                      # kept Ritz vectors at the front of V (0 before the first restart)
+    j = 0                      # index of the vector being multiplied
+    # Simon's estimates of v_j . v_i for the Lanczos vectors since the last restart (i >= p).
+    w_prev = torch.zeros(m_max + 1, dtype=torch.float64)
+    w_cur = torch.zeros(m_max + 1, dtype=torch.float64)
+    force = False              # reorthogonalise the next vector too (Simon: always in pairs)
+    history, matvecs, restarts, reorths = [], 0, 0, 0
+    done, kk = False, 0
+    theta = torch.zeros(0, dtype=torch.float64)
+    S = torch.zeros(0, 0, dtype=torch.float64)
+    bar = tqdm(total=k, desc="lanczos", disable=not progress, leave=False)
+    while True:
+        w = matvec(V[j:j + 1])[0].to(dtype)
+        matvecs += 1
+        alpha = float(V[j] @ w)
+        w = w - alpha * V[j]
+        if j == p:          # first vector of a cycle: couple to the kept Ritz vectors (arrow of T)
+            if p:
+                w = w - T[:p, p].to(dtype).to(device) @ V[:p]
+        else:
+            w = w - T[j - 1, j] * V[j - 1]
+        w = w - float(V[j] @ w) * V[j]      # local reorthogonalisation against v_j
+        if p:
+            w = _project_out(w, V[:p])       # selective: against the kept (converging) Ritz vectors
+        beta = float(w.norm())
+        T[j, j] = alpha
+        # Partial reorthogonalisation: update the estimates of v_{j+1} . v_i, i in [p, j).
+        anorm = float(T[:j + 1, :j + 1].abs().sum(0).max())
+        w_new = torch.zeros(m_max + 1, dtype=torch.float64)
+        if beta > 0 and j > p:
+            i = torch.arange(p, j)
+            up = T[i, i + 1] * w_cur[i + 1] + (T[i, i] - alpha) * w_cur[i] - T[j - 1, j] * w_prev[i]
+            low = torch.where(i > p, T[i - 1, i] * w_cur[(i - 1).clamp_min(0)], torch.zeros_like(up))
+            est = (up + low) / beta
+            w_new[p:j] = est + torch.sign(est) * 2 * eps * anorm / beta
+        w_new[j] = eps
+        w_new[j + 1] = 1.0
+        if force or (j > p and float(w_new[p:j].abs().max()) > math.sqrt(eps)):
+            w = _project_out(w, V[:j + 1])
+            beta = float(w.norm())
+            w_new[:j + 1] = eps
+            reorths += 1
+            force = not force
+        if beta <= 100 * eps * max(anorm, 1e-30):   # invariant subspace: continue from a fresh vector
+            w = _project_out(torch.randn(dim, generator=g, dtype=dtype).to(device), V[:j + 1])
+            w, beta = w / w.norm(), 0.0
+        else:
+            w = w / beta
+        T[j, j + 1] = T[j + 1, j] = beta
+        V[j + 1] = w
+        w_prev, w_cur = w_cur, w_new
+        m = j + 1
+        theta, S = torch.linalg.eigh(T[:m, :m])
+        theta, S = theta.flip(0), S.flip(1)
+        kk = min(k, m)
+        resid = beta * S[m - 1, :kk].abs()
+        rel = resid / theta[:kk].abs().clamp_min(1e-30)
+        done = kk == k and bool((rel <= tol).all())
+        history.append((matvecs, float(rel.max())))
+        if callback is not None:
+            callback(matvecs, S[:, :kk].T.to(dtype).to(device) @ V[:m])
+        bar.n = int((rel <= tol).sum())
+        bar.set_postfix(matvecs=matvecs, resid=f"{float(rel.max()):.1e}", refresh=True)
+        if done or m >= dim or matvecs >= (max_matvecs or 100 * k):
+            break
+        if m < m_max:
+            j += 1
+            continue
+        # Thick restart: keep the top Ritz vectors, go on from v_{m}.
+        p_new = min(m - 1, k + (m_max - k) // 2)
+        Y = S[:, :p_new].T.to(dtype).to(device) @ V[:m]                    # (p_new, dim)
+        V[:p_new] = Y
+        V[p_new] = V[m]
+        T.zero_()
+        T[range(p_new), range(p_new)] = theta[:p_new]
+        T[:p_new, p_new] = T[p_new, :p_new] = beta * S[m - 1, :p_new]
+        p = j = p_new
+        w_prev.zero_()
+        w_cur.zero_()
+        force = True                      # the first vectors after a restart: full orthogonalisation
+        restarts += 1
+    bar.close()
+    m = j + 1
+    vecs = S[:, :kk].T.to(dtype).to(device) @ V[:m]
+    return (theta[:k].to(dtype), vecs[:k], {"matvecs": matvecs, "basis": m, "residuals": rel.tolist(),
+                                            "converged": done, "history": history, "restarts": restarts,
+                                            "reorthogonalisations": reorths})
+
+
+def block_lanczos_topk(matvec: Callable[[Tensor], Tensor], dim: int, k: int, *, block: int = 4,
+                       tol: float = 1e-3, max_dim: int | None = None, generator: torch.Generator | None = None,
+                       dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                       progress: bool = False,
+                       callback: Callable[[int, Tensor], None] | None = None) -> tuple[Tensor, Tensor, dict]:
+    """Top-``k`` eigenpairs by block Lanczos with full reorthogonalisation (the former default).
+
+    The Krylov basis V grows by ``block`` orthonormal rows per step; H V is kept, so the
+    Rayleigh-Ritz matrix V H V^T and every Ritz pair's residual ||H y - theta y|| are exact.
+    Same arguments and returns as `lanczos_topk` (``max_dim`` default min(dim, max(8k, 64)); no
+    restart: it stops when the basis is full).
     """
     if not 1 <= k <= dim:
         raise ValueError(f"k must be in [1, {dim}], got {k}")
@@ -318,45 +462,59 @@ def subspace_overlap(a: Tensor, b: Tensor) -> float:
     return float((qa.T @ qb).pow(2).sum() / min(qa.shape[1], qb.shape[1]))
 
 
-def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 8, seed: int = 0,
-                       distance: str = "stlpips-alex", solver: str = "lanczos", block: int = 4,
+def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 32, seed: int = 0,
+                       distance: str = "stlpips-alex", solver: str = "lanczos", block: int = 1,
                        tol: float = 1e-2, chunk: int = 8, iters: int = 10, eps: float = 0.1,
-                       progress: bool = True) -> tuple[Tensor, Tensor, dict]:
+                       overlap: bool = False, progress: bool = True) -> tuple[Tensor, Tensor, dict]:
     """Top-``k`` eigenvectors of the perceptual-change Hessian of one layer of ``G``.
 
     Args:
         G: any steerlab generator.
         layer: the weight (see ``layer_table``).
         k: number of directions.
-        n_z: latent codes in the fixed batch that estimates E_z (the paper: 512; on a CPU, 8-32).
+        n_z: latent codes in the fixed batch that estimates E_z (the paper: 512).
         seed: seeds z and the solver's start.
         distance: "stlpips-alex" (default), "stlpips-vgg" or "l2".
         solver: "lanczos" (exact HVPs, default) or "power-fd" (the paper's Eq. 4).
-        block, tol: Lanczos block size and relative residual tolerance.
+        block, tol: Lanczos block size (1: thick-restart Lanczos) and relative residual tolerance.
         iters, eps: power-iteration steps per vector and finite-difference scale.
+        overlap: also solve on a second batch of ``n_z`` codes drawn after the first (disjoint)
+            and report ``subspace_overlap`` of the two top-k subspaces in [0, 1] (1: the
+            directions do not depend on the draw of z); costs a second solve.
 
     Returns:
         ``(eigenvalues (k,), directions (k, *weight_shape) unit-norm, info)``; ``info`` has the
-        pass counts, wall time, residuals (Lanczos) and the settings.
+        pass counts, wall time, residuals (Lanczos), the settings and, with ``overlap``,
+        ``overlap`` and ``overlap_seconds``.
     """
     if solver not in ("lanczos", "power-fd"):
         raise ValueError(f"unknown solver '{solver}'; allowed: lanczos, power-fd")
     g = torch.Generator().manual_seed(seed)
     z = G.sample_z(n_z, generator=g)
     classes = G.sample_classes(n_z, generator=g)
-    op = LayerHessian(G, layer, z, distance=distance, chunk=chunk, classes=classes)
+    if overlap:  # drawn before any solver start, so the batches are the stream's first 2 n_z codes
+        z2, c2 = G.sample_z(n_z, generator=g), G.sample_classes(n_z, generator=g)
     progress = progress and distributed.is_main()
-    t0 = time.time()
-    if solver == "lanczos":
-        vals, vecs, info = lanczos_topk(op.matvec, op.dim, k, block=block, tol=tol,
-                                        generator=g, device=op.weight.device, progress=progress)
-        vecs = vecs.reshape(k, *op.shape)
-    else:
-        vals, vecs = power_iteration_fd(op.grad, op.shape, k, iters=iters, eps=eps, generator=g,
-                                        progress=progress)
-        info = {}
-    info.update(solver=solver, distance=distance, n_z=n_z, seed=seed, passes=op.passes,
-                hvps=op.hvps, grads=op.grads, seconds=round(time.time() - t0, 2))
-    if not all(math.isfinite(v) for v in vals.tolist()):
-        raise ValueError("Hessian eigenvalues are not finite (NaN in the generator or distance?)")
+
+    def solve(z: Tensor, classes: Tensor | None) -> tuple[Tensor, Tensor, dict]:
+        op = LayerHessian(G, layer, z, distance=distance, chunk=chunk, classes=classes)
+        t0 = time.time()
+        if solver == "lanczos":
+            vals, vecs, info = lanczos_topk(op.matvec, op.dim, k, block=block, tol=tol,
+                                            generator=g, device=op.weight.device, progress=progress)
+            vecs = vecs.reshape(k, *op.shape)
+        else:
+            vals, vecs = power_iteration_fd(op.grad, op.shape, k, iters=iters, eps=eps, generator=g,
+                                            progress=progress)
+            info = {}
+        info.update(solver=solver, distance=distance, n_z=n_z, seed=seed, passes=op.passes,
+                    hvps=op.hvps, grads=op.grads, seconds=round(time.time() - t0, 2))
+        if not all(math.isfinite(v) for v in vals.tolist()):
+            raise ValueError("Hessian eigenvalues are not finite (NaN in the generator or distance?)")
+        return vals, vecs, info
+
+    vals, vecs, info = solve(z, classes)
+    if overlap:
+        _, vecs2, info2 = solve(z2, c2)
+        info.update(overlap=round(subspace_overlap(vecs, vecs2), 4), overlap_seconds=info2["seconds"])
     return vals, vecs, info

@@ -55,7 +55,7 @@ def _find_svd(G: Generator, layer: str, cfg) -> Found:
 
 def _find_hessian(G: Generator, layer: str, cfg) -> Found:
     vals, dirs, info = hessian_directions(G, layer, cfg.k, n_z=cfg.n_z, seed=cfg.seed, tol=cfg.tol,
-                                          block=cfg.block, progress=cfg.progress)
+                                          block=cfg.block, overlap=cfg.overlap, progress=cfg.progress)
     return dirs, {"eigenvalues": vals.tolist(), "solver": info}, [{"eigenvalue": v} for v in vals.tolist()]
 
 
