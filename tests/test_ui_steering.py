@@ -265,3 +265,49 @@ def test_combine_hooks_match_each_kinds_own_renderer(G, walks):
     nl, a = dirs["nonlinear"]
     expect = KINDS["nonlinear"].render(nl, G, moved, nl.to_g(a, 2), None)
     assert torch.allclose(steer(G, [(zoom, 2.0), (nl, a)], z), expect, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the served app
+def test_served_app_survives_200_requests_from_20_concurrent_sessions(tmp_path):
+    """A bounded loopback load test: 20 client sessions at once, 10 renders each, through gradio's
+    queue; every request is answered with its own seed's image and the server stays up."""
+    pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[ui]')")
+    import socket
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    from steerlab.ui.app import launch
+    G = make_tiny()
+    save_generator(G, tmp_path / "tiny")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = launch([str(tmp_path / "tiny.safetensors")], [tmp_path], port=port, block=False, inverter=None)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        def session(i: int) -> list[tuple[int, str, str]]:
+            client = Client(url, verbose=False)
+            out = []
+            for j in range(10):
+                seed = 100 * i + j
+                path, status = client.predict("tiny", seed, 0, [], 1.0, 0, 1, 1, *[0.0] * 24, api_name="/render")
+                out.append((seed, path, status))
+            return out
+        with ThreadPoolExecutor(20) as pool:
+            results = [r for rs in pool.map(session, range(20)) for r in rs]
+        assert len(results) == 200
+        for seed, path, status in results:
+            assert f"tiny, seed {seed}, 0 direction(s)" in status, status
+        # each answer is its own seed's image (sampled: decoding 200 PNGs adds nothing)
+        from steerlab.report.plots import to_uint8
+        for seed, path, _ in results[::37]:
+            z = G.sample_z(1, generator=torch.Generator().manual_seed(seed))
+            shown = np.asarray(Image.open(path).convert("RGB"))
+            k = shown.shape[0] // 16
+            assert np.abs(shown[::k, ::k].astype(int) - to_uint8(G.synthesize(z))[0].astype(int)).max() <= 1
+        with urllib.request.urlopen(url, timeout=10) as r:  # the server is still up
+            assert r.status == 200
+    finally:
+        app.close()

@@ -332,6 +332,14 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             base, ctl, _ = split(args)
             return view(*base, ctl, switched=False)
 
+        def on_load(*args):
+            """A new page: open on the model most direction files are for (rescanned now)."""
+            base, ctl, _ = split(args)
+            model_ = library.default_model()
+            out = view(model_, base[1], base[2], [], base[4], ctl, switched=True)
+            out[model] = model_
+            return out
+
         def on_model(*args):
             base, ctl, _ = split(args)
             base[4]["photo"] = None
@@ -444,7 +452,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             return event(_safe(fn, status), inputs_, outputs, **kw)
 
         live = dict(trigger_mode="always_last", show_progress="hidden")  # latest value wins, no build-up
-        wire(app.load, on_model, inputs, view_outputs, api_visibility="private")
+        wire(app.load, on_load, inputs, [model, *view_outputs], api_visibility="private")
         wire(model.input, on_model, inputs, view_outputs, api_visibility="private")
         wire(picks.input, on_view, inputs, view_outputs, api_visibility="private")
         # .change, not .input: gradio's slider reports arrow keys as a change only. A change made by
