@@ -30,8 +30,8 @@ def main() -> None:
 
     folder = Path(args.directions) if args.directions else Path(tempfile.mkdtemp(prefix="ui-shot-"))
     if not args.directions:
-        from steerlab.models import load_model
         from steerlab.methods.walks import learn_linear_walk
+        from steerlab.models import load_model
         G = load_model("faces")
         for edit in ("zoom", "color"):
             learn_linear_walk(G, edit, steps=args.steps).save(folder / f"faces-{edit}" / "direction")
