@@ -260,8 +260,12 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             state_["values"].update(zip(keys, [a for _, a in kn]))
             state_["last"], state_["shown"] = img.cpu(), shown
             extra = f", psi {float(psi_):g}" if library.truncation(model_) is not None else ""
+            moved = [f"{offered[k][0].split(' ')[0]} {alpha_label(a)}" for k, (d, a) in zip(keys, kn)
+                     if a != d.alpha.identity and a != [d.alpha.identity] * 3]
+            knob_text = f" ({', '.join(moved)})" if moved else ""
             return {image: shown, state: state_,
-                    status: _ok(f"{model_}, {what}{extra}, {len(kn)} direction(s); rendered in {ms:.0f} ms")}
+                    status: _ok(f"{model_}, {what}{extra}, {len(kn)} direction(s){knob_text}; "
+                                f"rendered in {ms:.0f} ms")}
 
         def slider_updates(keys, offered, state_) -> list:
             """Show, label and range one slider per (direction, component); hide the rest."""
