@@ -227,7 +227,12 @@ def close(a: np.ndarray, b: np.ndarray) -> bool:
 def choose_model(page, name: str) -> None:
     page.click("#model input")
     page.get_by_role("option", name=name, exact=True).click()
-    page.wait_for_function("m => document.querySelector('#status').innerText.startsWith(m + ',')", arg=name)
+    try:
+        page.wait_for_function("m => document.querySelector('#status').innerText.startsWith(m + ',')", arg=name,
+                               timeout=60_000)
+    except Exception:
+        raise AssertionError(f"model {name} not shown; model box {page.input_value('#model input')!r}, "
+                             f"status {page.inner_text('#status')!r}") from None
 
 
 # ----------------------------------------------------------------------------- tests
@@ -440,6 +445,8 @@ def test_other_model_export_and_no_stale_export(server, browser):
     assert saved.shape == (16, 16, 3) and np.array_equal(saved, shown)
     page.click("#export")
     page.wait_for_function("() => document.querySelectorAll('#files a').length == 3")
+    status_has(page, "exported")
+    page.wait_for_timeout(500)
     choose_model(page, "faces")  # no stale export: the files and the strip of tiny are gone
     page.wait_for_function("() => document.querySelectorAll('#files a').length == 0")
     assert not page.locator("#steer-strip").is_visible()
