@@ -186,9 +186,9 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
                 raise ValueError(f"at most {max_sliders} sliders; untick some directions")
             return slots
 
-        def layer_rows(G, lo, hi) -> list[int] | None:
+        def layer_rows(model_, lo, hi) -> list[int] | None:
             """The w+ rows the layer controls select, or None when they select all (or there is no w+)."""
-            n = library.num_ws(G.name) if G.name in names else None
+            n = library.num_ws(model_)
             if n is None or lo is None or hi is None:
                 return None
             lo, hi = int(lo), int(hi)
@@ -213,7 +213,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
                 out.append((d, vals[0] if dim == 1 else vals))
             return out
 
-        def source(G, seed_, cls_, state_, n):
+        def source(model_, G, seed_, cls_, state_, n):
             """(z (n, z_dim), classes, what, photo) of the current picture: an inverted photo's z
             (with the photo) or the seeds seed .. seed+n-1.
 
@@ -224,7 +224,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
                 if cls_ is None or float(cls_) != int(cls_) or not 0 <= int(cls_) < G.num_classes:
                     raise ValueError(f"class must be a whole number in [0, {G.num_classes - 1}], got {cls_!r}")
                 classes = torch.full((n,), int(cls_), device=G.device)
-                what = f", class {library.class_names(G.name)[int(cls_)]}"
+                what = f", class {library.class_names(model_)[int(cls_)]}"
             photo_ = state_.get("photo")
             if photo_ is not None and photo_[0] == G.name:
                 return photo_[1].to(G.device), None if classes is None else classes[:1], \
@@ -243,8 +243,8 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             keys = [k for k in keys or [] if k in offered]
             t0 = time.perf_counter()
             with library.rendering(model_, psi_ if library.truncation(model_) is not None else None) as G:
-                kn = knobs(G, keys, offered, values, layer_rows(G, lo, hi))
-                z, classes, what, photo_ = source(G, seed_, cls_, state_, n)
+                kn = knobs(G, keys, offered, values, layer_rows(model_, lo, hi))
+                z, classes, what, photo_ = source(model_, G, seed_, cls_, state_, n)
                 fp = library.fingerprint(model_)
                 img = steer(G, kn, z, classes=classes, fingerprint=fp)
                 if photo_ is not None:  # the photo | its reconstruction | the edit
@@ -391,7 +391,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             x = read_image(path, G.resolution, G.channels).to(G.device)
             t0 = time.perf_counter()
             with library.rendering(model_, ctl[0] if library.truncation(model_) is not None else None):
-                _, classes, _, _ = source(G, 0, cls_, {"photo": None}, 1)  # validates the class
+                _, classes, _, _ = source(model_, G, 0, cls_, {"photo": None}, 1)  # validates the class
                 z = inverter(G, x, classes)
             if not torch.isfinite(z).all():
                 raise ValueError("inversion diverged (NaN); try another image")
@@ -423,10 +423,10 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
             ticked = [k for k in keys if k in offered]
             idx = ticked.index(key)
             with library.rendering(model_, ctl[0] if library.truncation(model_) is not None else None) as G:
-                kn = knobs(G, ticked, offered, values, layer_rows(G, ctl[1], ctl[2]))
+                kn = knobs(G, ticked, offered, values, layer_rows(model_, ctl[1], ctl[2]))
                 d = kn[idx][0]
                 alphas = d.knob.grid(STRIP_ALPHAS if d.alpha.alpha_dim == 1 else 5)
-                z, classes, _, _ = source(G, seed_, cls_, state_, 1)
+                z, classes, _, _ = source(model_, G, seed_, cls_, state_, 1)
                 frames = []
                 for a in alphas:
                     a = a.item() if a.dim() == 0 else a.tolist()
