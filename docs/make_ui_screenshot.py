@@ -8,6 +8,7 @@ Needs gradio, playwright and Debian's chromium (/usr/bin/chromium); never downlo
 from __future__ import annotations
 
 import argparse
+import math
 import socket
 import tempfile
 import time
@@ -29,8 +30,8 @@ def main() -> None:
 
     folder = Path(args.directions) if args.directions else Path(tempfile.mkdtemp(prefix="ui-shot-"))
     if not args.directions:
-        from steerlab.models import load_model
         from steerlab.methods.walks import learn_linear_walk
+        from steerlab.models import load_model
         G = load_model("faces")
         for edit in ("zoom", "color"):
             learn_linear_walk(G, edit, steps=args.steps).save(folder / f"faces-{edit}" / "direction")
@@ -51,13 +52,14 @@ def main() -> None:
             for name in ("zoom", "color"):
                 page.locator("#directions label", has_text=name).first.locator("input").check()
             page.wait_for_selector("#knob-3 input[type=range]", state="visible")
-            for knob, value in ((0, args.zoom), (1, args.red)):
+            page.wait_for_timeout(1000)
+            for knob, value in ((0, math.log2(args.zoom)), (1, args.red)):  # the zoom slider is in log2
                 src = page.get_attribute("#steer-image img", "src")
                 box = page.locator(f"#knob-{knob} input[type=number]")
-                box.fill(str(value))
-                box.blur()  # releasing the number box re-renders like releasing the slider
+                box.fill(f"{value:.2f}")
+                box.press("Enter")  # a typed value + Enter renders like moving the slider
                 page.wait_for_function("s => document.querySelector('#steer-image img').src !== s", arg=src)
-            time.sleep(0.5)
+            time.sleep(1.0)
             page.screenshot(path=args.out, full_page=False)
             print(f"wrote {args.out}; status: {page.inner_text('#status')}")
             browser.close()

@@ -203,6 +203,99 @@ def test_library_refuses_bad_models_and_direction_uploads(folder, G, tmp_path):
     assert lib.load_upload(folder / "runs" / "a" / "direction.safetensors", "tiny").direction.edit == "zoom"
 
 
+def test_library_opens_on_the_model_most_directions_are_for(folder, G):
+    tiny2 = make_tiny(seed=1, name="tiny2")
+    # folder: two directions for tiny, one for tiny2, a generator file and an unreadable file
+    assert Library([tiny2, G], [folder / "runs"]).default_model() == "tiny"  # not the first listed
+    assert Library([tiny2], [folder / "runs"]).default_model() == "tiny2"   # a single model is the one
+    assert Library([tiny2, G], []).default_model() == "tiny2"               # no directions: the first
+    for k in range(3):  # three more for tiny2: it wins
+        learn_linear_walk(tiny2, "zoom", steps=1, progress=False).save(folder / "runs" / f"t2-{k}" / "d")
+    assert Library([G, tiny2], [folder / "runs"]).default_model() == "tiny2"
+
+
+def test_library_class_names_truncation_and_layers(tmp_path):
+    from steerlab.models import StyleGAN2Generator, load_generator
+    G = make_tiny(num_classes=3, name="cond")
+    save_generator(G, tmp_path / "cond", card={"class_names": ["disc", "ring", "star"]})
+    lib = Library([str(tmp_path / "cond.safetensors"), make_tiny()])
+    assert lib.class_names("cond") == ["disc", "ring", "star"]
+    assert lib.class_names("tiny") == []
+    assert lib.truncation("tiny") is None and lib.num_ws("tiny") is None  # a DCGAN: no psi, no w+
+    with pytest.raises(ValueError, match="takes no truncation"):
+        with lib.rendering("tiny", 0.5):
+            pass
+    torch.manual_seed(0)
+    sg = StyleGAN2Generator(resolution=16, z_dim=12, w_dim=12, n_mlp=2, channels=[16, 8, 8], name="sg")
+    with torch.no_grad():
+        sg.mapping.w_avg.normal_(0, 1.0)
+    save_generator(sg.eval(), tmp_path / "sg")
+    lib = Library([str(tmp_path / "sg.safetensors")])
+    assert lib.truncation("sg") == 1.0 and lib.num_ws("sg") == 6
+    z = torch.randn(2, 12, generator=torch.Generator().manual_seed(1))
+    with lib.rendering("sg", 0.5) as M:
+        half = M.synthesize(z)
+    assert lib.model("sg").truncation_psi == 1.0  # put back as loaded
+    ref = load_generator(tmp_path / "sg.safetensors")
+    ref.set_truncation(0.5)
+    assert torch.allclose(half, ref.synthesize(z), atol=1e-6)
+    assert (half - lib.model("sg").synthesize(z)).abs().max() > 1e-3  # psi changed the images
+    with pytest.raises(ValueError, match="truncation psi"):
+        with lib.rendering("sg", 3.0):
+            pass
+    assert lib.model("sg").truncation_psi == 1.0
+
+
+def test_slider_scales_put_the_identity_mid_track():
+    from steerlab.ui.views import from_slider, slider_label, slider_range, to_slider
+    zoom, shift = alpha_spec(get_edit("zoom")), alpha_spec(get_edit("shift_x"))
+    lo, hi, step = slider_range(zoom)
+    assert (lo, hi) == (-2.0, 2.0) and to_slider(zoom, zoom.identity) == (lo + hi) / 2  # factor 1 mid-track
+    for a in (0.25, 0.5, 1.0, 1.8, 4.0):
+        assert from_slider(zoom, to_slider(zoom, a)) == pytest.approx(a)
+    assert from_slider(zoom, 1.0) == 2.0 and from_slider(zoom, -1.0) == 0.5
+    assert "log2" in slider_label(zoom, "zoom")[0] and "log2" not in slider_label(shift, "shift")[0]
+    assert slider_range(shift)[:2] == shift.alpha_range and from_slider(shift, -0.3) == -0.3  # linear: as is
+    assert 100 <= (hi - lo) / step <= 1000
+
+
+def test_panels_keep_each_cell_exact_and_labels_legible():
+    from steerlab.report.plots import to_uint8
+    from steerlab.ui.views import FONT_PX, LABEL_BAND, cell, cell_scale, compose
+    x = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    want = to_uint8(x)
+    single = np.asarray(compose(x[:1]))
+    k1 = cell_scale(16, 1)
+    assert single.shape == (16 * k1, 16 * k1, 3) and np.array_equal(single[::k1, ::k1], want[0])
+    k = cell_scale(16, 3)
+    pic = np.asarray(compose(x, [f"seed {i}" for i in range(5)], cols=3))
+    assert pic.shape[1] >= 480  # a grid fills the display, whatever the model's size
+    for i in range(5):
+        assert np.array_equal(cell(pic, i, 3, 16, k, labelled=True), want[i]), i
+    band = pic[:LABEL_BAND, : 16 * k]
+    dark_rows = np.nonzero((band.min(axis=(1, 2)) < 100))[0]
+    assert dark_rows.size and dark_rows.max() - dark_rows.min() + 1 >= FONT_PX // 2  # text, at a readable size
+
+
+def test_mp4_export_decodes_to_its_frames(tmp_path):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="imageio-ffmpeg is not installed (the ui extra)")
+    from steerlab.report.video import save_mp4
+    frames = [Image.new("RGB", (40, 30), (40 * i, 255 - 40 * i, 128)) for i in range(5)]
+    path = save_mp4(frames, tmp_path / "a.mp4", fps=5)
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    got = [np.frombuffer(f, np.uint8).reshape(meta["size"][1], meta["size"][0], 3) for f in reader]
+    assert meta["size"] == (48, 32) and len(got) == 2 * 5 - 2  # padded to 16s; forward then back
+    for g, f in zip(got, frames + frames[-2:0:-1]):
+        assert np.abs(g[5:25, 5:35].astype(int) - np.asarray(f)[5:25, 5:35].astype(int)).mean() < 8
+    assert np.abs(got[0].astype(int) - got[4].astype(int)).mean() > 50  # the frames differ
+    with pytest.raises(ValueError, match="one size"):
+        save_mp4([frames[0], Image.new("RGB", (8, 8))], tmp_path / "b.mp4")
+    with pytest.raises(ValueError, match="at least one frame"):
+        save_mp4([], tmp_path / "c.mp4")
+    assert not (tmp_path / "b.mp4").exists()
+
+
 def test_read_image_resizes_and_refuses_non_images(tmp_path):
     arr = np.zeros((40, 60, 3), np.uint8)
     arr[:, :30] = 255  # left half white
@@ -265,3 +358,70 @@ def test_combine_hooks_match_each_kinds_own_renderer(G, walks):
     nl, a = dirs["nonlinear"]
     expect = KINDS["nonlinear"].render(nl, G, moved, nl.to_g(a, 2), None)
     assert torch.allclose(steer(G, [(zoom, 2.0), (nl, a)], z), expect, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the served app
+@pytest.mark.slow  # about 35 s of CPU on 2 cores
+def test_served_app_survives_200_requests_from_20_concurrent_sessions(tmp_path):
+    """A bounded loopback load test: 20 clients at once, 10 renders each, through gradio's queue
+    (plain HTTP to the ``/render`` API); every request is answered with its own seed's image and
+    the server stays up."""
+    pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[ui]')")
+    import json
+    import socket
+    import time
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from steerlab.report.plots import to_uint8
+    from steerlab.ui.app import launch
+    G = make_tiny()
+    save_generator(G, tmp_path / "tiny")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = launch([str(tmp_path / "tiny.safetensors")], [tmp_path], port=port, block=False, inverter=None)
+    url = f"http://127.0.0.1:{port}"
+
+    def render(seed: int) -> tuple[str, str]:
+        """One render through the queue: POST the inputs, read the event stream to its end."""
+        body = json.dumps({"data": ["tiny", seed, 0, [], 1.0, 0, 1, 1, *[0.0] * 24]}).encode()
+        req = urllib.request.Request(f"{url}/gradio_api/call/render", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            event = json.load(r)["event_id"]
+        with urllib.request.urlopen(f"{url}/gradio_api/call/render/{event}", timeout=120) as r:
+            text = r.read().decode()
+        assert "event: complete" in text, text[-500:]
+        data = json.loads(text.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+        return data[0]["url"], data[-1]  # (image, state, status): the state comes back empty
+
+    latencies = []
+
+    def client(i: int) -> list[tuple[int, str, str]]:
+        out = []
+        for j in range(10):
+            t = time.perf_counter()
+            out.append((100 * i + j, *render(100 * i + j)))
+            latencies.append(time.perf_counter() - t)
+        return out
+    try:
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(20) as pool:
+            results = [r for rs in pool.map(client, range(20)) for r in rs]
+        wall = time.perf_counter() - t0
+        assert len(results) == 200
+        q = np.quantile(latencies, [0.5, 0.95, 1.0])
+        print(f"\n200 renders from 20 concurrent clients in {wall:.1f} s; per request median {q[0]:.2f} s, "
+              f"95 % {q[1]:.2f} s, max {q[2]:.2f} s")
+        for seed, _, status in results:
+            assert f"tiny, seed {seed}, 0 direction(s)" in status, status
+        for seed, image_url, _ in results[::37]:  # each answer is its own seed's image (sampled)
+            with urllib.request.urlopen(image_url, timeout=30) as r:
+                shown = np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB"))
+            z = G.sample_z(1, generator=torch.Generator().manual_seed(seed))
+            k = shown.shape[0] // 16
+            assert np.abs(shown[::k, ::k].astype(int) - to_uint8(G.synthesize(z))[0].astype(int)).max() <= 1
+        with urllib.request.urlopen(url + "/", timeout=10) as r:  # the server is still up
+            assert r.status == 200
+    finally:
+        app.close()

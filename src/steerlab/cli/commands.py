@@ -341,7 +341,8 @@ class UI(Command):
         p.add_argument("--directions", action="append", help="folder searched for direction files "
                                                              "(repeatable; default: runs)")
         p.add_argument("--model", action="append", help="zoo name or generator .safetensors to offer "
-                                                        "(repeatable; default: the whole zoo)")
+                                                        "(repeatable; default: the whole zoo); the page opens on the "
+                                                        "one most direction files are for")
         p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only; "
                                                            "another one needs --allow-remote)")
         p.add_argument("--allow-remote", action="store_true",

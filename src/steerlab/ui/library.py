@@ -11,6 +11,8 @@ import inspect
 import logging
 import os
 import threading
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,6 +24,7 @@ from steerlab.core.images import load_image
 from steerlab.core.io import FileFormatError
 from steerlab.directions import FORMAT, Direction, DirectionMismatch
 from steerlab.models import ZOO, Generator, list_models, load_model
+from steerlab.models.zoo import checkpoint_format
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +154,13 @@ class Library:
                 name = Path(str(m)).stem
             elif str(m) in ZOO:
                 name = str(m)
+            elif checkpoint_format(m) is not None:  # NVlabs .pkl, rosinality .pt, BigGAN folder
+                if not Path(m).exists():
+                    raise FileNotFoundError(f"checkpoint {m} not found")
+                name = Path(str(m)).stem
             else:
-                raise ValueError(f"unknown model '{m}'; allowed: {', '.join(sorted(ZOO))} "
-                                 "or the path of a steerlab generator .safetensors file")
+                raise ValueError(f"unknown model '{m}'; allowed: {', '.join(sorted(ZOO))}, the path of a steerlab "
+                                 "generator .safetensors file, an NVlabs .pkl, a rosinality .pt or a BigGAN folder")
             if name in self._sources:
                 raise ValueError(f"two models are named '{name}'; rename one of the files")
             self._sources[name] = m
@@ -163,6 +170,23 @@ class Library:
         self._fingerprints: dict[str, str] = {}
         self._files: dict[tuple[str, int, int], Direction | Exception] = {}
         self._offered: dict[str, tuple[list[Entry], list[str]]] = {}
+        self._render_locks: dict[str, threading.Lock] = {}
+
+    def default_model(self) -> str:
+        """The model to open on: the one most direction files under the folders name, ties and none
+        going to the first model (so a single ``--model`` is always the one shown).
+
+        Counts the ``model`` field of each readable direction file (the fingerprint is checked when
+        the model is shown, so no model is loaded here).
+        """
+        counts: Counter[str] = Counter()
+        for path in find_direction_files(self.folders):
+            try:
+                counts[self._read(path).model] += 1
+            except (ValueError, OSError):
+                continue  # listed as refused when a model is shown
+        names = self.model_names
+        return max(names, key=lambda n: (counts[n], -names.index(n)))
 
     # ------------------------------------------------------------------ models
     @property
@@ -184,6 +208,50 @@ class Library:
     def fingerprint(self, name: str) -> str:
         self.model(name)
         return self._fingerprints[name]
+
+    def class_names(self, name: str) -> list[str]:
+        """Names of a conditional model's classes: the model card's ``class_names``, else the indices."""
+        G = self.model(name)
+        names = getattr(G, "card", {}).get("class_names") if isinstance(getattr(G, "card", None), dict) else None
+        if isinstance(names, (list, tuple)) and len(names) == G.num_classes:
+            return [str(c) for c in names]
+        return [str(k) for k in range(G.num_classes)]
+
+    def truncation(self, name: str) -> float | None:
+        """The truncation psi the model was loaded with, or None if it takes none (no mapping network)."""
+        G = self.model(name)
+        w_avg = getattr(getattr(G, "mapping", None), "w_avg", None)
+        if not hasattr(G, "truncation_psi") or not torch.is_tensor(w_avg):
+            return None
+        return float(G.__dict__.get("_loaded_truncation_psi", G.truncation_psi))
+
+    def num_ws(self, name: str) -> int | None:
+        """Rows of the model's w+ space (the layer range control), or None without a w+ space."""
+        G = self.model(name)
+        return int(G.latent_shape("w+")[0]) if "w+" in G.latent_spaces else None
+
+    @contextmanager
+    def rendering(self, name: str, psi: float | None = None):
+        """Hold model ``name`` for one render at truncation ``psi`` (None: as loaded); yields the model.
+
+        The psi is a setting of the shared model, so renders of a model with truncation take turns
+        (one lock per model) and the model is put back as loaded afterwards.
+        """
+        G = self.model(name)
+        loaded = self.truncation(name)
+        if loaded is None:
+            if psi is not None and float(psi) != 1.0:
+                raise ValueError(f"model '{name}' takes no truncation psi (StyleGAN models do)")
+            yield G
+            return
+        with self._lock:
+            lock = self._render_locks.setdefault(name, threading.Lock())
+        with lock:
+            G.set_truncation(loaded if psi is None else psi)  # one-line ValueError outside [0, 2]
+            try:
+                yield G
+            finally:
+                G.set_truncation(loaded)
 
     # ------------------------------------------------------------------ directions
     def _read(self, path: Path) -> Direction:
