@@ -415,16 +415,19 @@ class Layers(Command):
 @register_command
 class Discover(Command):
     name = "discover"
-    help = "find directions in one layer's weights (Cherepkov et al.: svd, optimize, hessian, hybrid)"
-    description = ("Writes one weight direction per file (OUT/directions/kNN.safetensors), inspection grids, the "
-                   "analyses asked for, metrics.json and report.html.")
-    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
-        True, "runs/MODEL-METHOD-LAYER", True
+    help = ("find directions in one layer's weights (Cherepkov et al.: svd, optimize, hessian, hybrid) or in the "
+            "latent space without an edit (sefa, ganspace, boundary, latent-discovery)")
+    description = ("Writes one direction per file (OUT/directions/kNN.safetensors), inspection grids or strips, the "
+                   "analyses asked for, metrics.json and report.html. Weight methods need --layer; latent methods "
+                   "take --attribute (boundary), --layers (StyleGAN w+ rows) and --space.")
+    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation",
+                                                        "layers"), True, "runs/MODEL-METHOD[-LAYER]", True
 
     def add_arguments(self, p) -> None:
         p.add_argument("--method", required=True,
-                       help=f"{', '.join(_family('weight'))} (Cherepkov et al. Sec. 3; a plugin may add more)")
-        p.add_argument("--layer", required=True, help="weight name (see `steerlab layers`)")
+                       help=f"weight space: {', '.join(_family('weight'))} (Cherepkov et al. Sec. 3); latent space: "
+                            f"{', '.join(_family('latent'))} (a plugin may add more)")
+        p.add_argument("--layer", help="weight name (see `steerlab layers`); weight methods only")
         p.add_argument("--k", type=count(1, 4096), default=16, help="number of directions (default: 16)")
         p.add_argument("--shift", type=number(0, 1e6), help="fixed shift range T for all directions (default: calibrated "
                                                    "per direction to --target)")
@@ -439,14 +442,47 @@ class Discover(Command):
         p.add_argument("--analyze", type=names, default=["locality"],
                        help="comma-separated analyses: locality, fid, mimic (default: locality; '' for none)")
         p.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's checkpoint")
+        g = p.add_argument_group("latent methods (sefa, ganspace, boundary, latent-discovery)")
+        g.add_argument("--attribute", help="boundary: MEASURE:KEY read from each sample, e.g. box:x, box:area, "
+                                           "colour:luminance, face_box:width (default: box:x)")
+        g.add_argument("--condition", help="boundary: a second MEASURE:KEY projected out of the direction")
+        g.add_argument("--space", help="boundary, latent-discovery: z (default) or w")
+        g.add_argument("--n-samples", type=count(16, MAX_COUNT), help="boundary, ganspace: latents sampled "
+                                                                      "(default: 2000 / 5000)")
+        g.add_argument("--range", type=number(0, 1e6), dest="alpha_range",
+                       help="alpha range +-R in standard deviations of the latent along a direction (default: 3)")
 
     def run(self, args) -> int:
         from steerlab.jobs.discover import discover
+        from steerlab.jobs.latent import LATENT_METHODS
+        latent = {}
+        if args.method in LATENT_METHODS:
+            given = {"attribute": args.attribute, "condition": args.condition, "space": args.space,
+                     "n_samples": args.n_samples, "limit": args.alpha_range,
+                     "layers": None if args.layers is None else ",".join(map(str, args.layers))}
+            takes = {o.name for o in METHODS.get(args.method).options()}
+            unused = [k for k, v in given.items() if v is not None and k not in takes]
+            if unused:
+                raise ValueError(f"--{unused[0].replace('_', '-')} does not apply to --method {args.method}")
+            latent = {k: v for k, v in given.items() if v is not None}
+            args.shift = None
+        else:
+            extra = [f for f in ("attribute", "condition", "space", "n_samples", "alpha_range", "layers")
+                     if getattr(args, f) is not None]
+            if extra:
+                flag = "--range" if extra[0] == "alpha_range" else f"--{extra[0].replace('_', '-')}"
+                raise ValueError(f"{flag} applies to the latent methods ({', '.join(LATENT_METHODS)}), "
+                                 f"not to --method {args.method}")
         run = discover(args.model, args.method, args.layer, k=args.k, out=args.out, overwrite=args.overwrite,
                        limit=args.shift, target=args.target, steps=args.steps, batch_size=args.batch_size,
                        lr=args.lr, n_z=args.n_z, eigen=args.eigen, seed=args.seed, analyze=args.analyze,
-                       device=args.device, resume=not args.no_resume, truncation=args.truncation)
+                       device=args.device, resume=not args.no_resume, truncation=args.truncation, **latent)
         m = run["metrics"]
+        if args.method in LATENT_METHODS:
+            print(f"{len(run['directions'])} {m['method']} directions ({m['find_seconds']:.1f} s): "
+                  f"{Path(run['out']) / 'directions'}")
+            print(f"report: {Path(run['out']) / 'report.html'}")
+            return 0
         print(f"{len(run['directions'])} {m['method']} directions in {m['layer']} ({m['run']['seconds']:.1f} s): "
               f"{Path(run['out']) / 'directions'}")
         print(f"report: {Path(run['out']) / 'report.html'}")
