@@ -362,6 +362,47 @@ class CompareSpaces(Command):
 
 
 @register_command
+class CompareMethods(Command):
+    name = "compare-methods"
+    help = "every method's best direction for one target effect, side by side (time, effect per ST-LPIPS, FID)"
+    description = ("Runs the walks, sefa, ganspace, boundary, latent-discovery, svd and hessian with small settings on "
+                   "one model, picks each method's direction that best moves the target, and writes a table "
+                   "(discovery time, attribute change per unit ST-LPIPS change with per-sample medians, other "
+                   "attributes moving along, FID at a matched effect), one strip per method, metrics.json and "
+                   "report.html into --out.")
+    shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device", "truncation"), True, \
+        "runs/compare-MODEL-TARGET"
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("--target", default="shift_x", help="an edit read with its attribute (shift_x, shift_y, "
+                                                             "zoom, brightness...) or an attribute MEASURE:KEY such "
+                                                             "as box:x (default: shift_x)")
+        p.add_argument("--methods", type=names, help="comma-separated method names (default: linear, nonlinear, "
+                                                     "sefa, ganspace, boundary, latent-discovery, svd, hessian)")
+        p.add_argument("--k", type=count(1, 256), default=6, help="directions each unnamed method finds (default: 6)")
+        p.add_argument("--steps", type=count(1, MAX_STEPS), default=150,
+                       help="training steps of the walks and latent-discovery (default: 150)")
+        p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=8, help="samples per step (default: 8)")
+        p.add_argument("--n", type=count(2, MAX_COUNT), default=48, help="held-out samples measured (default: 48)")
+        p.add_argument("--fid-n", type=count(2, MAX_COUNT), default=128, help="samples of the FID (default: 128)")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.compare_methods import COMPARED, compare_methods
+        run = compare_methods(args.model, args.target, methods=args.methods or COMPARED, k=args.k, steps=args.steps,
+                              batch_size=args.batch_size, n=args.n, fid_n=args.fid_n, seed=args.seed, out=args.out,
+                              overwrite=args.overwrite, device=args.device, truncation=args.truncation)
+        for r in run["metrics"]["methods"]:
+            if "skipped" in r:
+                print(f"{r['method']:>17}: skipped ({r['skipped']})")
+                continue
+            x = r["matched"]
+            print(f"{r['method']:>17}: {r['seconds']:7.1f} s, change/LPIPS {x['ratio']:.3f} (median paired "
+                  f"{x['median_paired_ratio']:.3f}, {x['moving_asked_way']:.0%} moving the asked way), FID {x['fid']:.1f}")
+        print(f"report: {Path(run['out']) / 'report.html'}")
+        return 0
+
+
+@register_command
 class Train(Command):
     name, help = "train", "train a class-conditional DCGAN on a steerlab dataset (zoo file + card)"
     description = ("Draws the dataset (seeded), trains with resumable checkpoints (rerun to continue) and writes "
