@@ -70,7 +70,7 @@ def main() -> None:
     for name, d in (("walk", walk), ("boundary", boundary)):
         lo, hi = d.alpha.alpha_range
         alphas = torch.linspace(-hi, hi, 7).tolist()
-        save_png(grid_image(strip(G, d, alphas), col_labels=[f"{a:+.2g}" for a in alphas], scale=3),
+        save_png(grid_image(strip(G, d, alphas), col_labels=[f"{a:+.2g}" if abs(a) > 1e-6 else "0" for a in alphas], scale=3),
                  out / f"strip_{name}.png")
     (out / "results.json").write_text(json.dumps(results))
     print(f"strips: {out}/strip_walk.png, {out}/strip_boundary.png")

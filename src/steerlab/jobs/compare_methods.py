@@ -100,7 +100,7 @@ def compare_methods(model: str | Generator, target: str = "shift_x", *, methods:
                     k: int = 6, steps: int = 150, batch_size: int = 8, n: int = 48, n_screen: int = 12,
                     fid_n: int = 128, out: str | os.PathLike | None = None, overwrite: bool = False,
                     seed: int = 0, device: str = "cpu", progress: bool = True,
-                    truncation: float | None = None) -> dict:
+                    truncation: float | None = None, fid_features: str | None = None) -> dict:
     """Compare the methods on one target effect and write a run folder (`steerlab compare-methods`).
 
     Args:
@@ -110,6 +110,7 @@ def compare_methods(model: str | Generator, target: str = "shift_x", *, methods:
         steps, batch_size: training of the iterative methods (walks, latent-discovery).
         n: held-out samples each chosen direction is measured on; n_screen: samples picking it.
         fid_n: samples of the FID at matched effect.
+        fid_features: FID feature network (default: the model card's, else stlpips-vgg).
 
     Returns:
         ``{"out": Path, "metrics": dict}`` (``metrics["methods"]``: one row per method).
@@ -160,7 +161,7 @@ def compare_methods(model: str | Generator, target: str = "shift_x", *, methods:
         with torch.no_grad():
             ref = torch.cat([G.synthesize(z[i:i + 64], classes=None if c is None else c[i:i + 64])
                              for i in range(0, fid_n, 64)]).cpu()
-        features = (getattr(G, "card", None) or {}).get("fid_features", "stlpips-vgg")
+        features = fid_features or (getattr(G, "card", None) or {}).get("fid_features", "stlpips-vgg")
         for row in rows:
             if "skipped" in row:
                 continue
