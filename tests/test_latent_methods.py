@@ -1,4 +1,6 @@
 """The latent family (sefa, ganspace, boundary, latent-discovery): each method against a planted answer."""
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -182,3 +184,22 @@ def test_stylegan_layer_ranges_out_of_bounds_are_refused(layers):
     G = _tiny_sg2()
     with pytest.raises(ValueError, match="outside the 4 w\\+ rows of model 'tiny-sg2' \\(allowed: 0-3\\)|w\\+ row range"):
         learn("sefa", G, layers=layers, progress=False)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("path", [pytest.param("nvlabs/sg2ada_cond_resnet.pkl", marks=pytest.mark.slow),
+                                  "nvlabs/sg3_stylegan2.pkl",
+                                  pytest.param("stylegan3/stylegan3_t.pkl", marks=pytest.mark.slow)])
+def test_latent_methods_run_on_nvlabs_checkpoints(path):
+    from steerlab.models import load_model
+    G = load_model(str(FIXTURES / path))
+    z = G.sample_z(2, generator=torch.Generator().manual_seed(0))
+    c = G.sample_classes(2, generator=torch.Generator().manual_seed(0))
+    for name, options in (("sefa", dict(k=2, layers="0-1")), ("ganspace", dict(k=2, n_samples=200)),
+                          ("boundary", dict(attribute="colour:luminance", n_samples=64, space="w"))):
+        for d in learn(name, G, progress=False, **options):
+            assert d.space in ("w", "w+") and d.fingerprint == G.fingerprint
+            moved, still = d.render(G, z, 2.0, classes=c), d.render(G, z, 0.0, classes=c)
+            assert torch.isfinite(moved).all() and not torch.equal(moved, still)

@@ -162,6 +162,8 @@ def compare_methods(model: str | Generator, target: str = "shift_x", *, methods:
             ref = torch.cat([G.synthesize(z[i:i + 64], classes=None if c is None else c[i:i + 64])
                              for i in range(0, fid_n, 64)]).cpu()
         features = fid_features or (getattr(G, "card", None) or {}).get("fid_features", "stlpips-vgg")
+        if features == "shapes-classifier":
+            from steerlab.metrics import shapes_features  # noqa: F401  (registers it)
         for row in rows:
             if "skipped" in row:
                 continue
