@@ -47,6 +47,15 @@ def main() -> None:
         ("linear", {"edit": "shift_x", "steps": args.steps, "batch_size": args.batch}, args.steps),
         ("svd", {"k": 8, "limit": 1.0}, None),
     ]
+    import sklearn.svm  # noqa: F401  (imports and the fingerprint hash are not the methods' cost)
+
+    import steerlab.methods.latent.boundary  # noqa: F401
+    import steerlab.methods.latent.discovery  # noqa: F401
+    import steerlab.methods.latent.ganspace  # noqa: F401
+    import steerlab.methods.latent.sefa  # noqa: F401
+    import steerlab.methods.paramspace.learn  # noqa: F401
+    import steerlab.methods.walks.linear  # noqa: F401
+    G.fingerprint
     print(f"{'method':<17} {'settings':<44} {'seconds':>8} {'x fwd+bwd':>10} {'per step':>9}")
     for name, options, steps in runs:
         t = time.perf_counter()

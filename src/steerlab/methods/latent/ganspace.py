@@ -29,7 +29,13 @@ def pca(X: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     check_k(k, min(X.shape), f"{X.shape[0]} samples of {X.shape[1]} features")
     X = X.double()
     mean = X.mean(0)
-    _, s, vh = torch.linalg.svd(X - mean, full_matrices=False)   # rows of vh: components, s descending
+    Xc = X - mean
+    if X.shape[1] <= X.shape[0]:  # more samples than features: the covariance's eigenvectors (cheaper than the SVD)
+        vals, vecs = torch.linalg.eigh(Xc.T @ Xc)                  # ascending
+        top = torch.argsort(vals, descending=True)[:k]
+        s, vh = vals[top].clamp_min(0).sqrt(), vecs[:, top].T
+    else:
+        _, s, vh = torch.linalg.svd(Xc, full_matrices=False)       # rows of vh: components, s descending
     return fix_signs(vh[:k]), s[:k] / max(X.shape[0] - 1, 1) ** 0.5, mean
 
 
