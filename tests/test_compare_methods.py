@@ -106,3 +106,18 @@ def test_discover_cli_bad_latent_input_is_one_line_exit_2(tmp_path, tiny_file, c
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert re.search(message, err), err
+
+
+def test_a_direction_that_lowers_the_target_is_picked_turned_around(toy, mean_measure):
+    from steerlab.directions import plain_alpha
+    from steerlab.evaluation.comparison import effect_per_change
+    from steerlab.jobs.compare_methods import _pick
+    u = next(b for n, b in toy.named_buffers() if n.split(".")[-1] == "u")
+    noise = torch.randn(6, generator=torch.Generator().manual_seed(1))
+    dirs = [Direction(kind="linear", space="z", tensors={"w": w[None]}, model=toy.name, fingerprint=toy.fingerprint,
+                      alpha=plain_alpha(3.0)) for w in (noise - (noise @ u) * u, -u)]  # orthogonal to u / lowers the mean
+    i, sign, _ = _pick(toy, dirs, "toy_mean:v", n=8, seed=0)
+    assert (i, sign) == (1, -1.0)
+    rows = effect_per_change(toy, dirs[1], "toy_mean:v", [-1.0, -2.0], n=8, asked=1.0)["rows"]
+    assert all(r["mean_delta"] > 0 and r["moving_asked_way"] == 1.0 for r in rows)
+    assert effect_per_change(toy, dirs[1], "toy_mean:v", [-1.0], n=8)["rows"][0]["moving_asked_way"] == 0.0

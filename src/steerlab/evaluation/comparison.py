@@ -35,13 +35,15 @@ def _median(v: torch.Tensor) -> float:
 @torch.no_grad()
 def effect_per_change(G: Generator, d: Direction, attribute: str, alphas: Sequence[float], *, n: int = 100,
                       seed: int = 0, batch_size: int = 50, net: str = "alex",
-                      others: Sequence[str] = ()) -> dict:
+                      others: Sequence[str] = (), asked: float | None = None) -> dict:
     """Per-alpha effect, perceptual change and their ratio on ``n`` held-out samples.
 
     Args:
         d: a direction of ``G`` (any kind); alphas in its own units (``d.alpha``).
         attribute: ``MEASURE:KEY`` read for the effect.
         others: further ``MEASURE:KEY`` attributes whose mean |change| per unit change is reported.
+        asked: +1 if the attribute should rise, -1 if it should fall; default: the sign of each alpha
+            (a walk learned for an edit raises its attribute with alpha).
 
     Returns:
         ``{"alphas", "attribute", "n", "rows": [per alpha: mean_delta, median_delta, mean_change,
@@ -70,7 +72,7 @@ def effect_per_change(G: Generator, d: Direction, attribute: str, alphas: Sequen
         delta = vals[specs[0]] - base_vals[specs[0]]
         ok = torch.isfinite(delta)
         dl, ch = delta[ok], change[ok]
-        sign = 1.0 if float(a) >= d.alpha.identity else -1.0
+        sign = asked if asked is not None else (1.0 if float(a) >= d.alpha.identity else -1.0)
         paired = dl / ch.clamp_min(1e-6)
         mean_change = float(ch.mean()) if ch.numel() else float("nan")
         row = {"alpha": float(a), "mean_delta": float(dl.mean()) if dl.numel() else float("nan"),

@@ -98,7 +98,7 @@ def _pick(G: Generator, dirs: Sequence[Direction], attribute: str, n: int, seed:
     for d in dirs:
         r = effect_per_change(G, d, attribute, _alphas(d, 1.0, [0.6]) + _alphas(d, -1.0, [0.6]), n=n,
                               seed=seed + seeds.FIGURE_ROWS)["rows"]
-        up, down = r[0]["median_delta"], -r[1]["median_delta"]  # both as "raise the attribute"
+        up, down = r[0]["median_delta"], r[1]["median_delta"]  # the rise reached by moving + and by moving -
         best = max(up, down, key=lambda v: v if v == v else -float("inf"))
         scores.append((best if best == best else -float("inf"), 1.0 if best == up else -1.0, best))
     i = max(range(len(dirs)), key=lambda j: scores[j][0])
@@ -155,7 +155,7 @@ def compare_methods(model: str | Generator, target: str = "shift_x", *, methods:
                 i, sign, screen = 0, 1.0, []
             d = dirs[i]
             res = effect_per_change(G, d, attribute, _alphas(d, sign, (0.25, 0.5, 1.0)), n=n, seed=seed,
-                                    others=others)
+                                    others=others, asked=1.0)
             chosen[name] = (d, sign, res)
             rows.append({"method": name, "family": m.family, "seconds": round(seconds, 2), "picked": i,
                          "name": d.config.get("name", name), "sign": sign, "screen_median_change": screen,
