@@ -201,7 +201,7 @@ def compare_methods(model: str | Generator, target: str = "shift_x", *, methods:
 @torch.no_grad()
 def _strip(G: Generator, d: Direction, sign: float, seed: int, n_z: int = 3):
     z, c = seeds.held_out(G, n_z, seed + seeds.HELD_OUT_FIGURE_ROWS)
-    alphas = list(reversed(_alphas(d, -sign, (1.0, 0.5)))) + [d.alpha.identity] + _alphas(d, sign, (0.5, 1.0))
+    alphas = _alphas(d, -sign, (1.0, 0.5)) + [d.alpha.identity] + _alphas(d, sign, (0.5, 1.0))  # lowers ... raises
     grid = list(torch.stack([d.render(G, z, a, classes=c) for a in alphas], 1))
     return grid_image(grid, col_labels=[f"{a:+.2g}" for a in alphas], scale=2)
 
