@@ -28,6 +28,8 @@ _API: dict[str, tuple[str, str]] = {
     "invert": ("steerlab.jobs.invert", "invert_images"),
     "trajectory": ("steerlab.jobs.trajectory", "trajectory"),
     "compare_spaces": ("steerlab.jobs.compare_spaces", "compare_spaces_run"),
+    "compare_methods": ("steerlab.jobs.compare_methods", "compare_methods"),
+    "learn": ("steerlab.methods", "learn"),
     "reproduce": ("steerlab.jobs.reproduce", "reproduce"),
     "train": ("steerlab.jobs.train", "train"),
     "list_models": ("steerlab.jobs.catalog", "list_models"),

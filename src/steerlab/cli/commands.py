@@ -402,6 +402,47 @@ class CompareSpaces(Command):
 
 
 @register_command
+class CompareMethods(Command):
+    name = "compare-methods"
+    help = "every method's best direction for one target effect, side by side (time, effect per ST-LPIPS, FID)"
+    description = ("Runs the walks, sefa, ganspace, boundary, latent-discovery, svd and hessian with small settings on "
+                   "one model, picks each method's direction that best moves the target, and writes a table "
+                   "(discovery time, attribute change per unit ST-LPIPS change with per-sample medians, other "
+                   "attributes moving along, FID at a matched effect), one strip per method, metrics.json and "
+                   "report.html into --out.")
+    shared, model_required, out_default = ("model", "seed", "out", "overwrite", "device", "truncation"), True, \
+        "runs/compare-MODEL-TARGET"
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("--target", default="shift_x", help="an edit read with its attribute (shift_x, shift_y, "
+                                                             "zoom, brightness...) or an attribute MEASURE:KEY such "
+                                                             "as box:x (default: shift_x)")
+        p.add_argument("--methods", type=names, help="comma-separated method names (default: linear, nonlinear, "
+                                                     "sefa, ganspace, boundary, latent-discovery, svd, hessian)")
+        p.add_argument("--k", type=count(1, 256), default=6, help="directions each unnamed method finds (default: 6)")
+        p.add_argument("--steps", type=count(1, MAX_STEPS), default=150,
+                       help="training steps of the walks and latent-discovery (default: 150)")
+        p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=8, help="samples per step (default: 8)")
+        p.add_argument("--n", type=count(2, MAX_COUNT), default=48, help="held-out samples measured (default: 48)")
+        p.add_argument("--fid-n", type=count(2, MAX_COUNT), default=128, help="samples of the FID (default: 128)")
+
+    def run(self, args) -> int:
+        from steerlab.jobs.compare_methods import COMPARED, compare_methods
+        run = compare_methods(args.model, args.target, methods=args.methods or COMPARED, k=args.k, steps=args.steps,
+                              batch_size=args.batch_size, n=args.n, fid_n=args.fid_n, seed=args.seed, out=args.out,
+                              overwrite=args.overwrite, device=args.device, truncation=args.truncation)
+        for r in run["metrics"]["methods"]:
+            if "skipped" in r:
+                print(f"{r['method']:>17}: skipped ({r['skipped']})")
+                continue
+            x = r["matched"]
+            print(f"{r['method']:>17}: {r['seconds']:7.1f} s, change/LPIPS {x['ratio']:.3f} (median paired "
+                  f"{x['median_paired_ratio']:.3f}, {x['moving_asked_way']:.0%} moving the asked way), FID {x['fid']:.1f}")
+        print(f"report: {Path(run['out']) / 'report.html'}")
+        return 0
+
+
+@register_command
 class Train(Command):
     name, help = "train", "train a class-conditional DCGAN on a steerlab dataset (zoo file + card)"
     description = ("Draws the dataset (seeded), trains with resumable checkpoints (rerun to continue) and writes "
@@ -455,18 +496,21 @@ class Layers(Command):
 @register_command
 class Discover(Command):
     name = "discover"
-    help = "find directions in one layer's weights (Cherepkov et al.: svd, optimize, hessian, hybrid)"
-    description = ("Writes one weight direction per file (OUT/directions/kNN.safetensors), inspection grids, the "
-                   "analyses asked for, metrics.json and report.html.")
-    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
-        True, "runs/MODEL-METHOD-LAYER", True
+    help = ("find directions in one layer's weights (Cherepkov et al.: svd, optimize, hessian, hybrid) or in the "
+            "latent space without an edit (sefa, ganspace, boundary, latent-discovery)")
+    description = ("Writes one direction per file (OUT/directions/kNN.safetensors), inspection grids or strips, the "
+                   "analyses asked for, metrics.json and report.html. Weight methods need --layer; latent methods "
+                   "take --attribute (boundary), --layers (StyleGAN w+ rows) and --space.")
+    shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation",
+                                                        "layers"), True, "runs/MODEL-METHOD[-LAYER]", True
     shared += ("checkpoint_every",)
     checkpoint_every = 100
 
     def add_arguments(self, p) -> None:
         p.add_argument("--method", required=True,
-                       help=f"{', '.join(_family('weight'))} (Cherepkov et al. Sec. 3; a plugin may add more)")
-        p.add_argument("--layer", required=True, help="weight name (see `steerlab layers`)")
+                       help=f"weight space: {', '.join(_family('weight'))} (Cherepkov et al. Sec. 3); latent space: "
+                            f"{', '.join(_family('latent'))} (a plugin may add more)")
+        p.add_argument("--layer", help="weight name (see `steerlab layers`); weight methods only")
         p.add_argument("--k", type=count(1, 4096), default=16, help="number of directions (default: 16)")
         p.add_argument("--shift", type=number(0, 1e6), help="fixed shift range T for all directions (default: calibrated "
                                                    "per direction to --target)")
@@ -483,18 +527,51 @@ class Discover(Command):
         p.add_argument("--analyze", type=names, default=["locality"],
                        help="comma-separated analyses: locality, fid, mimic (default: locality; '' for none)")
         p.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's checkpoint")
+        g = p.add_argument_group("latent methods (sefa, ganspace, boundary, latent-discovery)")
+        g.add_argument("--attribute", help="boundary: MEASURE:KEY read from each sample, e.g. box:x, box:area, "
+                                           "colour:luminance, face_box:width (default: box:x)")
+        g.add_argument("--condition", help="boundary: a second MEASURE:KEY projected out of the direction")
+        g.add_argument("--space", help="boundary, latent-discovery: z (default) or w")
+        g.add_argument("--n-samples", type=count(16, MAX_COUNT), help="boundary, ganspace: latents sampled "
+                                                                      "(default: 2000 / 5000)")
+        g.add_argument("--range", type=number(0, 1e6), dest="alpha_range",
+                       help="alpha range +-R in standard deviations of the latent along a direction (default: 3)")
 
     def run(self, args) -> int:
         import time
 
         from steerlab.jobs.discover import discover
+        from steerlab.jobs.latent import LATENT_METHODS
+        latent, overlap = {}, {"overlap": not args.no_overlap}
+        if args.method in LATENT_METHODS:
+            given = {"attribute": args.attribute, "condition": args.condition, "space": args.space,
+                     "n_samples": args.n_samples, "limit": args.alpha_range,
+                     "layers": None if args.layers is None else ",".join(map(str, args.layers))}
+            takes = {o.name for o in METHODS.get(args.method).options()}
+            unused = [k for k, v in given.items() if v is not None and k not in takes]
+            if unused:
+                raise ValueError(f"--{unused[0].replace('_', '-')} does not apply to --method {args.method}")
+            latent, overlap = {k: v for k, v in given.items() if v is not None}, {}
+            args.shift = None
+        else:
+            extra = [f for f in ("attribute", "condition", "space", "n_samples", "alpha_range", "layers")
+                     if getattr(args, f) is not None]
+            if extra:
+                flag = "--range" if extra[0] == "alpha_range" else f"--{extra[0].replace('_', '-')}"
+                raise ValueError(f"{flag} applies to the latent methods ({', '.join(LATENT_METHODS)}), "
+                                 f"not to --method {args.method}")
         t0 = time.perf_counter()
         run = discover(args.model, args.method, args.layer, k=args.k, out=args.out, overwrite=args.overwrite,
                        limit=args.shift, target=args.target, steps=args.steps, batch_size=args.batch_size,
                        lr=args.lr, n_z=args.n_z, eigen=args.eigen, seed=args.seed, analyze=args.analyze,
                        device=args.device, resume=not args.no_resume, truncation=args.truncation,
-                       checkpoint_every=args.checkpoint_every, overlap=not args.no_overlap)
+                       checkpoint_every=args.checkpoint_every, **latent, **overlap)
         m = run["metrics"]
+        if args.method in LATENT_METHODS:
+            print(f"{len(run['directions'])} {m['method']} directions ({m['find_seconds']:.1f} s): "
+                  f"{Path(run['out']) / 'directions'}")
+            print(f"report: {Path(run['out']) / 'report.html'}")
+            return 0
         print(f"{len(run['directions'])} {m['method']} directions in {m['layer']} (found in {m['find_seconds']:.1f} s; "
               f"{time.perf_counter() - t0:.1f} s in all, with loading, calibration and analyses): "
               f"{Path(run['out']) / 'directions'}")

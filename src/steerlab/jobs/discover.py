@@ -74,15 +74,20 @@ def find_directions(G: Generator, method: str, layer: str, k: int, *, checkpoint
     return entry(G, config)
 
 
-def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
+def discover(model: str | Generator, method: str, layer: str | None = None, *, k: int = 16,
              out: str | os.PathLike | None = None, overwrite: bool = False, limit: float | None = None,
              target: float = 0.15, steps: int = 1000, batch_size: int = 16, lr: float = 1e-3,
              lam: float = 0.25, n_z: int = 32, eigen: int | None = None, tol: float = 1e-2,
              block: int = 1, overlap: bool = True, seed: int = 0, analyze: Sequence[str] = ("locality",),
              n_grid_z: int = 3, n_shifts: int = 7, device: str = "cpu", resume: bool = True,
              progress: bool = True, analysis_kw: dict | None = None,
-             truncation: float | None = None, checkpoint_every: int = 100) -> dict:
+             truncation: float | None = None, checkpoint_every: int = 100, **latent_options) -> dict:
     """Discover ``k`` weight directions of one layer and write a run folder (`steerlab discover`).
+
+    A method of the "latent" family (sefa, ganspace, boundary, latent-discovery) takes no ``layer``
+    and runs `steerlab.jobs.latent.discover_latent` instead, with ``k``, ``steps``, ``batch_size``,
+    ``lr``, ``lam``, ``limit`` (its alpha range, in standard deviations) and ``latent_options``
+    (attribute, condition, layers, space, n_samples, fraction, feature_layer, shift, width).
 
     Args:
         model: zoo name, generator file or a `Generator`.
@@ -107,8 +112,25 @@ def discover(model: str | Generator, method: str, layer: str, *, k: int = 16,
     Returns:
         ``{"out": Path, "directions": [Path, ...], "metrics": dict}``.
     """
+    from steerlab.jobs.latent import LATENT_METHODS, discover_latent
+
+    if method in LATENT_METHODS:
+        if layer is not None:
+            raise ValueError(f"--layer names a weight; the latent method '{method}' takes none (StyleGAN w+ rows: "
+                             "--layers)")
+        takes = {o.name for o in REGISTRY.get(method).options()}
+        shared = {"steps": steps, "batch_size": batch_size, "lr": lr, "lam": lam, "limit": limit,
+                  "checkpoint_every": checkpoint_every}
+        latent_options.update({key: v for key, v in shared.items() if key in takes and v is not None})
+        return discover_latent(model, method, k=k, out=out, overwrite=overwrite, seed=seed, device=device,
+                               progress=progress, truncation=truncation, **latent_options)
     if method not in METHODS:  # fail fast, before any work
-        raise ValueError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
+        raise ValueError(f"unknown method '{method}'; allowed: {', '.join(METHODS + LATENT_METHODS)}")
+    if layer is None:
+        raise ValueError(f"the weight method '{method}' needs a layer (see `steerlab layers`)")
+    if latent_options:
+        raise ValueError(f"the weight method '{method}' takes no option '{next(iter(latent_options))}' "
+                         "(options of the latent methods)")
     what = _check_analyses(analyze)
     checks.check_int("k", k, 1, 4096)
     checks.check_int("steps", steps, 1, checks.MAX_STEPS)

@@ -13,6 +13,17 @@ optimize       weight        directions a reconstructor can tell apart (Sec. 3.2
 hybrid         weight        the optimisation in the top Hessian eigenvectors' span (Sec. 3.4)
 =============  ============  ====================================================================
 
+The "latent" family: k linear latent directions found without an image edit.
+
+================  ====================================================================
+name              what it learns
+================  ====================================================================
+sefa              top eigenvectors of A^T A, A the latent's first projection (Shen & Zhou)
+ganspace          PCA of w, or of an early layer regressed to z (Härkönen et al.)
+boundary          normal of a linear SVM on an attribute of samples (InterFaceGAN)
+latent-discovery  K directions a reconstructor can tell apart (Voynov & Babenko)
+================  ====================================================================
+
 Only dataclasses are defined here; each ``learn`` imports its method module when it runs, so
 ``import steerlab.methods`` registers every method without loading torch-heavy code.
 """
@@ -24,7 +35,8 @@ from typing import Any
 from steerlab.methods.registry import Learned, MethodConfig, option, register_method
 
 __all__ = ["WalkConfig", "LinearWalkConfig", "NonlinearWalkConfig", "NNWalkConfig", "TrajectoryConfig",
-           "WeightConfig", "SVDConfig", "HessianConfig", "OptimizeConfig", "HybridConfig"]
+           "WeightConfig", "SVDConfig", "HessianConfig", "OptimizeConfig", "HybridConfig", "LatentConfig",
+           "SeFaConfig", "GANSpaceConfig", "BoundaryConfig", "LatentDiscoveryConfig"]
 
 _LOSS_HELP = "training loss: l2 (masked), blurred (Gaussian, sigma 3), dssim, perceptual (ST-LPIPS) or edges (l2 + Sobel gradients)"
 
@@ -187,6 +199,86 @@ def learn_hybrid(G, config: HybridConfig) -> Learned:
     return learn_hybrid(G, config)
 
 
+# ----------------------------------------------------------------------------- latent space, no edit
+_LAYERS_HELP = ("StyleGAN: the w+ rows the directions move (and, for sefa, whose style affines are factorised), "
+                "e.g. 0-3 or 0,2,4; default: all")
+
+
+@dataclass
+class LatentConfig(MethodConfig):
+    """Options of every latent-family method: how many directions and their alpha range."""
+
+    k: int = option(8, "number of directions")
+    limit: float = option(3.0, "alpha range +-limit, in standard deviations of the latent along each direction")
+
+
+@dataclass
+class SeFaConfig(LatentConfig):
+    """Options of SeFa (closed form: the seed only draws the latents that measure each direction's spread)."""
+
+    layers: str | None = option(None, _LAYERS_HELP)
+
+
+@dataclass
+class GANSpaceConfig(LatentConfig):
+    """Options of GANSpace."""
+
+    n_samples: int = option(5000, "latents sampled for the PCA")
+    layers: str | None = option(None, _LAYERS_HELP)
+    feature_layer: str | None = option(None, "models without w: the module whose output is PCA'd and regressed "
+                                             "to z (default: the first conv / linear layer)")
+
+
+@dataclass
+class BoundaryConfig(MethodConfig):
+    """Options of the InterFaceGAN boundary (one direction)."""
+
+    attribute: str = option("box:x", "MEASURE:KEY read from every sample (see steerlab.attributes: box:x, "
+                                     "box:area, colour:luminance, face_box:width, a plugin's measure...)")
+    condition: str | None = option(None, "a second MEASURE:KEY whose boundary normal is projected out "
+                                         "(conditional manipulation)")
+    space: str = option("z", "latent space of the samples and the boundary: z, or w where the model has it")
+    n_samples: int = option(2000, "latents sampled and scored")
+    fraction: float = option(0.25, "share of the scored samples at each end (top / bottom) the linear SVM is fit on")
+    limit: float = option(3.0, "alpha range +-limit, in standard deviations of the latent along the normal")
+    layers: str | None = option(None, _LAYERS_HELP + " (with space w)")
+
+
+@dataclass
+class LatentDiscoveryConfig(LatentConfig):
+    """Options of latent discovery (Voynov & Babenko): directions + reconstructor, trained jointly."""
+
+    space: str = option("z", "latent space of the directions: z, or w where the model has it")
+    steps: int = option(1000, "Adam steps of directions and reconstructor")
+    batch_size: int = option(16, "image pairs per step (per process under torchrun)")
+    lr: float = option(1e-3, "Adam learning rate")
+    lam: float = option(0.25, "weight of the shift-regression term against the classification term")
+    shift: float = option(6.0, "training shifts eps ~ U[-shift, shift], in standard deviations of a latent coordinate")
+    width: int = option(16, "channels of the reconstructor's first stage")
+    checkpoint: str | None = option(None, "path stem of a resumable training checkpoint", saved=False)
+    resume: bool = option(True, "continue from the checkpoint if it exists", saved=False)
+
+
+def learn_sefa(G, config: SeFaConfig) -> Learned:
+    from steerlab.methods.latent.sefa import learn_sefa
+    return learn_sefa(G, config)
+
+
+def learn_ganspace(G, config: GANSpaceConfig) -> Learned:
+    from steerlab.methods.latent.ganspace import learn_ganspace
+    return learn_ganspace(G, config)
+
+
+def learn_boundary(G, config: BoundaryConfig) -> Learned:
+    from steerlab.methods.latent.boundary import learn_boundary
+    return learn_boundary(G, config)
+
+
+def learn_latent_discovery(G, config: LatentDiscoveryConfig) -> Learned:
+    from steerlab.methods.latent.discovery import learn_latent_discovery
+    return learn_latent_discovery(G, config)
+
+
 # ----------------------------------------------------------------------------- registration
 register_method("linear", LinearWalkConfig, learn_linear,
                 "linear latent walk G(z + alpha w) for an image edit (Jahanian et al., Eq. 1)")
@@ -206,3 +298,14 @@ register_method("optimize", OptimizeConfig, learn_optimize,
 register_method("hybrid", HybridConfig, learn_hybrid,
                 "the optimisation within the top Hessian eigenvectors (Cherepkov et al., Sec. 3.4)",
                 family="weight")
+register_method("sefa", SeFaConfig, learn_sefa,
+                "top eigenvectors of A^T A, A the weight that first projects the latent (Shen & Zhou, SeFa)",
+                family="latent")
+register_method("ganspace", GANSpaceConfig, learn_ganspace,
+                "principal components of w, or of an early layer regressed to z (Härkönen et al., GANSpace)",
+                family="latent")
+register_method("boundary", BoundaryConfig, learn_boundary,
+                "normal of a linear SVM on an attribute of sampled images (Shen et al., InterFaceGAN)",
+                family="latent")
+register_method("latent-discovery", LatentDiscoveryConfig, learn_latent_discovery,
+                "K latent directions a reconstructor can tell apart (Voynov & Babenko)", family="latent")

@@ -28,7 +28,9 @@ from steerlab.core.registry import Registry
 __all__ = ["METHODS", "FAMILIES", "Learned", "Method", "MethodConfig", "Option", "config_options",
            "learn", "option", "recorded", "register_method"]
 
-FAMILIES = ("walk", "trajectory", "weight")  # what a method's directions move: a latent, a factor, weights
+# what a method's directions move: a latent walk for an edit, a factor, weights, or k latent
+# directions found without an edit (sefa, ganspace, boundary, latent-discovery)
+FAMILIES = ("walk", "trajectory", "weight", "latent")
 
 
 def option(default: Any, help: str, *, saved: bool = True) -> Any:
@@ -99,8 +101,8 @@ class Method:
         learn: ``learn(G, config) -> list[Direction]`` (a `Learned` list to pass ``info``).
         summary: one line for listings and ``--help``.
         family: "walk" (a latent edit walk, one direction), "trajectory" (a factor's encoding
-            model) or "weight" (k directions in one layer's weights); commands list the
-            methods of the family they run.
+            model), "weight" (k directions in one layer's weights) or "latent" (k linear
+            latent directions found without an edit); commands list the methods of the family they run.
     """
 
     name: str

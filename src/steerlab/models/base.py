@@ -25,6 +25,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+_PROJECTIONS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
+
+
+class _Stop(Exception):
+    """Raised by a forward hook to end a forward pass once the layer it watches has run."""
+
 
 class Generator(nn.Module):
     """Base class of every steerlab model adapter (see the module docstring)."""
@@ -135,6 +141,80 @@ class Generator(nn.Module):
         params = {k: weights[k] + v for k, v in shifts.items()}
         return torch.func.functional_call(self, params, (latent,),
                                           {"space": space, "classes": classes})
+
+    # ------------------------------------------------------------------ latent projections
+    def first_layer_output(self, latent: Tensor, *, space: str = "z", classes: Tensor | None = None,
+                           module: str | None = None) -> Tensor:
+        """The output of the first conv / linear layer a latent reaches (or of the named ``module``).
+
+        Rendering stops as soon as that layer has run, so this costs a fraction of a forward pass.
+        GANSpace reads its "early feature layer" here for models without a w space.
+
+        Args:
+            latent: codes in ``space``, (N, *latent_shape).
+            module: a name from ``named_modules()`` (e.g. "conv1", "bn1"); default: the first
+                ``nn.Linear`` / ``nn.Conv*`` / ``nn.ConvTranspose*`` called.
+
+        Returns:
+            (N, F) the layer's output, flattened per sample.
+        """
+        mods = dict(self.named_modules())
+        if module is not None and module not in mods:
+            shown = ", ".join(n for n in mods if n)[:300]
+            raise ValueError(f"model '{self.name}' has no module '{module}'; allowed: {shown}")
+        watched = [mods[module]] if module is not None else [
+            m for m in self.modules() if isinstance(m, _PROJECTIONS)]
+        found: list[Tensor] = []
+
+        def hook(mod, args, out):
+            found.append(out)
+            raise _Stop
+
+        handles = [m.register_forward_hook(hook) for m in watched]
+        try:
+            self.synthesize(latent, space=space, classes=classes)
+        except _Stop:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        if not found:
+            raise ValueError(f"model '{self.name}' calls no linear or conv layer on its latent; pass a module name")
+        return found[0].reshape(latent.shape[0], -1)
+
+    @torch.no_grad()
+    def latent_projections(self, layers=None) -> tuple[str, dict[str, Tensor]]:
+        """The weights that first project the latent, as matrices A (out, latent_dim): SeFa's A.
+
+        Default (DCGAN, VAE, BigGAN, wrapped modules): the first conv / linear layer z reaches, read
+        as the Jacobian of its output with respect to z: for a layer linear in z (a DCGAN's first
+        transposed conv, a linear layer) that is exactly its weight restricted to the z inputs, as an
+        (out_features * H * W, z_dim) matrix. StyleGAN families override it with their style affines.
+
+        Args:
+            layers: w+ rows (StyleGAN only); None here.
+
+        Returns:
+            ``(space, {name: A})``: the latent space the matrices act on and one matrix per layer.
+
+        Raises:
+            ValueError: ``layers`` given for a model without w+ rows, or a first layer that is not
+                linear in z (one line).
+        """
+        if layers is not None:
+            raise ValueError(f"model '{self.name}' has no w+ rows; layers apply to StyleGAN models (got {layers})")
+        d = self.z_dim
+        z = torch.cat([torch.zeros(1, d), torch.eye(d)]).to(self.device)           # (1 + d, d)
+        classes = torch.zeros(d + 1, dtype=torch.long, device=self.device) if self.num_classes else None
+        out = self.first_layer_output(z, classes=classes)                           # (1 + d, F)
+        A = (out[1:] - out[:1]).T.contiguous()                                      # (F, d)
+        probe = torch.randn(2, d, generator=torch.Generator().manual_seed(0)).to(self.device)
+        got = self.first_layer_output(probe, classes=None if classes is None else classes[:2])
+        want = out[:1] + probe @ A.T
+        if not torch.allclose(got, want, rtol=1e-3, atol=1e-4 * float(want.abs().max().clamp_min(1.0))):
+            raise ValueError(f"the first layer of model '{self.name}' is not linear in z, so it has no single "
+                             "projection matrix (SeFa needs one)")
+        return "z", {"first layer": A}
 
     # ------------------------------------------------------------------ identity
     def config(self) -> dict[str, Any]:
@@ -251,3 +331,48 @@ class StyleSpaces:
         if latent.dim() != len(want) + 1 or tuple(latent.shape[1:]) != want:
             raise ValueError(f"a latent in space '{space}' of '{self.name}' must have shape "
                              f"(N, {', '.join(map(str, want))}), got {tuple(latent.shape)}")
+
+    @torch.no_grad()
+    def latent_projections(self, layers=None) -> tuple[str, dict[str, Tensor]]:
+        """The style affines that project w, as matrices A (out, w_dim), for the w+ rows ``layers``.
+
+        Every modulated layer reads one w+ row through an affine map ``style = A w + b`` (a module
+        named ``affine``, in all three StyleGAN families); which row each reads is found by
+        rendering once with row r of w+ set to r + 1, and A is read as the affine's Jacobian.
+
+        Args:
+            layers: w+ rows (ints in [0, num_ws)); None: every row.
+
+        Returns:
+            ``("w", {"<module name> (row r)": A})`` in w+ row order.
+
+        Raises:
+            ValueError: a row outside [0, num_ws) (one line).
+        """
+        rows = list(range(self.num_ws)) if layers is None else sorted({int(i) for i in layers})
+        if not rows or rows[0] < 0 or rows[-1] >= self.num_ws:
+            raise ValueError(f"layers {','.join(map(str, rows)) or 'none'} are outside the {self.num_ws} w+ rows of "
+                             f"model '{self.name}' (allowed: 0-{self.num_ws - 1})")
+        affines = {n: m for n, m in self.named_modules() if n.split(".")[-1] == "affine"}
+        row_of: dict[str, int] = {}
+
+        def hook(name):
+            def read(mod, args):
+                row_of.setdefault(name, int(round(float(args[0].reshape(-1)[0]))) - 1)
+            return read
+
+        handles = [m.register_forward_pre_hook(hook(n)) for n, m in affines.items()]
+        try:
+            ws = (torch.arange(self.num_ws, dtype=torch.float32, device=self.device) + 1)[None, :, None]
+            classes = torch.zeros(1, dtype=torch.long, device=self.device) if self.num_classes else None
+            self.synthesize(ws.expand(1, self.num_ws, self.w_dim).contiguous(), space="w+", classes=classes)
+        finally:
+            for h in handles:
+                h.remove()
+        eye = torch.cat([torch.zeros(1, self.w_dim), torch.eye(self.w_dim)]).to(self.device)
+        out = {}
+        for name in sorted(row_of, key=lambda n: row_of[n]):
+            if row_of[name] in rows:
+                y = affines[name](eye)                                           # (1 + w_dim, out)
+                out[f"{name} (row {row_of[name]})"] = (y[1:] - y[:1]).T.contiguous()  # (out, w_dim)
+        return "w", out

@@ -23,6 +23,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -143,7 +144,7 @@ def _init_coords(k: int, dim: int, g: torch.Generator) -> Tensor:
 
 def learn_directions(G: Generator, layer: str, basis: nn.Module, config: ReconstructorConfig, *,
                      checkpoint: str | Path | None = None, resume: bool = True,
-                     progress: bool = True) -> tuple[Tensor, dict]:
+                     progress: bool = True, render: Callable[..., Tensor] | None = None) -> tuple[Tensor, dict]:
     """Solve Eq. 1 for K directions in ``basis``'s coordinates of ``layer``.
 
     Args:
@@ -155,6 +156,9 @@ def learn_directions(G: Generator, layer: str, basis: nn.Module, config: Reconst
         checkpoint: path stem; every ``checkpoint_every`` steps ``<stem>.safetensors`` + ``.json``
             are written atomically.
         resume: continue from ``checkpoint`` if it exists (its config must match).
+        render: ``render(z, classes, shifts (B, *basis.shape)) -> images`` of the shifted model;
+            default: ``layer``'s weight shifted (`render_shifted`). Latent-space discovery
+            (Voynov & Babenko) passes one that shifts the latent instead, with ``basis`` the identity.
 
     Under torchrun (`steerlab.core.distributed`) ``config.batch_size`` is per rank: every rank draws
     the global batch and trains on its slice, R's BatchNorm statistics span the global batch
@@ -167,6 +171,9 @@ def learn_directions(G: Generator, layer: str, basis: nn.Module, config: Reconst
         loss / accuracy curves, held-out accuracy and t error, and the wall time.
     """
     cfg = config
+    if render is None:
+        def render(z, classes, shifts):
+            return render_shifted(G, z, layer, shifts, classes=classes)
     if cfg.k < 2 or cfg.steps < 1 or cfg.batch_size < 1 or not cfg.limit > 0 or not cfg.lr > 0:
         raise ValueError(f"need k >= 2, steps >= 1, batch_size >= 1, T > 0 and lr > 0 (got {asdict(cfg)})")
     device = G.device
@@ -201,7 +208,7 @@ def learn_directions(G: Generator, layer: str, basis: nn.Module, config: Reconst
             x0 = G.synthesize(z, classes=classes)
         used, slot = torch.unique(k, return_inverse=True)  # form each direction's weight once
         shifts = basis(unit(coords)[used])[slot] * t.view(-1, *[1] * len(basis.shape))
-        x1 = render_shifted(G, z, layer, shifts, classes=classes)
+        x1 = render(z, classes, shifts)
         logits, t_hat = R(x0, x1)
         ce = F.cross_entropy(logits, k)
         mae = (t_hat - t / cfg.limit).abs().mean()
@@ -218,14 +225,14 @@ def learn_directions(G: Generator, layer: str, basis: nn.Module, config: Reconst
             _save(checkpoint, cfg, coords, R, opt, g, step + 1, history, seconds + time.time() - t0)
     seconds += time.time() - t0
     final = unit(coords.detach())
-    held = _held_out_accuracy(G, layer, basis, final, R, cfg)
+    held = _held_out_accuracy(G, render, basis, final, R, cfg)
     info = {"coords": final.cpu(), "history": history, "seconds": round(seconds, 1), **held,
             "config": asdict(cfg)}
     return basis(final).detach(), info
 
 
 @torch.no_grad()
-def _held_out_accuracy(G, layer, basis, coords, R, cfg, n: int = 64) -> dict:
+def _held_out_accuracy(G, render, basis, coords, R, cfg, n: int = 64) -> dict:
     """Reconstructor accuracy and |t/T - t^| on fresh samples (seed offset: never a training draw)."""
     R.eval()
     g = seeds.generator(cfg.seed, seeds.RECONSTRUCTOR_HELD_OUT)
@@ -235,7 +242,7 @@ def _held_out_accuracy(G, layer, basis, coords, R, cfg, n: int = 64) -> dict:
     t = (torch.rand(n, generator=g) * 2 - 1) * cfg.limit
     x0 = G.synthesize(z, classes=classes)
     dirs = basis(coords)                                        # (K, *weight_shape)
-    x1 = render_shifted(G, z, layer, dirs[k] * t.view(-1, *[1] * len(basis.shape)).to(z), classes=classes)
+    x1 = render(z, classes, dirs[k] * t.view(-1, *[1] * len(basis.shape)).to(z))
     logits, t_hat = R(x0, x1)
     return {"held_out_accuracy": float((logits.argmax(1).cpu() == k).float().mean()),
             "held_out_t_error": float((t_hat.cpu() - t / cfg.limit).abs().mean()),
