@@ -174,9 +174,9 @@ class Demo(Command):
 @register_command
 class Invert(Command):
     name, help = "invert", "find latents for real images (Plumerault et al. Eq. 2-3)"
-    description = ("Adam on z inside ||z|| <= sqrt(d) to match each IMAGE (centre-cropped and resized to the "
-                   "model's resolution); writes latent.safetensors (for `steerlab apply DIR --latent`), "
-                   "reconstruction.png, loss.png, metrics.json.")
+    description = ("Adam on z inside ||z|| <= sqrt(d) (or on w / w+ with --space) to match each IMAGE "
+                   "(centre-cropped and resized to the model's resolution); writes latent.safetensors "
+                   "(for `steerlab apply DIR --latent`), reconstruction.png, loss.png, metrics.json.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/invert", True
 
@@ -190,13 +190,15 @@ class Invert(Command):
         p.add_argument("--batch-size", type=count(1, MAX_BATCH), help="image-starts optimised together (default: all; under "
                                                       "torchrun all of each rank's share)")
         p.add_argument("--classes", type=ints, help="class per image for conditional models")
+        p.add_argument("--space", default="z", help="latent space to invert into: z (default), or w / w+ for "
+                                                    "StyleGAN models (w+ reconstructs best)")
 
     def run(self, args) -> int:
         from steerlab.jobs.invert import invert_images
         run = invert_images(args.images, args.model, loss=args.loss, sigma=args.sigma, steps=args.steps,
                             lr=args.lr, restarts=args.restarts, seed=args.seed, classes=args.classes,
                             out=args.out or self.out_default, overwrite=args.overwrite, device=args.device,
-                            batch_size=args.batch_size, truncation=args.truncation)
+                            batch_size=args.batch_size, truncation=args.truncation, space=args.space)
         m = run["metrics"]
         for name, loss, mse in zip(m["images"], m["final_loss"], m["mse"]):
             print(f"{name}: {m['loss']} loss {loss:.5f}, MSE {mse:.5f}")
