@@ -216,6 +216,7 @@ def measure(model: str, case: str, batch: int, a) -> dict:
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # each row as soon as it is measured, also into a file
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--full", action="store_true", help="add StyleGAN2 config-f at 1024 px")
     p.add_argument("--models", nargs="+", choices=MODELS, help="measure only these models")
@@ -242,19 +243,15 @@ def main() -> None:
     t_all = time.time()
     for model in models:
         batch = a.batch_1024 if model.endswith("1024") else a.batch
-        rec = {}
-        for case in cases:
-            b = 1 if case == "ui" else batch
+        plan = [(c, 1 if c == "ui" else batch) for c in cases]
+        if "ui" in cases and batch != 1:
+            plan.insert(plan.index(("ui", 1)), ("fwd", 1))  # the UI's floor, measured before it
+        rec: dict = {}
+        print(f"\n{model}: batch {batch} (ui: 1)")
+        print(f"  {'case':<9} {'batch':>5} {'time s':>8} {'peak MiB':>9} {'time x':>7} {'memory x':>8}  vs")
+        for case, b in plan:
             rec[(case, b)] = r = measure(model, case, b, a)
             records.append(r)
-            if case == "ui" and ("fwd", 1) not in rec:
-                rec[("fwd", 1)] = r1 = measure(model, "fwd", 1, a)
-                records.append(r1)
-        head = next((r for r in rec.values() if "params_m" in r), {})
-        print(f"\n{model}: {head.get('params_m', float('nan')):.1f} M parameters, "
-              f"{head.get('resolution', '?')} px, memory by {head.get('memory', '?')}")
-        print(f"  {'case':<9} {'batch':>5} {'time s':>8} {'peak MiB':>9} {'time x':>7} {'memory x':>8}  vs")
-        for (case, b), r in rec.items():
             if "error" in r:
                 print(f"  {case:<9} {b:>5}  failed: {r['error']}")
                 continue
@@ -267,6 +264,9 @@ def main() -> None:
                       f"{FLOOR[case]}{mark}")
             else:
                 print(f"  {case:<9} {b:>5} {r['seconds']:8.2f} {r['peak_mb']:9.0f} {'':>7} {'':>8}")
+        head = next((r for r in rec.values() if "params_m" in r), {})
+        print(f"  ({head.get('params_m', float('nan')):.1f} M parameters, {head.get('resolution', '?')} px, "
+              f"memory by {head.get('memory', '?')})")
     print(f"\ntotal {time.time() - t_all:.0f} s")
     if a.json:
         with open(a.json, "w") as f:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import make_tiny
 from steerlab.cli import main
 from steerlab.directions import Direction
 from steerlab.directions.alpha import plain_alpha
@@ -66,8 +67,10 @@ def test_latent_file_keeps_its_space_and_refuses_wrong_shapes(tmp_path):
     back, classes, head = load_latent(path, G)
     assert head["space"] == "w+" and torch.equal(back, ws) and classes is None
     assert json.loads((tmp_path / "lat.json").read_text())["space"] == "w+"
-    with pytest.raises(ValueError, match=rf"latents in 'w' must be \(N, {G.w_dim}\)"):
+    with pytest.raises(ValueError, match=rf"latents must be \(N, {G.w_dim}\) for model 'tiny-sg2' in space 'w'"):
         save_latent(tmp_path / "bad", ws, G, space="w")
+    with pytest.raises(ValueError, match=r"latent is in space 'w\+', model 'tiny' has z"):
+        load_latent(path, make_tiny(), force=True)
     other = make_sg2(n_mlp=3)  # same shapes, other weights: refused unless forced
     with pytest.raises(ValueError, match="latent was found for model"):
         load_latent(path, other)

@@ -53,8 +53,8 @@ def save_latent(path: str | os.PathLike, z: torch.Tensor, G: Generator, *, class
     """
     want = latent_shape(G, space)
     if z.dim() != len(want) + 1 or tuple(z.shape[1:]) != want:
-        raise ValueError(f"latents in '{space}' must be (N, {', '.join(map(str, want))}) for model '{G.name}', "
-                         f"got {tuple(z.shape)}")
+        raise ValueError(f"latents must be (N, {', '.join(map(str, want))}) for model '{G.name}' in space "
+                         f"'{space}', got {tuple(z.shape)}")
     if classes is not None and tuple(classes.shape) != (z.shape[0],):
         raise ValueError(f"classes must be ({z.shape[0]},), got {tuple(classes.shape)}")
     head = {"format": LATENT_FORMAT, "model": G.name, "fingerprint": G.fingerprint, "space": space,
@@ -96,6 +96,6 @@ def load_latent(path: str | os.PathLike, G: Generator | None = None, *, force: b
                                   f"{', '.join(G.latent_spaces)}")
         want = latent_shape(G, space)
         if tuple(z.shape[1:]) != want:
-            raise FileFormatError(f"{path}: latent codes in '{space}' have shape {tuple(z.shape[1:])}, model "
-                                  f"'{G.name}' needs {want}")
+            raise FileFormatError(f"{path}: latent in space '{space}' has {'x'.join(map(str, z.shape[1:]))} dims, "
+                                  f"model '{G.name}' needs {'x'.join(map(str, want))}")
     return z, t.get("classes"), head
