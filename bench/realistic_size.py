@@ -26,9 +26,15 @@ CUDA ``torch.cuda.max_memory_allocated`` minus the allocation before the call. T
 Ratios use numbers from this one run.
 A case above ``--flag`` (default 2) times the memory of its floor is marked ``<-- over``.
 
-    python bench/realistic_size.py                # 256 px models, batch 4 (about 10 min on 2 busy cores)
-    python bench/realistic_size.py --full         # + StyleGAN2 config-f at 1024 px
-    python bench/realistic_size.py --device cuda  # the same code on a GPU
+    python bench/realistic_size.py                    # 256 px models, batch 4
+    python bench/realistic_size.py --models sg3t-256 --batch 1 --repeats 0   # what fits a busy CPU
+    python bench/realistic_size.py --full             # + StyleGAN2 config-f at 1024 px (batch 1)
+    python bench/realistic_size.py --device cuda      # the same code on a GPU
+
+On a CPU this is slow: one forward+backward of the 256 px StyleGAN2 at batch 4 took 97-187 s of wall
+time on 2 cores shared with other jobs, and its whole column (8 processes) about 80 minutes. Each
+case's peak is measured in its own process, so running the cases one at a time (``--cases``) gives the
+same numbers.
 """
 from __future__ import annotations
 
