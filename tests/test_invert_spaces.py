@@ -30,7 +30,7 @@ def mixed_targets(G, n=6, seed=7):
         return G.synthesize(torch.cat([a[:, :half], b[:, half:]], 1), space="w+")
 
 
-@pytest.mark.parametrize("which", ["tiny-sg2", "sg2ada-fixture"])
+@pytest.mark.parametrize("which", ["tiny-sg2", pytest.param("sg2ada-fixture", marks=pytest.mark.slow)])
 def test_w_plus_reconstructs_better_than_w_better_than_z(which):
     G = make_sg2() if which == "tiny-sg2" else load_model(str(FIXTURES / "sg2ada_skip.pkl"))
     targets = mixed_targets(G)
