@@ -191,9 +191,9 @@ class Demo(Command):
 @register_command
 class Invert(Command):
     name, help = "invert", "find latents for real images (Plumerault et al. Eq. 2-3)"
-    description = ("Adam on z inside ||z|| <= sqrt(d) to match each IMAGE (centre-cropped and resized to the "
-                   "model's resolution); writes latent.safetensors (for `steerlab apply DIR --latent`), "
-                   "reconstruction.png, loss.png, metrics.json.")
+    description = ("Adam on z inside ||z|| <= sqrt(d) (or on w / w+ with --space) to match each IMAGE "
+                   "(centre-cropped and resized to the model's resolution); writes latent.safetensors "
+                   "(for `steerlab apply DIR --latent`), reconstruction.png, loss.png, metrics.json.")
     shared, model_required, out_default, distributed = ("model", "seed", "out", "overwrite", "device", "truncation"), \
         True, "runs/invert-MODEL-N, the first N free", True
     shared += ("resume", "checkpoint_every")
@@ -211,6 +211,8 @@ class Invert(Command):
         p.add_argument("--classes", type=class_list, metavar="C,C",
                        help="conditional models: the class of each image, or one for all, as numbers or the model "
                             "card's names (e.g. 5 or disc,ring)")
+        p.add_argument("--space", default="z", help="latent space to invert into: z (default), or w / w+ for "
+                                                    "StyleGAN models (w+ reconstructs best)")
 
     def run(self, args) -> int:
         from steerlab.core.runs import fresh_folder
@@ -221,7 +223,7 @@ class Invert(Command):
                             overwrite=args.overwrite,
                             device=args.device,
                             batch_size=args.batch_size, truncation=args.truncation, resume=args.resume,
-                            checkpoint_every=args.checkpoint_every)
+                            checkpoint_every=args.checkpoint_every, space=args.space)
         m = run["metrics"]
         for name, loss, mse in zip(m["images"], m["final_loss"], m["mse"]):
             print(f"{name}: {m['loss']} loss {loss:.5f}, MSE {mse:.5f}")

@@ -73,15 +73,19 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
     d.check_model(G, force)
     classes = class_ids(G, classes)
     file_classes = None
+    latent_space = d.space  # a latent tensor is in the direction's space; a latent file says its own
     if latent is not None and not torch.is_tensor(latent):
         from steerlab.models.latents import load_latent
-        latent, fc, _ = load_latent(latent, G, force=force)
+        latent, fc, head = load_latent(latent, G, force=force)
         file_classes = None if fc is None else fc.tolist()
+        latent_space = head["space"]
     if layers is not None:
-        space = d.space
         d = d.on_layers(G, layers)
-        if latent is not None and space == "w":  # a w code, broadcast to the w+ rows
-            latent = latent[:, None].expand(-1, d.tensors["w"].shape[1], -1)
+    if latent is not None:
+        per_row = file_classes if file_classes is not None else \
+            (list(classes) * latent.shape[0] if classes is not None and len(classes) == 1 else classes)
+        cls_t = None if per_row is None else torch.as_tensor(list(per_row), dtype=torch.long)
+        d, latent = _meet(G, d, latent.to(G.device), latent_space, cls_t)
     grid = d.knob.grid(7) if alphas is None else d.knob.check(alphas)
     if latent is not None:
         if not 1 <= latent.shape[0] <= checks.MAX_SEEDS:
@@ -113,3 +117,35 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
                                  title=f"alpha = {labels[j]}") for j in range(images.shape[1])]
             save_gif(frames, tmp / "strip.gif")
     return images
+
+
+def _meet(G: Generator, d: Direction, latent: torch.Tensor, space: str,
+          classes: torch.Tensor | None) -> tuple[Direction, torch.Tensor]:
+    """``(direction, latent)`` with the latent (N, ...) given in ``space`` brought to the direction's space.
+
+    z is mapped to w / w+ (`Generator.to_space`), a w code is repeated over the w+ rows, a linear w
+    direction meets a w+ code (e.g. a photo inverted in w+) by moving every row (`Direction.on_layers`),
+    and kinds that do not move latents (weight shifts, StyleGAN3's input transform) render the code in
+    its own space. Anything else cannot be converted (w / w+ back to z) and is refused in one line.
+    """
+    from dataclasses import replace
+
+    from steerlab.directions import KINDS
+    kind = KINDS.get(d.kind)
+    want = kind.latent_space(d)
+    if space == want:
+        return d, latent
+    if not kind.moves_latents:  # a weight shift or a model's own transform renders a code in any space
+        if d.space == "weight":
+            return replace(d, config={**d.config, "latent_space": space}), latent
+        return replace(d, space=space), latent
+    if space == "z" and want in ("w", "w+"):
+        classes = None if classes is None else G.check_classes(classes, latent.shape[0])
+        return d, G.to_space(latent, want, classes)
+    if space == "w" and want == "w+":
+        return d, latent[:, None].expand(-1, G.latent_shape("w+")[0], -1)
+    if space == "w+" and want == "w" and d.kind == "linear":
+        return d.on_layers(G, range(G.latent_shape("w+")[0])), latent
+    raise ValueError(f"a latent in '{space}' cannot be moved by a {d.kind} direction in '{want}'; "
+                     f"invert the image with --space {want if want in ('z', 'w', 'w+') else 'z'} "
+                     "(z codes can be mapped to w and w+, w to w+)")

@@ -3,7 +3,7 @@
     >>> import steerlab.jobs.invert as ta
     >>> run = ta.invert_images(["face.png"], "faces", out="runs/inv")                 # doctest: +SKIP
 
-Files: a latent file is ``<stem>.safetensors`` with tensor ``z`` (N, d) (and ``classes``) and
+Files: a latent file is ``<stem>.safetensors`` with tensor ``z`` (N, *code shape in its space) (and ``classes``) and
 the JSON header (format, model, fingerprint, loss...) in its metadata, beside a readable
 ``<stem>.json`` (`steerlab.models.latents`). Images are read by `steerlab.core.images.load_image`:
 centre-cropped to a square and resized to the model's resolution.
@@ -38,7 +38,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
                   out: str | os.PathLike | None = None, overwrite: bool = False, device: str = "cpu",
                   progress: bool = True, batch_size: int | None = None,
                   truncation: float | None = None, resume: bool = False,
-                  checkpoint_every: int = DEFAULT_EVERY) -> dict:
+                  checkpoint_every: int = DEFAULT_EVERY, space: str = "z") -> dict:
     """Find latents for real images (Eq. 2) and write a run folder (see `steerlab invert --help`).
 
     Each image is inverted from ``restarts`` random starts at once (one batch, or chunks of
@@ -51,6 +51,9 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
         loss, sigma, steps, lr, seed: inversion settings (`steerlab.methods.trajectories.invert`).
         classes: one label per image (or one for all) for a class-conditional model: numbers or the
             model card's class names.
+        space: latent space to invert into: "z" (default, in the norm ball), or "w" / "w+" for StyleGAN
+            models (w+ reconstructs best; the latent file records the space, and `apply` brings it to
+            each direction's space).
         out: run folder (written only when given): ``latent.safetensors`` (+ .json),
             ``reconstruction.png``, ``loss.png``, ``metrics.json``.
         resume, checkpoint_every: with ``out``, the inversion is saved beside it every
@@ -68,6 +71,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
         checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
     checks.check_int("checkpoint_every", checkpoint_every, 1, checks.MAX_STEPS)
     G = model_of(model, device, truncation)
+    G.check_space(space)  # one line naming the model's spaces, before any image is read
     if torch.is_tensor(images):
         targets, names = images.float(), [f"image {i}" for i in range(images.shape[0])]
     else:
@@ -80,23 +84,23 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
     cls = None if classes is None else torch.as_tensor(list(classes), dtype=torch.long)
     cls = G.check_classes(cls, n)
     config = dict(model=G.name, loss=loss, sigma=sigma, steps=steps, lr=lr, restarts=restarts, seed=seed,
-                  batch_size=batch_size, truncation=truncation)
+                  batch_size=batch_size, truncation=truncation, space=space)
 
     def solve(checkpoint: Checkpoint | None = None) -> dict:
         t0 = time.time()
         rep = lambda x: None if x is None else x.repeat_interleave(restarts, 0)  # noqa: E731
         inv = invert(G, rep(targets.to(G.device)), loss=loss, sigma=sigma, steps=steps, lr=lr, seed=seed,
                      classes=rep(cls), progress=progress, batch_size=batch_size, data_parallel=True,
-                     checkpoint=checkpoint)
+                     checkpoint=checkpoint, space=space)
         best = inv.loss.reshape(n, restarts).argmin(1) + torch.arange(n, device=inv.loss.device) * restarts
         z, curve = inv.z[best], inv.curve[:, best]
         seconds = time.time() - t0
         with torch.no_grad():
-            recon = G.synthesize(z, classes=cls).cpu()
-        metrics = {"model": G.name, "loss": loss, "sigma": sigma, "steps": steps, "lr": lr, "restarts": restarts,
+            recon = G.synthesize(z, space=space, classes=cls).cpu()
+        metrics = {"model": G.name, "space": space, "loss": loss, "sigma": sigma, "steps": steps, "lr": lr, "restarts": restarts,
                    "seed": seed, "images": names, "final_loss": inv.loss[best].tolist(),
                    "mse": ((recon - targets.cpu()) ** 2).flatten(1).mean(1).tolist(),
-                   "z_norm": z.norm(dim=1).tolist(), "radius": inv.radius, "invert_seconds": round(seconds, 1)}
+                   "z_norm": z.flatten(1).norm(dim=1).tolist(), "radius": inv.radius, "invert_seconds": round(seconds, 1)}
         metrics["perceptual"] = _perceptual_or_none(recon, targets.cpu())
         return {"out": None, "latent": None, "z": z.cpu(), "reconstruction": recon, "targets": targets.cpu(),
                 "metrics": metrics, "curve": curve}
@@ -119,13 +123,13 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
         metrics = result["metrics"] = run.write_metrics(result["metrics"])
         if tmp is None:  # another rank of a torchrun job: rank 0 writes
             return {**result, "out": out, "latent": out / "latent.safetensors"}
-        save_latent(tmp / "latent", z, G, classes=cls, meta={k: metrics[k] for k in
-                                                             ("loss", "sigma", "steps", "images", "final_loss")})
+        save_latent(tmp / "latent", z, G, classes=cls, space=space,
+                    meta={k: metrics[k] for k in ("loss", "sigma", "steps", "images", "final_loss")})
         save_png(grid_image([targets.cpu(), recon], row_labels=["target", "inverted"], scale=3),
                  tmp / "reconstruction.png")
         c = curve.cpu()
         line_plot(tmp / "loss.png", {f"image {i}": (range(c.shape[0]), c[:, i].tolist()) for i in range(n)},
-                  xlabel="Adam step", ylabel=f"{loss} loss", title=f"inversion into {G.name}", logy=True,
+                  xlabel="Adam step", ylabel=f"{loss} loss", title=f"inversion into {G.name} ({space})", logy=True,
                   markers=False)
     ckpt.clear()
     result.update(out=out, latent=out / "latent.safetensors")

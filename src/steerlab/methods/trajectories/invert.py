@@ -9,6 +9,12 @@ z <- z * min(1, sqrt(d) / ||z||). L is one of steerlab's masked losses: ``"l2"``
 ``"dssim"``, or ``"blurred"``, the Gaussian-blurred loss of Eq. 3 (sigma 3 px by default),
 which down-weights the high frequencies a low-dimensional generator cannot place (App. A).
 
+StyleGAN models can also be inverted in ``w`` or ``w+`` (``space=``): Adam on the code in that space,
+started at the mapped seeded z (so restarts differ), without a norm ball (w is not Gaussian; the ball
+is Eq. 2's prior on z only). w+ (one w per synthesis layer) has the most freedom and reconstructs
+best, w less, z least; edits of a w+ code stay closer to the training distribution the fewer rows
+they move (Abdal et al.'s Image2StyleGAN trade-off, which this module only measures).
+
 Many targets are solved at once: the loss is the *sum* of per-target losses and Adam's
 update is elementwise, so each target's trajectory is exactly the one it would have alone
 (the result does not depend on ``batch_size``).
@@ -40,20 +46,23 @@ class Inversion:
     """Result of `invert`.
 
     Attributes:
-        z: (N, d) solutions, each with ||z|| <= radius.
+        z: (N, *latent_shape) solutions in ``space``: (N, z_dim) with ||z|| <= radius for "z",
+            (N, w_dim) for "w", (N, num_ws, w_dim) for "w+".
         loss: (N,) final reconstruction loss L(target, G(z)).
         curve: (steps + 1, N) loss before each step, then the final one.
-        radius: the norm-ball radius used (``inf`` when unconstrained).
+        radius: the norm-ball radius used (``inf`` when unconstrained, and always in w / w+).
+        space: the latent space of ``z``.
     """
 
     z: Tensor
     loss: Tensor
     curve: Tensor
     radius: float
+    space: str = "z"
 
 
 def project_to_ball(z: Tensor, radius: float) -> Tensor:
-    """Scale each row of z (N, d) that lies outside the ball of ``radius`` back onto it."""
+    """Scale each row of z (N, d) that lies outside the ball of ``radius`` back onto it (``inf``: z as is)."""
     if math.isinf(radius):
         return z
     norm = z.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -93,20 +102,22 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
            sigma: float = 3.0, steps: int = 500, lr: float = 0.1, z_init: Tensor | None = None,
            classes: Tensor | None = None, constrain: bool = True, seed: int = 0,
            batch_size: int | None = None, on_step: StepHook | None = None,
-           progress: bool = True, data_parallel: bool = False, checkpoint: Checkpoint | None = None) -> Inversion:
+           progress: bool = True, data_parallel: bool = False, checkpoint: Checkpoint | None = None,
+           space: str = "z") -> Inversion:
     """Find latents whose images match ``targets`` (Eq. 2), batched over many targets.
 
     Args:
-        G: any steerlab generator (frozen); inversion is in its ``z`` space.
+        G: any steerlab generator (frozen).
         targets: (N, C, R, R) images in [0, 1] for ``G``.
         mask: (N, 1, R, R) in {0, 1}: 1 where the target is defined (e.g. the valid pixels
             of a shifted image); masked-out pixels do not count.
         loss: ``"blurred"`` (Eq. 3, default), ``"l2"`` / ``"mse"`` or ``"dssim"``.
         sigma: Gaussian standard deviation (px) of the blurred loss.
         steps, lr: Adam iterations and learning rate (Fig. 10 uses lr 0.1).
-        z_init: (N, d) starting points; default N(0, I) draws seeded by ``seed``.
+        z_init: (N, z_dim) starting z; default N(0, I) draws seeded by ``seed``. In w / w+ the
+            start is ``G.to_space(z_init, space)``.
         classes: (N,) labels for a class-conditional ``G``.
-        constrain: keep ||z|| <= sqrt(d) after every step (Eq. 2); False gives Eq. 1.
+        constrain: keep ||z|| <= sqrt(d) after every step (Eq. 2); False gives Eq. 1. Only in z.
         batch_size: targets optimised together (default all); does not change the result.
         on_step: called as ``on_step(step, z, images)`` before every update, with z inside
             the ball and images = G(z), both detached (per chunk when ``batch_size`` < N).
@@ -117,6 +128,8 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
         checkpoint: save the solved chunks and the current chunk's z, Adam state and curve every
             ``checkpoint.every`` steps, and continue from the last save (the same result as an
             uninterrupted run). One process only: ignored when the targets are split over ranks.
+        space: the latent space to solve in: "z" (default), or "w" / "w+" where ``G`` has them
+            (StyleGAN models); another space is refused with one line listing the model's.
 
     Returns:
         An `Inversion` (z, final loss, loss curve, radius).
@@ -125,6 +138,7 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
         >>> inv = invert(G, G.synthesize(G.sample_z(4)), steps=200)    # doctest: +SKIP
         >>> inv.z.norm(dim=1) <= G.z_dim ** 0.5 + 1e-4                  # doctest: +SKIP
     """
+    G.check_space(space)
     check_targets(G, targets, mask)
     loss_fn = inversion_loss(loss, sigma)
     checks.check_int("steps", steps, 0, checks.MAX_STEPS)
@@ -132,16 +146,20 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
     if batch_size is not None:
         checks.check_int("batch_size", batch_size, 1, checks.MAX_COUNT)
     n, device = targets.shape[0], G.device
-    radius = math.sqrt(G.z_dim) if constrain else math.inf
+    radius = math.sqrt(G.z_dim) if constrain and space == "z" else math.inf
     if z_init is None:
         z_init = G.sample_z(n, generator=torch.Generator().manual_seed(seed))
     if tuple(z_init.shape) != (n, G.z_dim) or not torch.isfinite(z_init).all():
         raise ValueError(f"z_init must be finite with shape ({n}, {G.z_dim}), got {tuple(z_init.shape)}")
     classes = G.check_classes(classes, n)
+    start = project_to_ball(z_init.to(device).float(), radius)
+    if space != "z":
+        with torch.no_grad():
+            start = G.to_space(start, space, classes)
     split = data_parallel and distributed.world() > 1
     batch_size = batch_size or max(math.ceil(n / distributed.world()) if split else n, 1)
     own = distributed.shard(n, batch_size) if split else slice(0, n)
-    zs = [torch.zeros(0, G.z_dim, device=device)]
+    zs = [start[:0]]
     curves = [torch.zeros(steps + 1, 0, device=device)]
     checkpoint = None if split else checkpoint
     saved = None if checkpoint is None else checkpoint.load()
@@ -162,10 +180,10 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
                              "curve": torch.stack(curve), **opt_t}, {"step": step, "param_groups": groups})
 
         z, curve = _invert_batch(G, targets[sl].to(device), None if mask is None else mask[sl].to(device),
-                                 loss_fn, project_to_ball(z_init[sl].to(device).float(), radius), steps, lr,
+                                 loss_fn, start[sl], steps, lr,
                                  radius, None if classes is None else classes[sl],
                                  on_step, bar, checkpoint=checkpoint, save=save,
-                                 saved=saved if lo == first else None)
+                                 saved=saved if lo == first else None, space=space)
         zs.append(z)
         curves.append(curve)
         if checkpoint is not None and sl.stop < own.stop:  # a solved chunk is never redone
@@ -174,11 +192,11 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
     z, curve = torch.cat(zs), torch.cat(curves, dim=1)
     if split:  # every rank's targets, in order
         z, curve = distributed.gather(z), distributed.gather(curve.T.contiguous()).T
-    return Inversion(z=z, loss=curve[-1].clone(), curve=curve, radius=radius)
+    return Inversion(z=z, loss=curve[-1].clone(), curve=curve, radius=radius, space=space)
 
 
 def _invert_batch(G, target, mask, loss_fn, z0, steps, lr, radius, classes, on_step, bar, *,
-                  checkpoint=None, save=None, saved=None):
+                  checkpoint=None, save=None, saved=None, space="z"):
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     curve, start = [], 0
@@ -195,7 +213,7 @@ def _invert_batch(G, target, mask, loss_fn, z0, steps, lr, radius, classes, on_s
         bar.update(start)
     for i in range(start, steps + 1):
         with torch.set_grad_enabled(i < steps):  # the final loss is only read: build no graph for it
-            out = G.synthesize(z, classes=classes)
+            out = G.synthesize(z, space=space, classes=classes)
             per = loss_fn(out, target, mask)  # (B,)
         curve.append(per.detach())
         if i % 25 == 0 or i == steps:  # stop at a NaN/inf loss or latent, never return one
