@@ -244,3 +244,49 @@ def test_checkpoint_round_trip_refusals_and_the_test_hook_is_inert(tmp_path):
     ckpt.clear()
     assert sorted(os.listdir(tmp_path)) == ["p.safetensors"]
     assert KILL_AFTER_SAVES not in os.environ  # saves above ran the hook: unset, it does nothing
+
+
+# --------------------------------------------------------------------------- reproduce: sub-run resume
+NL_ARGS = ["reproduce", "nonlinear-walks", "--set", "edits=shift_x", "--set", "gan_steps=2", "--set", "batch_size=8",
+           "--set", "width=8", "--set", "z_dim=8", "--set", "resolution=16", "--set", "walk_steps=4",
+           "--set", "nonlinear_steps=4", "--set", "hidden=8", "--set", "n_eval=8", "--checkpoint-every", "2"]
+# the digit CNN trained for a few steps (the experiment's measurements, not their numbers), then the CLI
+_QUICK_MAIN = ("import sys; from functools import partial; from steerlab.metrics import digit_features as f; "
+               "from steerlab.reproduce import _digits as d; q = partial(f.digit_classifier, steps=5, copies=0); "
+               "f.digit_classifier = d.digit_classifier = q; from steerlab.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def _quick_cli(args: list[str], saves: int | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=SRC)
+    env.pop(KILL_AFTER_SAVES, None)
+    if saves is not None:
+        env[KILL_AFTER_SAVES] = str(saves)
+    return subprocess.run([sys.executable, "-c", _QUICK_MAIN, *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_reproduce_killed_and_resumed_gives_the_same_metrics(tmp_path):
+    """nonlinear-walks: killed inside its second walk (after the GAN and the first walk were saved as
+    finished sub-runs), resumed: the same metrics and the same direction tensors as a run never killed."""
+    ref, out = tmp_path / "ref", tmp_path / "nl"
+    r = _quick_cli([*NL_ARGS, "--out", str(ref)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    # saves: 1 the run's file, 2 the GAN, 3-4 the linear walk's steps 2 and 4, 5 it finished, 6 the nonlinear's step 2
+    r = _quick_cli([*NL_ARGS, "--out", str(out)], saves=6)
+    assert r.returncode == -signal.SIGKILL, (r.returncode, r.stderr[-2000:])
+    left = _checkpoint_files(out)
+    assert not out.exists() and ".nl.ckpt.gan.done.safetensors" in left
+    assert ".nl.ckpt.shift_x-linear.done.safetensors" in left and ".nl.ckpt.shift_x-nonlinear.safetensors" in left
+    from steerlab.jobs.reproduce import reproduce
+    with pytest.raises(ValueError, match="made with --walk-steps 4, this run has 6") as e:  # other options: refused
+        reproduce("nonlinear-walks", out, options=NL_ARGS[3:-2:2] + ["walk_steps=6"], resume=True, checkpoint_every=2)
+    assert "\n" not in str(e.value) and not out.exists()
+    r = _quick_cli([*NL_ARGS, "--out", str(out), "--resume"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    same = {"total_seconds", "model_text"}  # wall-clock times, also the one in the model's description
+    assert ({k: v for k, v in _numbers(out / "metrics.json").items() if k not in same}
+            == {k: v for k, v in _numbers(ref / "metrics.json").items() if k not in same})
+    for kind in ("linear", "nonlinear", "nn-linear"):
+        _same_tensors(out / "directions" / f"shift_x-{kind}.safetensors", ref / "directions" / f"shift_x-{kind}.safetensors")
+    _same_tensors(out / "models" / "digits-vanilla.safetensors", ref / "models" / "digits-vanilla.safetensors")
+    _no_leftovers(out)

@@ -26,6 +26,7 @@ from scipy.special import erf
 from scipy.stats import spearmanr
 
 from steerlab.core import seeds
+from steerlab.core.checkpoint import DEFAULT_EVERY
 from steerlab.core.runs import Run
 from steerlab.data.dsprites import MARGIN_PX, RESOLUTION, sample_dsprites
 from steerlab.evaluation.trajectories import sweep_factor
@@ -103,7 +104,7 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
                        train_steps: int = 2000, batch_size: int = 64, n_train: int = 20000,
                        n_trajectories: int = 32, T: float = 0.2, n_steps: int = 10, steps_per_target: int = 50,
                        n_eval: int = 64, seed: int = 0, overwrite: bool = False, device: str = "cpu",
-                       progress: bool = True) -> dict:
+                       progress: bool = True, resume: bool = False, checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Reproduce Fig. 5 and write a run folder (see `steerlab reproduce beta-vae --help`).
 
     How disentangled a beta-VAE comes out depends on its training seed as much as on beta

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from steerlab.core.checkpoint import DEFAULT_EVERY
+
 # attribute -> (edit whose walk moves it, measure, key); the paper's Table 1 columns
 BIAS_ATTRIBUTES = {
     "luminance": ("brightness", "object_colour", "luminance"),
@@ -105,7 +107,8 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
                    attributes: tuple[str, ...] = tuple(BIAS_ATTRIBUTES), walk_steps: int = 1000,
                    walks: str | None = None, n_per_class: int = 200, n_data_per_class: int = 200,
                    n_alphas: int = 7, fid_factor: float = 2.0, walk_kind: str = "linear", seed: int = 0,
-                   overwrite: bool = False, device: str = "cpu", progress: bool = True) -> dict:
+                   overwrite: bool = False, device: str = "cpu", progress: bool = True, resume: bool = False,
+                   checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Dataset sigma vs model delta-mu per class (Eq. 6) for each attribute; Table 1's Pearson r.
 
     Args:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from steerlab.core import seeds
+from steerlab.core.checkpoint import DEFAULT_EVERY
 from steerlab.core.runs import Run
 from steerlab.edits import get_edit
 from steerlab.evaluation.steerability import held_out, target_l2
@@ -34,7 +35,8 @@ def reproduce_steerable_training(out="runs/steerable-training", *, edits=("zoom"
                                  joint_lr: float = 0.01, walk_steps: int = 600, walk_lr: float = 0.01,
                                  resolution: int = 32, procedural: int = 0, mnist: str | None = None,
                                  n_eval: int = 256, seed: int = 0, overwrite: bool = False,
-                                 device: str = "cpu", progress: bool = True) -> dict:
+                                 device: str = "cpu", progress: bool = True, resume: bool = False,
+                                 checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Run the three Fig. 9 set-ups for each edit and write one run folder.
 
     Args:
