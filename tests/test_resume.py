@@ -290,3 +290,29 @@ def test_reproduce_killed_and_resumed_gives_the_same_metrics(tmp_path):
         _same_tensors(out / "directions" / f"shift_x-{kind}.safetensors", ref / "directions" / f"shift_x-{kind}.safetensors")
     _same_tensors(out / "models" / "digits-vanilla.safetensors", ref / "models" / "digits-vanilla.safetensors")
     _no_leftovers(out)
+
+
+def test_reproduce_beta_vae_interrupted_between_models_resumes_identically(tmp_path, monkeypatch):
+    """beta-vae: stopped right after its first model was saved as a finished sub-run; the resumed run
+    trains only the second and its metrics, directions and models equal an uninterrupted run's."""
+    from steerlab.reproduce.beta_vae import reproduce_beta_vae
+    tiny = dict(betas=(1, 5), seeds=(0,), train_steps=3, batch_size=8, n_train=32, n_trajectories=2, n_steps=2,
+                steps_per_target=2, n_eval=4, progress=False)
+    ref = reproduce_beta_vae(tmp_path / "ref", **tiny)["out"]
+    out = tmp_path / "bv"
+    _interrupt_after(monkeypatch, 2)  # save 1: the run's file, save 2: model beta 1 finished
+    with pytest.raises(_Interrupted):
+        reproduce_beta_vae(out, **tiny)
+    assert ".bv.ckpt.b1-s0.done.safetensors" in _checkpoint_files(out) and not out.exists()
+    monkeypatch.setattr(checkpoint_module, "kill_hook", lambda: None)
+    import steerlab.reproduce.beta_vae as bv
+    trained, train = [], bv.train_dsprites_vae
+    monkeypatch.setattr(bv, "train_dsprites_vae", lambda beta, **kw: trained.append(beta) or train(beta, **kw))
+    reproduce_beta_vae(out, resume=True, **tiny)
+    assert trained == [5]  # the finished model was read back, not trained again
+    assert _numbers(out / "metrics.json") == _numbers(ref / "metrics.json")
+    for name in ("direction-b1.safetensors", "direction-b5.safetensors", "models/dsprites-vae-b1.safetensors",
+                 "models/dsprites-vae-b5.safetensors"):
+        _same_tensors(out / name, ref / name)
+    _no_leftovers(out)
+
