@@ -265,6 +265,7 @@ def _quick_cli(args: list[str], saves: int | None = None) -> subprocess.Complete
                           timeout=600)
 
 
+@pytest.mark.slow  # about 2 CPU-minutes: a tiny digits GAN, walks and the digit CNN
 def test_reproduce_killed_and_resumed_gives_the_same_metrics(tmp_path):
     """nonlinear-walks: killed inside its second walk (after the GAN and the first walk were saved as
     finished sub-runs), resumed: the same metrics and the same direction tensors as a run never killed."""
@@ -321,3 +322,37 @@ def test_reproduce_beta_vae_interrupted_between_models_resumes_identically(tmp_p
         _same_tensors(out / name, ref / name)
     _no_leftovers(out)
 
+
+
+@pytest.mark.slow  # about 2 CPU-minutes: a tiny digits GAN, walks and the digit CNN
+def test_reproduce_steerable_training_interrupted_between_set_ups_resumes_identically(tmp_path, monkeypatch):
+    """steerable-training: stopped after two of its three set-ups were saved; the resumed run trains only
+    the third (the joint G,W) and its metrics and directions equal an uninterrupted run's."""
+    from functools import partial
+
+    from steerlab.jobs.reproduce import reproduce
+    from steerlab.metrics import digit_features
+    from steerlab.reproduce import _digits
+    quick = partial(digit_features.digit_classifier, steps=5, copies=0)  # the measurements, not their numbers
+    monkeypatch.setattr(digit_features, "digit_classifier", quick)
+    monkeypatch.setattr(_digits, "digit_classifier", quick)
+    opts = ["edits=zoom", "gan_steps=2", "batch_size=8", "width=8", "z_dim=8", "resolution=16", "n_eval=8",
+            "walk_steps=2"]
+    ref = reproduce("steerable-training", tmp_path / "ref", options=opts)["out"]
+    out = tmp_path / "st"
+    _interrupt_after(monkeypatch, 3)  # saves: the run's file, zoom W, zoom W+aug
+    with pytest.raises(_Interrupted):
+        reproduce("steerable-training", out, options=opts)
+    monkeypatch.setattr(checkpoint_module, "kill_hook", lambda: None)
+    import steerlab.reproduce.steerable_training as st
+    trained, train = [], st.train_steerable
+    monkeypatch.setattr(st, "train_steerable", lambda *a, **kw: trained.append(a[5]) or train(*a, **kw))
+    reproduce("steerable-training", out, options=opts, resume=True)
+    assert trained == ["argmin_gw"]
+    got, want = (_numbers(p / "metrics.json") for p in (out, ref))
+    assert {k: v for k, v in got.items() if k != "total_seconds"} == {k: v for k, v in want.items()
+                                                                      if k != "total_seconds"}
+    for mode in ("argmin_w", "argmin_w_aug", "argmin_gw"):
+        _same_tensors(out / "directions" / f"zoom-{mode}.safetensors", ref / "directions" / f"zoom-{mode}.safetensors")
+    _same_tensors(out / "models" / "digits-joint-zoom.safetensors", ref / "models" / "digits-joint-zoom.safetensors")
+    _no_leftovers(out)
