@@ -356,3 +356,29 @@ def test_reproduce_steerable_training_interrupted_between_set_ups_resumes_identi
         _same_tensors(out / "directions" / f"zoom-{mode}.safetensors", ref / "directions" / f"zoom-{mode}.safetensors")
     _same_tensors(out / "models" / "digits-joint-zoom.safetensors", ref / "models" / "digits-joint-zoom.safetensors")
     _no_leftovers(out)
+
+
+@pytest.mark.slow  # about 1.5 CPU-minutes: two walks on the shapes model and their FID sweeps
+def test_reproduce_bias_interrupted_mid_walk_resumes_identically(tmp_path, monkeypatch):
+    """bias: stopped inside its second walk (the first saved as finished); the resumed run reads the
+    first back, continues the second from its last save and measures the same numbers."""
+    from steerlab.reproduce.bias import reproduce_bias
+    kw = dict(attributes=("luminance", "zoom"), walk_steps=4, n_per_class=4, n_data_per_class=4, n_alphas=3,
+              progress=False, checkpoint_every=2)
+    ref = reproduce_bias(tmp_path / "ref", **kw)["out"]
+    out = tmp_path / "b"
+    _interrupt_after(monkeypatch, 5)  # the run's file, luminance steps 2 and 4, luminance done, zoom step 2
+    with pytest.raises(_Interrupted):
+        reproduce_bias(out, **kw)
+    left = _checkpoint_files(out)
+    assert ".b.ckpt.walk-luminance.done.safetensors" in left and ".b.ckpt.walk-zoom.safetensors" in left
+    monkeypatch.setattr(checkpoint_module, "kill_hook", lambda: None)
+    reproduce_bias(out, resume=True, **kw)
+    got, want = (_numbers(p / "metrics.json") for p in (out, ref))
+    for m in (got, want):
+        for a in m["attributes"].values():
+            a.pop("walk_seconds")
+    assert got == want
+    for edit in ("brightness", "zoom"):
+        _same_tensors(out / "walks" / f"{edit}.safetensors", ref / "walks" / f"{edit}.safetensors")
+    _no_leftovers(out)
