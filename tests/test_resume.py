@@ -244,3 +244,141 @@ def test_checkpoint_round_trip_refusals_and_the_test_hook_is_inert(tmp_path):
     ckpt.clear()
     assert sorted(os.listdir(tmp_path)) == ["p.safetensors"]
     assert KILL_AFTER_SAVES not in os.environ  # saves above ran the hook: unset, it does nothing
+
+
+# --------------------------------------------------------------------------- reproduce: sub-run resume
+NL_ARGS = ["reproduce", "nonlinear-walks", "--set", "edits=shift_x", "--set", "gan_steps=2", "--set", "batch_size=8",
+           "--set", "width=8", "--set", "z_dim=8", "--set", "resolution=16", "--set", "walk_steps=4",
+           "--set", "nonlinear_steps=4", "--set", "hidden=8", "--set", "n_eval=8", "--checkpoint-every", "2"]
+# the digit CNN trained for a few steps (the experiment's measurements, not their numbers), then the CLI
+_QUICK_MAIN = ("import sys; from functools import partial; from steerlab.metrics import digit_features as f; "
+               "from steerlab.reproduce import _digits as d; q = partial(f.digit_classifier, steps=5, copies=0); "
+               "f.digit_classifier = d.digit_classifier = q; from steerlab.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def _quick_cli(args: list[str], saves: int | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=SRC)
+    env.pop(KILL_AFTER_SAVES, None)
+    if saves is not None:
+        env[KILL_AFTER_SAVES] = str(saves)
+    return subprocess.run([sys.executable, "-c", _QUICK_MAIN, *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow  # about 2 CPU-minutes: a tiny digits GAN, walks and the digit CNN
+def test_reproduce_killed_and_resumed_gives_the_same_metrics(tmp_path):
+    """nonlinear-walks: killed inside its second walk (after the GAN and the first walk were saved as
+    finished sub-runs), resumed: the same metrics and the same direction tensors as a run never killed."""
+    ref, out = tmp_path / "ref", tmp_path / "nl"
+    r = _quick_cli([*NL_ARGS, "--out", str(ref)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    # saves: 1 the run's file, 2 the GAN, 3-4 the linear walk's steps 2 and 4, 5 it finished, 6 the nonlinear's step 2
+    r = _quick_cli([*NL_ARGS, "--out", str(out)], saves=6)
+    assert r.returncode == -signal.SIGKILL, (r.returncode, r.stderr[-2000:])
+    left = _checkpoint_files(out)
+    assert not out.exists() and ".nl.ckpt.gan.done.safetensors" in left
+    assert ".nl.ckpt.shift_x-linear.done.safetensors" in left and ".nl.ckpt.shift_x-nonlinear.safetensors" in left
+    from steerlab.jobs.reproduce import reproduce
+    with pytest.raises(ValueError, match="made with --walk-steps 4, this run has 6") as e:  # other options: refused
+        reproduce("nonlinear-walks", out, options=NL_ARGS[3:-2:2] + ["walk_steps=6"], resume=True, checkpoint_every=2)
+    assert "\n" not in str(e.value) and not out.exists()
+    r = _quick_cli([*NL_ARGS, "--out", str(out), "--resume"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    same = {"total_seconds", "model_text"}  # wall-clock times, also the one in the model's description
+    assert ({k: v for k, v in _numbers(out / "metrics.json").items() if k not in same}
+            == {k: v for k, v in _numbers(ref / "metrics.json").items() if k not in same})
+    for kind in ("linear", "nonlinear", "nn-linear"):
+        _same_tensors(out / "directions" / f"shift_x-{kind}.safetensors", ref / "directions" / f"shift_x-{kind}.safetensors")
+    _same_tensors(out / "models" / "digits-vanilla.safetensors", ref / "models" / "digits-vanilla.safetensors")
+    _no_leftovers(out)
+
+
+def test_reproduce_beta_vae_interrupted_between_models_resumes_identically(tmp_path, monkeypatch):
+    """beta-vae: stopped right after its first model was saved as a finished sub-run; the resumed run
+    trains only the second and its metrics, directions and models equal an uninterrupted run's."""
+    from steerlab.reproduce.beta_vae import reproduce_beta_vae
+    tiny = dict(betas=(1, 5), seeds=(0,), train_steps=3, batch_size=8, n_train=32, n_trajectories=2, n_steps=2,
+                steps_per_target=2, n_eval=4, progress=False)
+    ref = reproduce_beta_vae(tmp_path / "ref", **tiny)["out"]
+    out = tmp_path / "bv"
+    _interrupt_after(monkeypatch, 2)  # save 1: the run's file, save 2: model beta 1 finished
+    with pytest.raises(_Interrupted):
+        reproduce_beta_vae(out, **tiny)
+    assert ".bv.ckpt.b1-s0.done.safetensors" in _checkpoint_files(out) and not out.exists()
+    monkeypatch.setattr(checkpoint_module, "kill_hook", lambda: None)
+    import steerlab.reproduce.beta_vae as bv
+    trained, train = [], bv.train_dsprites_vae
+    monkeypatch.setattr(bv, "train_dsprites_vae", lambda beta, **kw: trained.append(beta) or train(beta, **kw))
+    reproduce_beta_vae(out, resume=True, **tiny)
+    assert trained == [5]  # the finished model was read back, not trained again
+    got, want = (_numbers(p / "metrics.json") for p in (out, ref))
+    for m in (got, want):  # the other wall-clock time of each model
+        for runs in m["per_beta"].values():
+            for r in runs.values():
+                r.pop("trajectory_seconds")
+    assert got == want
+    for name in ("direction-b1.safetensors", "direction-b5.safetensors", "models/dsprites-vae-b1.safetensors",
+                 "models/dsprites-vae-b5.safetensors"):
+        _same_tensors(out / name, ref / name)
+    _no_leftovers(out)
+
+
+
+@pytest.mark.slow  # about 2 CPU-minutes: a tiny digits GAN, walks and the digit CNN
+def test_reproduce_steerable_training_interrupted_between_set_ups_resumes_identically(tmp_path, monkeypatch):
+    """steerable-training: stopped after two of its three set-ups were saved; the resumed run trains only
+    the third (the joint G,W) and its metrics and directions equal an uninterrupted run's."""
+    from functools import partial
+
+    from steerlab.jobs.reproduce import reproduce
+    from steerlab.metrics import digit_features
+    from steerlab.reproduce import _digits
+    quick = partial(digit_features.digit_classifier, steps=5, copies=0)  # the measurements, not their numbers
+    monkeypatch.setattr(digit_features, "digit_classifier", quick)
+    monkeypatch.setattr(_digits, "digit_classifier", quick)
+    opts = ["edits=zoom", "gan_steps=2", "batch_size=8", "width=8", "z_dim=8", "resolution=16", "n_eval=8",
+            "walk_steps=2"]
+    ref = reproduce("steerable-training", tmp_path / "ref", options=opts)["out"]
+    out = tmp_path / "st"
+    _interrupt_after(monkeypatch, 3)  # saves: the run's file, zoom W, zoom W+aug
+    with pytest.raises(_Interrupted):
+        reproduce("steerable-training", out, options=opts)
+    monkeypatch.setattr(checkpoint_module, "kill_hook", lambda: None)
+    import steerlab.reproduce.steerable_training as st
+    trained, train = [], st.train_steerable
+    monkeypatch.setattr(st, "train_steerable", lambda *a, **kw: trained.append(a[5]) or train(*a, **kw))
+    reproduce("steerable-training", out, options=opts, resume=True)
+    assert trained == ["argmin_gw"]
+    got, want = (_numbers(p / "metrics.json") for p in (out, ref))
+    assert {k: v for k, v in got.items() if k != "total_seconds"} == {k: v for k, v in want.items()
+                                                                      if k != "total_seconds"}
+    for mode in ("argmin_w", "argmin_w_aug", "argmin_gw"):
+        _same_tensors(out / "directions" / f"zoom-{mode}.safetensors", ref / "directions" / f"zoom-{mode}.safetensors")
+    _same_tensors(out / "models" / "digits-joint-zoom.safetensors", ref / "models" / "digits-joint-zoom.safetensors")
+    _no_leftovers(out)
+
+
+@pytest.mark.slow  # about 1.5 CPU-minutes: two walks on the shapes model and their FID sweeps
+def test_reproduce_bias_interrupted_mid_walk_resumes_identically(tmp_path, monkeypatch):
+    """bias: stopped inside its second walk (the first saved as finished); the resumed run reads the
+    first back, continues the second from its last save and measures the same numbers."""
+    from steerlab.reproduce.bias import reproduce_bias
+    kw = dict(attributes=("luminance", "zoom"), walk_steps=4, n_per_class=4, n_data_per_class=4, n_alphas=3,
+              progress=False, checkpoint_every=2)
+    ref = reproduce_bias(tmp_path / "ref", **kw)["out"]
+    out = tmp_path / "b"
+    _interrupt_after(monkeypatch, 5)  # the run's file, luminance steps 2 and 4, luminance done, zoom step 2
+    with pytest.raises(_Interrupted):
+        reproduce_bias(out, **kw)
+    left = _checkpoint_files(out)
+    assert ".b.ckpt.walk-luminance.done.safetensors" in left and ".b.ckpt.walk-zoom.safetensors" in left
+    monkeypatch.setattr(checkpoint_module, "kill_hook", lambda: None)
+    reproduce_bias(out, resume=True, **kw)
+    got, want = (_numbers(p / "metrics.json") for p in (out, ref))
+    for m in (got, want):
+        for a in m["attributes"].values():
+            a.pop("walk_seconds")
+    assert got == want
+    for edit in ("brightness", "zoom"):
+        _same_tensors(out / "walks" / f"{edit}.safetensors", ref / "walks" / f"{edit}.safetensors")
+    _no_leftovers(out)

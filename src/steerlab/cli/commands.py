@@ -293,6 +293,8 @@ class Reproduce(Command):
                    "steerable-training: Jahanian Fig. 9; nonlinear-walks: Jahanian Fig. 7, App. A.3-A.4; "
                    "bias: Jahanian Sec. 4.2, Fig. 6, Table 1 (configured with --set KEY=VALUE).")
     shared, out_default = ("seed", "out", "overwrite", "device"), "runs/reproduce-EXPERIMENT-N, the first N free"
+    shared += ("resume", "checkpoint_every")
+    checkpoint_every = 50
 
     def add_arguments(self, p) -> None:
         p.add_argument("experiment", help=f"experiment name: {', '.join(REPRODUCTIONS)} (beta-vae: Plumerault "
@@ -325,7 +327,8 @@ class Reproduce(Command):
         run = reproduce(args.experiment, args.out, options=args.options, betas=args.betas, seeds=args.seeds,
                         pretrained=args.pretrained, full=args.full, train_steps=args.train_steps,
                         n_trajectories=args.trajectories, steps_per_target=args.steps_per_target,
-                        n_eval=args.n_eval, seed=args.seed, overwrite=args.overwrite, device=args.device)
+                        n_eval=args.n_eval, seed=args.seed, overwrite=args.overwrite, device=args.device,
+                        resume=args.resume, checkpoint_every=args.checkpoint_every)
         print(run["summary"])
         print(f"report: {Path(run['out']) / 'report.html'}")
         return 0

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from steerlab.core import checks
+from steerlab.core.checkpoint import DEFAULT_EVERY
 from steerlab.core.runs import fresh_folder
 from steerlab.reproduce import get_reproduction
 from steerlab.reproduce.options import GENERIC, parse_options
@@ -15,20 +16,25 @@ def reproduce(experiment: str, out: str | Path | None = None, *, options: Sequen
               betas: str | Sequence[float] = (1, 5, 10, 20), seeds: Sequence[int] = (0, 1, 2),
               pretrained: bool = False, full: bool = False, train_steps: int = 2000, n_trajectories: int = 32,
               steps_per_target: int = 50, n_eval: int = 64, seed: int = 0, overwrite: bool = False,
-              device: str = "cpu") -> dict:
+              device: str = "cpu", resume: bool = False, checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Run ``experiment`` into ``out`` (default ``runs/EXPERIMENT``).
 
     The generic experiments (steerable-training, nonlinear-walks, bias) take ``options`` as
     ``["KEY=VALUE", ...]`` (their own keyword arguments); beta-vae takes the named arguments.
+    Every finished sub-run (a trained model, a learned walk, an evaluation) is kept in a
+    checkpoint beside ``out``; ``resume=True`` continues a run that died from there with the same
+    result (`steerlab.reproduce._resume`).
 
     Returns:
         the experiment's ``{"out", "metrics", ...}`` with a one-paragraph ``"summary"`` added.
     """
     fn = get_reproduction(experiment)
     checks.check_device(device)
-    out = Path(out or fresh_folder("reproduce", experiment))
+    checks.check_int("checkpoint_every", checkpoint_every, 1, checks.MAX_STEPS)
+    out = Path(out or fresh_folder("reproduce", experiment, resume=resume))
+    keep = dict(resume=resume, checkpoint_every=checkpoint_every)
     if experiment in GENERIC:  # configured by --set KEY=VALUE (the function's own options)
-        run = fn(out, overwrite=overwrite, device=device, seed=seed, **parse_options(fn, list(options or [])))
+        run = fn(out, overwrite=overwrite, device=device, seed=seed, **parse_options(fn, list(options or [])), **keep)
         run.setdefault("summary", f"metrics: {Path(run['out']) / 'metrics.json'}")
         return run
     if options:
@@ -47,7 +53,7 @@ def reproduce(experiment: str, out: str | Path | None = None, *, options: Sequen
         raise ValueError(f"--betas must be finite numbers > 0, e.g. 1,5,10,20 (got {betas!r})")
     run = fn(out, betas=list(betas), seeds=seeds, pretrained=pretrained, full=full, train_steps=train_steps,
              n_trajectories=n_trajectories, steps_per_target=steps_per_target, n_eval=n_eval, seed=seed,
-             overwrite=overwrite, device=device)
+             overwrite=overwrite, device=device, **keep)
     m = run["metrics"]
     lines = [f"std of the controlled position per beta (mean over seeds {','.join(map(str, seeds))}): "
              + ", ".join(f"beta {k}: {v:.4f}" for k, v in m["std_per_beta"].items())]

@@ -26,6 +26,7 @@ from scipy.special import erf
 from scipy.stats import spearmanr
 
 from steerlab.core import seeds
+from steerlab.core.checkpoint import DEFAULT_EVERY
 from steerlab.core.runs import Run
 from steerlab.data.dsprites import MARGIN_PX, RESOLUTION, sample_dsprites
 from steerlab.evaluation.trajectories import sweep_factor
@@ -35,6 +36,7 @@ from steerlab.models.vae import BetaVAE, train_beta_vae
 from steerlab.report import html
 from steerlab.report.plots import grid_image, line_plot, save_png
 from steerlab.report.trajectories import plot_factor_sweeps
+from steerlab.reproduce._resume import SubRuns, direction_from, direction_tensors, load_module, module_tensors
 
 __all__ = ["reproduce_beta_vae", "train_dsprites_vae", "bundled_name", "x_code_linearity", "erf_fit", "BETAS", "X_HALF_RANGE"]
 
@@ -103,7 +105,7 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
                        train_steps: int = 2000, batch_size: int = 64, n_train: int = 20000,
                        n_trajectories: int = 32, T: float = 0.2, n_steps: int = 10, steps_per_target: int = 50,
                        n_eval: int = 64, seed: int = 0, overwrite: bool = False, device: str = "cpu",
-                       progress: bool = True) -> dict:
+                       progress: bool = True, resume: bool = False, checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Reproduce Fig. 5 and write a run folder (see `steerlab reproduce beta-vae --help`).
 
     How disentangled a beta-VAE comes out depends on its training seed as much as on beta
@@ -124,6 +126,9 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
         n_trajectories, T, n_steps, steps_per_target: Algorithm 1 on shift_x.
         n_eval: held-out samples per s in the evaluation (s = -3 .. 3, step 0.5).
         seed: seed of the trajectories and the evaluation draws.
+        resume, checkpoint_every: each finished model (training, direction, evaluation) is kept in
+            a checkpoint beside ``out``; ``resume`` continues a run that died from the next model
+            (`_resume.SubRuns`; an unfinished one starts over).
 
     Returns:
         ``{"out": Path, "metrics": dict}``.
@@ -142,12 +147,33 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
     s_values = np.linspace(-3, 3, 13)
     with Run("reproduce beta-vae", out, device=device, overwrite=overwrite) as run:
         tmp = run.folder
+        subs = SubRuns(out, dict(betas=list(betas), seeds=list(seeds), pretrained=pretrained, full=full,
+                                 train_steps=train_steps, batch_size=batch_size, n_train=n_train,
+                                 n_trajectories=n_trajectories, T=T, n_steps=n_steps,
+                                 steps_per_target=steps_per_target, n_eval=n_eval, seed=seed),
+                       resume=resume, every=checkpoint_every)
         sweeps, strips, curves, per_beta = {}, [], {}, {}
         for i, (k, beta) in enumerate((k, beta) for k in seeds for beta in betas):
             key, name = f"{beta:g}", bundled_name(beta, k)
             if progress:  # the progress bars below are per phase: say which model they belong to
                 print(f"beta-vae model {i + 1}/{len(seeds) * len(betas)}: beta {key}, training seed {k}",
                       file=sys.stderr, flush=True)
+            blank = None if pretrained else BetaVAE(beta=beta, name=name)  # drawn before the random state is restored
+            saved = subs.done(f"b{key}-s{k}")
+            if saved is not None:  # a finished sub-run: its model, its direction and its numbers
+                tensors, state = saved
+                G = load_model(name, device=device) if pretrained else load_module(blank.to(device), tensors, "G")
+                d = direction_from(tensors, state["direction"], "d")
+                entry = per_beta.setdefault(key, {})[str(k)] = state["entry"]
+                if not pretrained:
+                    curves[f"beta {key}, seed {k}"] = (np.arange(1, len(state["rec_curve"]) + 1) * 50, state["rec_curve"])
+                    save_generator(G, tmp / "models" / name,
+                                   card={"description": f"beta-VAE (beta={key}, seed {k}) on procedural dSprites",
+                                         "training": entry["training"]})
+                d.save(tmp / f"direction-{name.removeprefix('dsprites-vae-')}")
+                sweeps[f"beta = {key}, seed {k}"] = state["sweep"]
+                strips += _strip(G, d, s_values[::2], seed)
+                continue
             t0 = time.time()
             if pretrained:
                 G = load_model(name, device=device)
@@ -188,6 +214,10 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
                 "erf_fit_of_mean_x": erf_fit(s_values, sweep["mean"]),
                 "x_range": [float(np.nanmin(sweep["mean"])), float(np.nanmax(sweep["mean"]))],
                 "training": train_log, "train_seconds": round(train_s, 1), "trajectory_seconds": round(traj_s, 1)}
+            d_tensors, header = direction_tensors(d, "d")
+            subs.finish(f"b{key}-s{k}", {**d_tensors, **({} if pretrained else module_tensors(G, "G"))},
+                        {"direction": header, "entry": per_beta[key][str(k)], "sweep": sweep,
+                         "rec_curve": [] if pretrained else log["rec_curve"]})
             strips += _strip(G, d, s_values[::2], seed)
         per_seed = {key: {k: v["std_mean"] for k, v in runs.items()} for key, runs in per_beta.items()}
         std = {key: float(np.mean(list(v.values()))) for key, v in per_seed.items()}
@@ -223,6 +253,7 @@ def reproduce_beta_vae(out: str | os.PathLike = "runs/beta-vae", *, betas: Seque
             line_plot(tmp / "training.png", curves, xlabel="step", ylabel="reconstruction BCE (sum over pixels)",
                       title="beta-VAE training", logy=True, markers=False)
         _report(tmp, metrics, bool(curves))
+    subs.clear()
     return {"out": out, "metrics": metrics}
 
 

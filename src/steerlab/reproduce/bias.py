@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from steerlab.core.checkpoint import DEFAULT_EVERY
+from steerlab.reproduce._resume import SubRuns, direction_from, direction_tensors
+
 # attribute -> (edit whose walk moves it, measure, key); the paper's Table 1 columns
 BIAS_ATTRIBUTES = {
     "luminance": ("brightness", "object_colour", "luminance"),
@@ -78,7 +81,8 @@ def _render_all(G, d, z, classes, alpha, batch_size: int = 256) -> torch.Tensor:
                       for i in range(0, z.shape[0], batch_size)])
 
 
-def _walk_for(G, edit: str, walks_dir: Path | None, steps: int, seed: int, progress: bool, kind: str = "linear"):
+def _walk_for(G, edit: str, walks_dir: Path | None, steps: int, seed: int, progress: bool, kind: str = "linear",
+              checkpoint=None):
     from steerlab.directions import Direction
     from steerlab.methods.walks import learn_linear_walk, learn_nonlinear_walk
 
@@ -90,8 +94,8 @@ def _walk_for(G, edit: str, walks_dir: Path | None, steps: int, seed: int, progr
                     raise ValueError(f"{cand} holds a {d.kind} walk; walk_kind asks for {kind}")
                 return d, str(cand)
     if kind == "nonlinear":  # Eq. 2, Table 1's second row (the Euler-step networks; lr as the method's)
-        return learn_nonlinear_walk(G, edit, steps=steps, seed=seed, progress=progress), None
-    return learn_linear_walk(G, edit, steps=steps, seed=seed, progress=progress), None
+        return learn_nonlinear_walk(G, edit, steps=steps, seed=seed, progress=progress, checkpoint=checkpoint), None
+    return learn_linear_walk(G, edit, steps=steps, seed=seed, progress=progress, checkpoint=checkpoint), None
 
 
 def _ground_truth_sigma(attr: str, K: int) -> list[float]:
@@ -105,7 +109,8 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
                    attributes: tuple[str, ...] = tuple(BIAS_ATTRIBUTES), walk_steps: int = 1000,
                    walks: str | None = None, n_per_class: int = 200, n_data_per_class: int = 200,
                    n_alphas: int = 7, fid_factor: float = 2.0, walk_kind: str = "linear", seed: int = 0,
-                   overwrite: bool = False, device: str = "cpu", progress: bool = True) -> dict:
+                   overwrite: bool = False, device: str = "cpu", progress: bool = True, resume: bool = False,
+                   checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Dataset sigma vs model delta-mu per class (Eq. 6) for each attribute; Table 1's Pearson r.
 
     Args:
@@ -117,6 +122,9 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         walks: a folder with ``<edit>.safetensors`` walks to load instead of learning them (e.g.
             the ``walks/`` folder of an earlier run).
         n_per_class: generated samples per class and alpha (the paper: 200).
+        resume, checkpoint_every: each learned walk is kept in a checkpoint beside ``out``;
+            ``resume`` reads finished walks back and continues an unfinished one from its last
+            save, every ``checkpoint_every`` steps (`_resume.SubRuns`); the measurements are redone.
         n_data_per_class: dataset images per class for sigma.
         n_alphas: the alpha grid over each edit's training range (identity included).
         fid_factor: FID threshold T = fid_factor x FID(G(z) vs data).
@@ -161,6 +169,10 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
     t_start = time.time()
     with Run("reproduce bias", out, device=device, overwrite=overwrite) as run:
         tmp = run.folder
+        subs = SubRuns(out, dict(model=model, fingerprint=G.fingerprint, attributes=list(attributes),
+                                 walk_steps=walk_steps, walks=walks, n_per_class=n_per_class,
+                                 n_data_per_class=n_data_per_class, n_alphas=n_alphas, fid_factor=fid_factor,
+                                 walk_kind=walk_kind, seed=seed), resume=resume, every=checkpoint_every)
         data, labels, _ = get_dataset(card["dataset"], n_data_per_class * K,
                                       card.get("resolution_data", G.resolution), seed + seeds.EVAL_HELD_OUT)
         z = G.sample_z(n_per_class * K, generator=seeds.generator(seed, seeds.EVAL_HELD_OUT))
@@ -179,9 +191,17 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
             edit_name, measure_name, key = BIAS_ATTRIBUTES[attr]
             edit, meas = get_edit(edit_name), get_measure(measure_name)
             t0 = time.time()
-            d, loaded = _walk_for(G, edit_name, walks_dir, walk_steps, seed, progress, walk_kind)
+            saved = subs.done(f"walk-{attr}")  # a finished walk is read back, an unfinished one continues
+            if saved is not None:
+                d, loaded = direction_from(saved[0], saved[1]["direction"], "d"), saved[1]["loaded"]
+                walk_s = saved[1]["seconds"]
+            else:
+                d, loaded = _walk_for(G, edit_name, walks_dir, walk_steps, seed, progress, walk_kind,
+                                      checkpoint=subs.sub(f"walk-{attr}"))
+                walk_s = time.time() - t0
+                d_tensors, header = direction_tensors(d, "d")
+                subs.finish(f"walk-{attr}", d_tensors, {"direction": header, "loaded": loaded, "seconds": walk_s})
             d.save(tmp / "walks" / edit_name)
-            walk_s = time.time() - t0
             sigma = class_sigma(meas(data)[key], labels, K)
             # The t-test pair is fixed here, from the data alone, before the walk is measured.
             pre_hi, pre_lo = _prechosen(sigma)
@@ -228,6 +248,7 @@ def reproduce_bias(out: str | os.PathLike = "runs/bias", *, model: str = "shapes
         metrics["summary"] = table1(metrics)
         metrics = run.write_metrics(metrics)
         _bias_report(tmp, metrics, html)
+    subs.clear()
     return {"out": Path(out), "metrics": metrics, "summary": metrics["summary"]}
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from steerlab.core import seeds
+from steerlab.core.checkpoint import DEFAULT_EVERY
 from steerlab.core.runs import Run
 from steerlab.data.registry import DATASETS, get_dataset
 from steerlab.edits import get_edit
@@ -32,6 +33,7 @@ from steerlab.metrics.fid import fid_kid
 from steerlab.models import load_model
 from steerlab.report import html
 from steerlab.reproduce import _digits as dg
+from steerlab.reproduce._resume import SubRuns, direction_from, direction_tensors, load_module, module_tensors
 from steerlab.training import digit_gan, train_gan
 
 KINDS = ("linear", "nonlinear", "nn-linear")
@@ -47,7 +49,8 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
                               n_steps: int = 5, hidden: int = 256, n_eval: int = 256,
                               features: str | None = None, resolution: int = 32, procedural: int = 0,
                               mnist: str | None = None, seed: int = 0, overwrite: bool = False,
-                              device: str = "cpu", progress: bool = True) -> dict:
+                              device: str = "cpu", progress: bool = True, resume: bool = False,
+                              checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Linear vs nonlinear vs A.3 walks on one model; writes one run folder.
 
     Args:
@@ -58,6 +61,9 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
         nonlinear_steps, nonlinear_lr, n_steps, hidden: the nonlinear and A.3 walks (batch 32).
         n_eval: held-out samples for L2, FID and identity.
         features: FID feature network for a non-digits ``model``.
+        resume, checkpoint_every: keep each finished sub-run (the GAN, each walk) in a checkpoint
+            beside ``out`` and, with ``resume``, continue a run that died from there (`_resume.SubRuns`;
+            an unfinished walk continues from its last save, every ``checkpoint_every`` steps).
 
     Returns:
         ``{"out": Path, "metrics": dict}``.
@@ -69,12 +75,23 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
     t_start = time.time()
     with Run("reproduce nonlinear-walks", out, device=device, overwrite=overwrite) as run:
         tmp = run.folder
+        subs = SubRuns(out, dict(model=model, edits=list(edits), gan_steps=gan_steps, batch_size=batch_size, width=width,
+                                 z_dim=z_dim, walk_steps=walk_steps, nonlinear_steps=nonlinear_steps,
+                                 nonlinear_lr=nonlinear_lr, n_steps=n_steps, hidden=hidden, n_eval=n_eval,
+                                 features=features, resolution=resolution, procedural=procedural, mnist=mnist,
+                                 seed=seed), resume=resume, every=checkpoint_every)
         if model is None:
             images, labels, data_text = dg.load_data(resolution, procedural, mnist, seed)
             G, D = digit_gan(resolution, images.shape[1], 10, z_dim=z_dim, width=width, seed=seed,
                              name="digits-vanilla")
-            gan = train_gan(G, D, images, labels, config=dg.gan_config(gan_steps, batch_size, seed),
-                            device=device, progress=progress)
+            saved = subs.done("gan")
+            if saved is None:
+                gan = train_gan(G, D, images, labels, config=dg.gan_config(gan_steps, batch_size, seed),
+                                device=device, progress=progress)
+                subs.finish("gan", module_tensors(G, "G"), {"seconds": gan["seconds"]})
+            else:
+                gan = saved[1]
+                load_module(G.to(device), saved[0], "G")
             dg.save_model(G, tmp, dg.digits_card("digits DCGAN, vanilla"))
             real = dg.reference_subset(images, n_eval, seed)
             feats, ref_text = dg.FEATURES, f"{real.shape[0]} of the real digits ({data_text})"
@@ -96,15 +113,23 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
         dirs, timing = {}, {}
         for edit in edits:
             for kind in KINDS:
-                t0 = time.time()
-                if kind == "linear":
-                    d = learn_linear_walk(G, edit, steps=walk_steps, lr=0.01, **kw)
-                elif kind == "nonlinear":
-                    d = learn_nonlinear_walk(G, edit, steps=nonlinear_steps, lr=nonlinear_lr, n_steps=n_steps,
-                                             hidden=hidden, **kw)
+                t0, name = time.time(), f"{edit}-{kind}"
+                saved = subs.done(name)
+                if saved is not None:
+                    d = direction_from(saved[0], saved[1]["direction"], "d")
+                    timing[f"{edit}/{kind}"] = saved[1]["seconds"]
                 else:
-                    d = learn_nn_walk(G, edit, steps=nonlinear_steps, lr=nonlinear_lr, hidden=hidden, **kw)
-                timing[f"{edit}/{kind}"] = round(time.time() - t0, 1)
+                    kw["checkpoint"] = subs.sub(name)
+                    if kind == "linear":
+                        d = learn_linear_walk(G, edit, steps=walk_steps, lr=0.01, **kw)
+                    elif kind == "nonlinear":
+                        d = learn_nonlinear_walk(G, edit, steps=nonlinear_steps, lr=nonlinear_lr, n_steps=n_steps,
+                                                 hidden=hidden, **kw)
+                    else:
+                        d = learn_nn_walk(G, edit, steps=nonlinear_steps, lr=nonlinear_lr, hidden=hidden, **kw)
+                    timing[f"{edit}/{kind}"] = round(time.time() - t0, 1)
+                    tensors, header = direction_tensors(d, "d")
+                    subs.finish(name, tensors, {"direction": header, "seconds": timing[f"{edit}/{kind}"]})
                 d.save(tmp / "directions" / f"{edit}-{kind}")
                 dirs[edit, kind] = d
         floor = dg.fid_floor(images, n_eval, seed, device) if model is None else None
@@ -118,6 +143,7 @@ def reproduce_nonlinear_walks(out="runs/nonlinear-walks", *, model: str | None =
         _figures(tmp, G, dirs, edits, metrics, seed)
         metrics = run.write_metrics(metrics)
         _report(tmp, edits, metrics)
+    subs.clear()
     summary = "\n".join(
         f"{e}: mean L2 linear {metrics['l2_mean'][e]['linear']:.4f} / nonlinear {metrics['l2_mean'][e]['nonlinear']:.4f}"
         f"; mean FID linear {metrics['fid_mean'][e]['linear']:.1f} / nonlinear {metrics['fid_mean'][e]['nonlinear']:.1f}"

@@ -11,7 +11,7 @@ import inspect
 from typing import Any, Callable
 
 GENERIC = {"steerable-training", "nonlinear-walks", "bias"}
-_RESERVED = {"out", "overwrite", "device", "progress", "seed"}
+_RESERVED = {"out", "overwrite", "device", "progress", "seed", "resume", "checkpoint_every"}
 
 
 def options_of(fn: Callable[..., dict]) -> dict[str, Any]:

@@ -16,11 +16,13 @@ from pathlib import Path
 import torch
 
 from steerlab.core import seeds
+from steerlab.core.checkpoint import DEFAULT_EVERY
 from steerlab.core.runs import Run
 from steerlab.edits import get_edit
 from steerlab.evaluation.steerability import held_out, target_l2
 from steerlab.report import html
 from steerlab.reproduce import _digits as dg
+from steerlab.reproduce._resume import SubRuns, direction_from, direction_tensors, load_module, module_tensors
 from steerlab.training import MODES, digit_gan, train_steerable
 from steerlab.training.steerable import MODE_LABELS
 
@@ -34,7 +36,8 @@ def reproduce_steerable_training(out="runs/steerable-training", *, edits=("zoom"
                                  joint_lr: float = 0.01, walk_steps: int = 600, walk_lr: float = 0.01,
                                  resolution: int = 32, procedural: int = 0, mnist: str | None = None,
                                  n_eval: int = 256, seed: int = 0, overwrite: bool = False,
-                                 device: str = "cpu", progress: bool = True) -> dict:
+                                 device: str = "cpu", progress: bool = True, resume: bool = False,
+                                 checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Run the three Fig. 9 set-ups for each edit and write one run folder.
 
     Args:
@@ -48,6 +51,9 @@ def reproduce_steerable_training(out="runs/steerable-training", *, edits=("zoom"
         walk_steps, walk_lr: the Eq. 1 walk (batch 32) on the frozen generators of (a), (b).
         resolution, procedural, mnist: the data (see `steerlab.data.digits.digits_dataset`).
         n_eval: held-out samples for every measurement.
+        resume, checkpoint_every: each finished training (GAN and walk of one set-up) is kept in a
+            checkpoint beside ``out``; ``resume`` continues a run that died from the next one
+            (`_resume.SubRuns`; an unfinished training starts over).
 
     Returns:
         ``{"out": Path, "metrics": dict}``; ``metrics["l2_at_max_alpha"][edit][mode]``.
@@ -63,14 +69,30 @@ def reproduce_steerable_training(out="runs/steerable-training", *, edits=("zoom"
         tmp = run.folder
         runs, seconds = {}, {}
 
+        subs = SubRuns(out, dict(edits=list(edits), gan_steps=gan_steps, batch_size=batch_size, width=width,
+                                 z_dim=z_dim, aug_prob=aug_prob, joint_weight=joint_weight, joint_lr=joint_lr,
+                                 walk_steps=walk_steps, walk_lr=walk_lr, resolution=resolution,
+                                 procedural=procedural, mnist=mnist, n_eval=n_eval, seed=seed),
+                       resume=resume, every=checkpoint_every)
+
         def train(edit, mode, name, pretrained=None):
             G, D = (pretrained, None) if pretrained is not None else digit_gan(
                 resolution, images.shape[1], 10, z_dim=z_dim, width=width, seed=seed, name=name)
-            cfg = dg.gan_config(gan_steps, batch_size, seed, aug_prob=aug_prob, joint_weight=joint_weight,
-                                joint_lr=joint_lr)
-            r = train_steerable(G, D, images, labels, edit, mode, gan=cfg, walk_steps=walk_steps,
-                                walk_lr=walk_lr, pretrained=pretrained is not None, device=device,
-                                progress=progress)
+            saved = subs.done(f"{edit}-{mode}")  # a finished sub-run: its model, walk and times
+            if saved is not None:
+                tensors, state = saved
+                r = {"G": G if pretrained is not None else load_module(G.to(device), tensors, "G"),
+                     "direction": direction_from(tensors, state["direction"], "d"),
+                     "gan_seconds": state["gan_seconds"], "walk_seconds": state["walk_seconds"]}
+            else:
+                cfg = dg.gan_config(gan_steps, batch_size, seed, aug_prob=aug_prob, joint_weight=joint_weight,
+                                    joint_lr=joint_lr)
+                r = train_steerable(G, D, images, labels, edit, mode, gan=cfg, walk_steps=walk_steps,
+                                    walk_lr=walk_lr, pretrained=pretrained is not None, device=device,
+                                    progress=progress)
+                tensors, header = direction_tensors(r["direction"], "d")
+                subs.finish(f"{edit}-{mode}", {**tensors, **({} if pretrained is not None else module_tensors(r["G"], "G"))},
+                            {"direction": header, "gan_seconds": r["gan_seconds"], "walk_seconds": r["walk_seconds"]})
             if pretrained is None:
                 dg.save_model(r["G"], tmp, dg.digits_card(f"digits DCGAN, {MODE_LABELS[mode]}"
                                                           + ("" if mode == "argmin_w" else f" ({edit})"),
@@ -101,6 +123,7 @@ def reproduce_steerable_training(out="runs/steerable-training", *, edits=("zoom"
         _figures(tmp, runs, edits, metrics, seed)
         metrics = run.write_metrics(metrics)
         _report(tmp, edits, metrics)
+    subs.clear()
     summary = "\n".join(_ordering_lines(edits, metrics))
     return {"out": Path(out), "metrics": metrics, "summary": summary}
 
