@@ -169,8 +169,9 @@ def test_hybrid_discover_on_two_processes_matches_one(tiny_file, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert two["eigenvalues"] == pytest.approx(one["eigenvalues"], rel=1e-5)
-    assert two["training"]["history"]["loss"] == pytest.approx(one["training"]["history"]["loss"], abs=1e-5)
-    # Measured: max abs diff of the direction coefficients 8e-7 after 3 steps. (Over many steps
-    # Adam amplifies float-order differences of near-zero gradients: ~3e-4 after 20 steps.)
-    assert float((torch.tensor(two["coords"]) - torch.tensor(one["coords"])).abs().max()) < 1e-5
+    assert two["training"]["history"]["loss"] == pytest.approx(one["training"]["history"]["loss"], abs=1e-4)
+    # Measured: max abs diff of the direction coefficients 1.7e-5 after 3 steps with the single-vector
+    # Lanczos eigenbasis (8e-7 with the earlier block solver), loss 2.4e-5. (Over many steps Adam
+    # amplifies float-order differences of near-zero gradients: ~3e-4 after 20 steps.)
+    assert float((torch.tensor(two["coords"]) - torch.tensor(one["coords"])).abs().max()) < 1e-4
     assert _leftovers(tmp_path) == []

@@ -128,7 +128,7 @@ def build_app(library: Library, *, inverter: Callable | None | str = "auto",
                     cls = gr.Dropdown([("0", 0)], value=0, label="class", visible=False, elem_id="class")
                 with gr.Row():
                     new_seed = gr.Button("new seed", size="sm")
-                    grid = gr.Radio(list(GRID_SIZES), value=1, label="samples (seed, seed+1, ...)",
+                    grid = gr.Radio(list(GRID_SIZES), value=1, label="samples (consecutive seeds from the one above)",
                                     elem_id="grid")
                 with gr.Group(visible=False, elem_id="stylegan") as stylegan:
                     psi = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="truncation psi",

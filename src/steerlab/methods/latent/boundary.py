@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from steerlab.attributes import get_measure
+from steerlab.core import checks
 from steerlab.methods.latent.common import latent_directions, parse_layers, sample_latents
 from steerlab.methods.registry import Learned
 from steerlab.models.base import Generator
@@ -110,8 +111,8 @@ def learn_boundary(G: Generator, cfg) -> Learned:
     layers = parse_layers(cfg.layers, G)
     if layers is not None and cfg.space != "w":
         raise ValueError(f"layers apply to a boundary found in w, not in '{cfg.space}'")
-    if not 16 <= cfg.n_samples <= 1_000_000:
-        raise ValueError(f"n_samples must be in [16, 1000000], got {cfg.n_samples}")
+    if not 16 <= cfg.n_samples <= checks.MAX_COUNT:
+        raise ValueError(f"n_samples must be in [16, {checks.MAX_COUNT}], got {cfg.n_samples}")
     _, latents, classes = sample_latents(G, cfg.n_samples, cfg.space, torch.Generator().manual_seed(cfg.seed))
     scores = score_latents(G, latents, cfg.space, classes, cfg.attribute)
     normal, info = boundary_normal(latents, scores, cfg.fraction, seed=cfg.seed)
