@@ -77,6 +77,7 @@ def grid_image(rows: Sequence[torch.Tensor], *, col_labels: Sequence[str] | None
     left = (max(_text_width(probe, t, font) for t in row_labels) + 8) if row_labels else 0
     per_band = max(1, min(ncol, (max_width - left) // (w + gap)))
     bands = math.ceil(ncol / per_band)
+    per_band = math.ceil(ncol / bands)  # balanced bands (5 + 4, not 8 + 1)
     line = FONT_SIZE + 6
     top = line if title else 0
     head = line if col_labels else 0
