@@ -41,7 +41,7 @@ chromium:
 	fi
 
 test: lint chromium
-	STEERLAB_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
+	STEERLAB_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q --durations=20
 
 test-fast: lint
 	$(PY) -m pytest -q -m "not slow"
