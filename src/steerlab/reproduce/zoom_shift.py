@@ -213,22 +213,15 @@ def _figures(folder: Path, G, walks: dict, m: dict, seed: int) -> None:
                             title="columns: zoom factor; rows: shift x (fraction of the width)"),
                  folder / f"grid_{i}.png")
     fig, axes = plt.subplots(2, 3, figsize=(11, 6.4), dpi=110)
-    for r, (attr, title) in enumerate((("area", "median area ratio"), ("x", "median x-centre change"))):
-        for c, kind in enumerate(("asked",) + KINDS):
-            src = m["pairs"]["joint" if kind == "asked" else kind]
-            grid = np.full((len(shifts), len(zooms)), np.nan)
-            for p in src:
-                if kind == "asked":
-                    v = p["asked_area_ratio"] if attr == "area" else p["asked_x_change_median"]
-                else:
-                    v = p[attr]["median_ratio" if attr == "area" else "median"]
-                grid[shifts.index(p["shift"]), zooms.index(p["zoom"])] = np.nan if v is None else v
+    for r, (attr, title, centre, spec) in enumerate((("area", "median area ratio", 1.0, ".2f"),
+                                                     ("x", "median x-centre change", 0.0, "+.3f"))):
+        grids = {kind: _pair_grid(m, kind, attr, zooms, shifts) for kind in ("asked",) + KINDS}
+        vmax = np.nanmax(np.abs(grids["asked"] - centre))  # one colour scale per row: the asked one
+        for c, (kind, grid) in enumerate(grids.items()):
             ax = axes[r, c]
-            vmax = np.nanmax(np.abs(grid - (1 if attr == "area" else 0))) if np.isfinite(grid).any() else 1
-            centre = 1.0 if attr == "area" else 0.0
             ax.imshow(grid, cmap="coolwarm", vmin=centre - vmax, vmax=centre + vmax)
             for (y, x), v in np.ndenumerate(grid):
-                ax.text(x, y, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
+                ax.text(x, y, "-" if np.isnan(v) else format(v, spec), ha="center", va="center", fontsize=7)
             ax.set_xticks(range(len(zooms)), [f"x{f:g}" for f in zooms], fontsize=7)
             ax.set_yticks(range(len(shifts)), [f"{s:+g}" for s in shifts], fontsize=7)
             ax.set_title(f"{kind}: {title}", fontsize=9)
@@ -236,6 +229,18 @@ def _figures(folder: Path, G, walks: dict, m: dict, seed: int) -> None:
             ax.set_ylabel("shift x", fontsize=8)
     fig.tight_layout()
     save_figure(fig, folder / "per_pair.png")
+
+
+def _pair_grid(m: dict, kind: str, attr: str, zooms: list, shifts: list) -> np.ndarray:
+    """(shifts, zooms) medians over samples: the area ratio or x change of ``kind``, or what is asked."""
+    grid = np.full((len(shifts), len(zooms)), np.nan)
+    for p in m["pairs"]["joint" if kind == "asked" else kind]:
+        if kind == "asked":
+            v = p["asked_area_ratio"] if attr == "area" else p["asked_x_change_median"]
+        else:
+            v = p[attr]["median_ratio" if attr == "area" else "median"]
+        grid[shifts.index(p["shift"]), zooms.index(p["zoom"])] = np.nan if v is None else v
+    return grid
 
 
 def _report(folder: Path, m: dict) -> None:
