@@ -19,6 +19,7 @@ from steerlab.edits.functional import (
     shift_y,
     warp_with_mask,
     zoom,
+    zoom_shift,
 )
 from steerlab.edits.registry import EDITS, Edit, UnknownEditError, get_edit, list_edits, register_edit
 
@@ -37,6 +38,7 @@ __all__ = [
     "color",
     "brightness",
     "contrast",
+    "zoom_shift",
     "warp_with_mask",
     "billboard_corners",
 ]

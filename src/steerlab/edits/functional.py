@@ -38,6 +38,7 @@ __all__ = [
     "color",
     "brightness",
     "contrast",
+    "zoom_shift",
     "warp_with_mask",
     "billboard_corners",
 ]
@@ -139,16 +140,59 @@ def zoom(images: torch.Tensor, alpha_t: torch.Tensor) -> tuple[torch.Tensor, tor
         (True, False)
     """
     f = _per_sample(alpha_t, images)
-    if bool((f < 1).any()):
-        # Anti-alias before shrinking (as skimage.transform.rescale): blur only where f < 1.
-        # Only the shrinking samples are blurred (about half of a training batch).
-        idx = torch.nonzero(f < 1).squeeze(1)
-        sigma = ((1.0 / f[idx] - 1.0) / 2.0).clamp(min=1e-3).detach()  # (M,)
-        radius = int(math.ceil(3.0 * float(sigma.max())))
-        blurred = gaussian_blur2d(images[idx], 2 * radius + 1, sigma[:, None].expand(-1, 2), border_type="replicate")
-        images = images.index_copy(0, idx, blurred)
     eye = torch.eye(2, device=images.device, dtype=images.dtype)
-    return warp_with_mask(images, _about_centre(f[:, None, None] * eye, images))
+    return warp_with_mask(_antialias(images, f), _about_centre(f[:, None, None] * eye, images))
+
+
+def _antialias(images: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Blur the images about to shrink by ``f < 1`` (sigma ``(1/f - 1) / 2`` px, as
+    skimage.transform.rescale); the others, about half of a training batch, pass unchanged."""
+    if not bool((f < 1).any()):
+        return images
+    idx = torch.nonzero(f < 1).squeeze(1)
+    sigma = ((1.0 / f[idx] - 1.0) / 2.0).clamp(min=1e-3).detach()  # (M,)
+    radius = int(math.ceil(3.0 * float(sigma.max())))
+    blurred = gaussian_blur2d(images[idx], 2 * radius + 1, sigma[:, None].expand(-1, 2), border_type="replicate")
+    return images.index_copy(0, idx, blurred)
+
+
+def zoom_shift(images: torch.Tensor, alpha_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Zoom about the centre, then shift: the composite edit of a joint zoom + shift walk
+    (Jahanian et al. App. B.6, Fig. 27), warped once so the target is interpolated only once.
+
+    ``dst = c + f (src - c) + (dx W, dy H)``: equal to :func:`zoom` by ``f`` followed by
+    :func:`shift_x` by ``dx`` and :func:`shift_y` by ``dy`` (up to the second interpolation those
+    would add). The mask is exact: 1 where the sampling location lies inside the source image.
+
+    Args:
+        images: images in ``[0, 1]``.
+        alpha_t: per sample ``(f, dx, dy)``: zoom factor ``> 0`` (1 = identity) and shifts as
+            fractions of the width / height (0 = identity; + = right / down).
+
+    Returns:
+        ``(target, mask)``, see the module docstring.
+
+    Shape:
+        - images: :math:`(N, C, H, W)`, alpha_t: :math:`(N, 3)`
+        - target: :math:`(N, C, H, W)`, mask: :math:`(N, 1, H, W)`
+
+    Example:
+        >>> target, mask = zoom_shift(torch.rand(1, 3, 16, 16), torch.tensor([[1.0, 0.25, 0.0]]))
+        >>> mask[0, 0, 8, :5].tolist()  # shifted right by 4 px: the left 4 columns are exposed
+        [0.0, 0.0, 0.0, 0.0, 1.0]
+    """
+    a = torch.as_tensor(alpha_t, device=images.device, dtype=images.dtype).reshape(-1, 3)
+    if a.shape[0] != images.shape[0]:
+        raise ValueError(f"zoom_shift: expected {images.shape[0]} (zoom, dx, dy) rows (one per image), got {a.shape[0]}")
+    if not bool((a[:, 0] > 0).all()):
+        raise ValueError("zoom_shift: zoom factors must be > 0")
+    f = a[:, 0]
+    h, w = images.shape[-2:]
+    eye = torch.eye(2, device=images.device, dtype=images.dtype)
+    m = _about_centre(f[:, None, None] * eye, images)
+    offset = torch.zeros_like(m)
+    offset[:, 0, 2], offset[:, 1, 2] = a[:, 1] * w, a[:, 2] * h  # pixels
+    return warp_with_mask(_antialias(images, f), m + offset)
 
 
 def _shift(images: torch.Tensor, alpha_t: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -41,6 +41,10 @@ register_reproduction("steerable-training", "steerlab.reproduce.steerable_traini
 register_reproduction("nonlinear-walks", "steerlab.reproduce.nonlinear_walks:reproduce_nonlinear_walks")
 # Jahanian et al. Sec. 4.2, Eq. 6, Fig. 6, Table 1: dataset sigma vs model delta-mu per class
 register_reproduction("bias", "steerlab.reproduce.bias:reproduce_bias")
+# Jahanian et al. App. B.6, Fig. 26 left: a colour walk with a segmented target
+register_reproduction("segmented-colour", "steerlab.reproduce.segmented_colour:reproduce_segmented_colour")
+# Jahanian et al. App. B.6, Fig. 27: one walk for zoom + shift x vs the two walks added
+register_reproduction("zoom-shift", "steerlab.reproduce.zoom_shift:reproduce_zoom_shift")
 
 
 def get_reproduction(name: str) -> Reproduction:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import torch
 from steerlab.core.checkpoint import DEFAULT_EVERY, Checkpoint, load_rngs, rng_tensors
 from steerlab.directions import Direction
 
-__all__ = ["SubRuns", "direction_tensors", "direction_from", "module_tensors", "load_module", "plain"]
+__all__ = ["SubRuns", "direction_tensors", "direction_from", "module_tensors", "load_module", "plain", "learned_once"]
 
 
 def plain(obj: Any) -> Any:
@@ -111,3 +112,21 @@ def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefi
     """Load what `module_tensors` saved into ``module`` (same architecture); returns it frozen in eval mode."""
     module.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
     return module.eval().requires_grad_(False)
+
+
+def learned_once(subs: SubRuns, name: str, learn) -> tuple[list[Direction], float]:
+    """The directions of sub-run ``name`` and the seconds they took to learn: read back when it
+    finished before, else ``learn(checkpoint)`` (a `Direction` or a list of them) is called with
+    the sub-run's own checkpoint, and its result saved."""
+    saved = subs.done(name)
+    if saved is not None:
+        tensors, state = saved
+        return [direction_from(tensors, h, f"d{i}") for i, h in enumerate(state["directions"])], state["seconds"]
+    t0 = time.time()
+    out = learn(subs.sub(name))
+    dirs = list(out) if isinstance(out, (list, tuple)) else [out]
+    seconds = round(time.time() - t0, 1)
+    parts = [direction_tensors(d, f"d{i}") for i, d in enumerate(dirs)]
+    subs.finish(name, {k: v for t, _ in parts for k, v in t.items()},
+                {"directions": [h for _, h in parts], "seconds": seconds})
+    return dirs, seconds

@@ -11,6 +11,7 @@ import inspect
 from typing import Any, Callable
 
 GENERIC = {"steerable-training", "nonlinear-walks", "bias"}
+GENERIC |= {"segmented-colour", "zoom-shift"}  # Jahanian et al. App. B.6
 _RESERVED = {"out", "overwrite", "device", "progress", "seed", "resume", "checkpoint_every"}
 
 
