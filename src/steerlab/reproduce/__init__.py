@@ -41,6 +41,12 @@ register_reproduction("steerable-training", "steerlab.reproduce.steerable_traini
 register_reproduction("nonlinear-walks", "steerlab.reproduce.nonlinear_walks:reproduce_nonlinear_walks")
 # Jahanian et al. Sec. 4.2, Eq. 6, Fig. 6, Table 1: dataset sigma vs model delta-mu per class
 register_reproduction("bias", "steerlab.reproduce.bias:reproduce_bias")
+# Plumerault et al. Sec. 3.1, Fig. 2: per-class vs one shared factor direction, tested on held-out classes
+register_reproduction("shared-direction", "steerlab.reproduce.shared_direction:reproduce_shared_direction")
+# Plumerault et al. App. C, Figs. 6-7, Table 2: inversion losses vs blur sigma, with and without the norm ball
+register_reproduction("inversion-losses", "steerlab.reproduce.inversion_losses:reproduce_inversion_losses")
+# Plumerault et al. Fig. 4: squared norm of a factor direction per part of a hierarchical z
+register_reproduction("latent-parts", "steerlab.reproduce.latent_parts:reproduce_latent_parts")
 
 
 def get_reproduction(name: str) -> Reproduction:

@@ -11,6 +11,7 @@ import inspect
 from typing import Any, Callable
 
 GENERIC = {"steerable-training", "nonlinear-walks", "bias"}
+GENERIC |= {"shared-direction", "inversion-losses", "latent-parts"}  # Plumerault et al. Figs. 2, 6-7, 4
 _RESERVED = {"out", "overwrite", "device", "progress", "seed", "resume", "checkpoint_every"}
 
 
