@@ -25,9 +25,10 @@ from steerlab.data.dsprites import pixel_stats
 from steerlab.directions import Direction
 from steerlab.methods.trajectories.control import move_to
 from steerlab.methods.trajectories.encoding import piecewise_linear
+from steerlab.metrics.stats import paired_change
 from steerlab.models.base import Generator
 
-__all__ = ["factor_measure", "sweep_factor", "norm_per_part", "latent_parts"]
+__all__ = ["factor_measure", "sweep_factor", "sweep_change", "norm_per_part", "latent_parts"]
 
 
 def factor_measure(spec: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
@@ -49,7 +50,7 @@ def factor_measure(spec: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor],
 @torch.no_grad()
 def sweep_factor(G: Generator, d: Direction, measure: str | Callable[[Tensor], Tensor], *,
                  s_values: Sequence[float] | None = None, n: int = 64, seed: int = 0,
-                 batch_size: int = 64) -> dict:
+                 batch_size: int = 64, classes: int | None = None) -> dict:
     """Measure the factor on z - <z, u> u + s u for every s (Sec. 3.1 steps 2-5).
 
     Args:
@@ -58,6 +59,8 @@ def sweep_factor(G: Generator, d: Direction, measure: str | Callable[[Tensor], T
         measure: ``"MEASURE:KEY"`` or a callable images (N, C, H, W) -> (N,).
         s_values: coordinates along u (default ``linspace(-3, 3, 13)``).
         n: held-out samples per s (the same z for every s).
+        classes: for a class-conditional ``G``, one class for every sample (Fig. 2 per
+            category); default random classes.
 
     Returns:
         ``{"s", "values" (per s, n values, NaN where the measure failed), "mean", "std",
@@ -77,7 +80,8 @@ def sweep_factor(G: Generator, d: Direction, measure: str | Callable[[Tensor], T
     s_values = [float(s) for s in (np.linspace(-3, 3, 13) if s_values is None else s_values)]
     g = seeds.generator(seed, seeds.TRAJECTORY_HELD_OUT)
     z = G.sample_z(n, generator=g)
-    classes = G.sample_classes(n, generator=g)
+    drawn = G.sample_classes(n, generator=g)  # drawn either way: the same z with or without a class
+    classes = drawn if classes is None else G.check_classes(int(classes), n)
     u = d.tensors["u"].to(z)
     values = []
     for s in s_values:
@@ -113,6 +117,24 @@ def sweep_factor(G: Generator, d: Direction, measure: str | Callable[[Tensor], T
     return out
 
 
+def sweep_change(sweep: dict) -> dict:
+    """What moving each sample from the first s to the last s of a `sweep_factor` did to its factor.
+
+    The direction asks the factor to rise with s (g is increasing), so a sample "moves the asked
+    way" when its value at the last s exceeds its value at the first.
+
+    Returns:
+        `steerlab.metrics.stats.paired_change` of (value at s[0], value at s[-1]) per sample, with
+        ``"asked"``: the modelled change g(s[-1]) - g(s[0]) (None without knots) and
+        ``"median_over_asked"``: the median measured change divided by it (1 = as modelled).
+    """
+    v = np.asarray(sweep["values"], dtype=np.float64)
+    out = paired_change(v[0], v[-1], sign=1)
+    asked = sweep["model_t"][-1] - sweep["model_t"][0] if "model_t" in sweep else None
+    ratio = out["median"] / asked if asked and out["median"] is not None else None
+    return {**out, "asked": asked, "median_over_asked": ratio}
+
+
 def latent_parts(G: Generator) -> tuple[int, ...]:
     """Sizes of the latent's parts fed to different layers (``G.latent_parts``), else one part."""
     parts = tuple(getattr(G, "latent_parts", None) or (G.z_dim,))
@@ -122,9 +144,13 @@ def latent_parts(G: Generator) -> tuple[int, ...]:
 
 
 def norm_per_part(u: Tensor, parts: Sequence[int]) -> list[float]:
-    """Squared norm of the unit vector u in each consecutive part (Fig. 4); sums to 1."""
-    if sum(parts) != u.numel():
-        raise ValueError(f"parts {tuple(parts)} do not sum to the direction's size {u.numel()}")
-    u = u.reshape(-1).double()
-    u = u / u.norm()
-    return [float(c.pow(2).sum()) for c in torch.split(u, list(parts))]
+    """Squared norm of u in each consecutive part of the latent (Fig. 4): ||u_part||^2, summing to ||u||^2
+    (to 1 for a direction's unit axis).
+
+    Args:
+        u: (d,) a latent direction.
+        parts: the part sizes, summing to d (`latent_parts`).
+    """
+    if sum(parts) != u.numel() or min(parts, default=0) < 1:
+        raise ValueError(f"parts {tuple(parts)} must be positive sizes summing to the direction's size {u.numel()}")
+    return [float(c.pow(2).sum()) for c in torch.split(u.reshape(-1).double(), list(parts))]

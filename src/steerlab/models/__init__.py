@@ -2,6 +2,7 @@
 from steerlab.models.base import Generator
 from steerlab.models.biggan import BigGANGenerator, load_biggan
 from steerlab.models.dcgan import DCGANGenerator
+from steerlab.models.hierarchical import HierarchicalGenerator
 from steerlab.models.nvlabs_pickle import (
     NVLABS_GENERATORS,
     load_nvlabs_pickle,
@@ -32,6 +33,7 @@ register_architecture("stylegan2", StyleGAN2Generator)
 register_architecture("biggan", BigGANGenerator)
 register_architecture("stylegan2-ada", StyleGAN2ADAGenerator)
 register_architecture("stylegan3", StyleGAN3Generator)
+register_architecture("hierarchical", HierarchicalGenerator)  # BigGAN-like hierarchical z (Plumerault Fig. 4)
 # NVlabs pickles: the generator's upstream class name -> the builder (stylegan3's copy of the
 # StyleGAN2 networks is the same network)
 register_nvlabs_generator("training.networks.Generator", from_nvlabs_record)
@@ -43,4 +45,4 @@ __all__ = ["Generator", "DCGANGenerator", "BetaVAE", "ModuleGenerator", "wrap_ge
            "register_architecture", "register_model", "save_generator", "StyleGAN2Generator", "load_rosinality",
            "BigGANGenerator", "load_biggan", "StyleGAN2ADAGenerator", "NVLABS_GENERATORS", "load_nvlabs_pickle",
            "read_network_pickle", "register_nvlabs_generator", "checkpoint_format", "load_foreign",
-           "StyleGAN3Generator", "stylegan3_from_state"]
+           "StyleGAN3Generator", "stylegan3_from_state", "HierarchicalGenerator"]

@@ -60,3 +60,62 @@ def plot_norm_per_part(path, norms: dict[str, list[float]], *, title: str = ""):
         ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_class_effects(path, groups: dict[str, dict[str, dict]], *, ylabel: str):
+    """Fig. 2, per sample: per class, the median per-sample change with its inter-quartile range
+    (bars), one colour per direction; the fraction of samples moving the asked way under each bar.
+
+    ``groups``: label -> {class name -> `steerlab.evaluation.trajectories.sweep_change` dict}."""
+    classes = list(dict.fromkeys(c for per in groups.values() for c in per))
+    k = len(groups)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(classes) * max(k, 2) / 2), 3.6), dpi=110)
+    for i, (label, per) in enumerate(groups.items()):
+        xs, med, lo, hi, frac = [], [], [], [], []
+        for c, ch in per.items():
+            if ch["median"] is None:
+                continue
+            xs.append(classes.index(c) + (i - (k - 1) / 2) * 0.8 / k)
+            med.append(ch["median"])
+            lo.append(ch["median"] - ch["q25"])
+            hi.append(ch["q75"] - ch["median"])
+            frac.append(ch["asked_way"])
+        ax.bar(xs, med, width=0.8 / k, yerr=[lo, hi], capsize=2, label=label, error_kw={"lw": 0.7})
+        for x, m, f in zip(xs, med, frac):
+            ax.annotate(f"{f:.0%}", (x, 0), xytext=(0, -9 if m >= 0 else 3), textcoords="offset points",
+                        ha="center", fontsize=5, rotation=90)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xticks(range(len(classes)))
+    ax.set_xticklabels(classes, fontsize=7, rotation=30)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.legend(fontsize=6, loc="upper right")
+    ax.set_title("median per-sample change [IQR]; % = samples moving the asked way", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_error_vs_sigma(path, table: dict[str, dict], sigmas):
+    """Figs. 6-7 as numbers: per yardstick, the median error over images of the blurred loss vs its
+    sigma (line, inter-quartile band), inside (solid) and outside (dashed) the norm ball, with MSE
+    and DSSIM as horizontal lines. ``table``: ``"LOSS, ball|free"`` -> {yardstick: {median, q25, q75}}."""
+    yardsticks = (("stlpips", "ST-LPIPS to the target"), ("pixel_mse", "pixel MSE to the target"),
+                  ("z_norm_ratio", "||z|| / sqrt(d)"))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), dpi=110)
+    styles = {"ball": "-", "free": "--"}
+    for ax, (y, label) in zip(axes, yardsticks):
+        for c, ls in styles.items():
+            rows = [table[f"blurred sigma {s:g}, {c}"][y] for s in sigmas]
+            med = [r["median"] for r in rows]
+            ax.plot(sigmas, med, ls, color="tab:blue", marker="o", ms=3, label=f"blurred, {c}")
+            ax.fill_between(sigmas, [r["q25"] for r in rows], [r["q75"] for r in rows], color="tab:blue",
+                            alpha=0.12 if c == "ball" else 0.06)
+            for loss, colour in (("mse", "tab:red"), ("dssim", "tab:green")):
+                ax.axhline(table[f"{loss}, {c}"][y]["median"], color=colour, ls=ls, lw=1, label=f"{loss}, {c}")
+        ax.set_xlabel("blur sigma of the loss (px)", fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=6)
+    fig.suptitle("reconstruction error vs blur sigma (median over images, band: IQR)", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)

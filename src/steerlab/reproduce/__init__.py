@@ -45,6 +45,12 @@ register_reproduction("bias", "steerlab.reproduce.bias:reproduce_bias")
 register_reproduction("segmented-colour", "steerlab.reproduce.segmented_colour:reproduce_segmented_colour")
 # Jahanian et al. App. B.6, Fig. 27: one walk for zoom + shift x vs the two walks added
 register_reproduction("zoom-shift", "steerlab.reproduce.zoom_shift:reproduce_zoom_shift")
+# Plumerault et al. Sec. 3.1, Fig. 2: per-class vs one shared factor direction, tested on held-out classes
+register_reproduction("shared-direction", "steerlab.reproduce.shared_direction:reproduce_shared_direction")
+# Plumerault et al. App. C, Figs. 6-7, Table 2: inversion losses vs blur sigma, with and without the norm ball
+register_reproduction("inversion-losses", "steerlab.reproduce.inversion_losses:reproduce_inversion_losses")
+# Plumerault et al. Fig. 4: squared norm of a factor direction per part of a hierarchical z
+register_reproduction("latent-parts", "steerlab.reproduce.latent_parts:reproduce_latent_parts")
 
 
 def get_reproduction(name: str) -> Reproduction:
