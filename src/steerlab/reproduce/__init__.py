@@ -41,6 +41,8 @@ register_reproduction("steerable-training", "steerlab.reproduce.steerable_traini
 register_reproduction("nonlinear-walks", "steerlab.reproduce.nonlinear_walks:reproduce_nonlinear_walks")
 # Jahanian et al. Sec. 4.2, Eq. 6, Fig. 6, Table 1: dataset sigma vs model delta-mu per class
 register_reproduction("bias", "steerlab.reproduce.bias:reproduce_bias")
+# issue 19: which zoom-walk objective grows the faces of `faces`, per face (masked L2, edges, ST-LPIPS, ...)
+register_reproduction("zoom-objectives", "steerlab.reproduce.zoom_objectives:reproduce_zoom_objectives")
 
 
 def get_reproduction(name: str) -> Reproduction:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-GENERIC = {"steerable-training", "nonlinear-walks", "bias"}
+GENERIC = {"steerable-training", "nonlinear-walks", "bias", "zoom-objectives"}
 _RESERVED = {"out", "overwrite", "device", "progress", "seed", "resume", "checkpoint_every"}
 
 
