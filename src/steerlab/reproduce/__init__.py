@@ -51,6 +51,8 @@ register_reproduction("shared-direction", "steerlab.reproduce.shared_direction:r
 register_reproduction("inversion-losses", "steerlab.reproduce.inversion_losses:reproduce_inversion_losses")
 # Plumerault et al. Fig. 4: squared norm of a factor direction per part of a hierarchical z
 register_reproduction("latent-parts", "steerlab.reproduce.latent_parts:reproduce_latent_parts")
+# which zoom-walk objective grows the faces of `faces`, per face (masked L2, edges, ST-LPIPS, ...)
+register_reproduction("zoom-objectives", "steerlab.reproduce.zoom_objectives:reproduce_zoom_objectives")
 
 
 def get_reproduction(name: str) -> Reproduction:
