@@ -158,3 +158,86 @@ def test_cli_evaluate_records_layers_and_truncation(tmp_path, sg2_file, capsys):
     assert code == 0, err
     config = json.loads((out / "metrics.json").read_text())["run"]["config"]
     assert config["layers"] == [0, 1] and config["truncation"] == 0.5
+
+
+# ----------------------------------------------------------------------------- truncation cutoff
+def test_truncation_cutoff_follows_nvlabs_definition_on_sg2ada_fixture():
+    """NVlabs' mapping: ws[:, :cutoff] = w_avg.lerp(ws[:, :cutoff], psi); rows >= cutoff keep psi 1."""
+    fixtures = Path(__file__).parent / "fixtures" / "nvlabs"
+    e = load_file(str(fixtures / "sg2ada_skip_expected.safetensors"))
+    G = load_model(str(fixtures / "sg2ada_skip.pkl"))
+    z, n = e["z"], G.num_ws
+    with torch.no_grad():
+        plain = G.to_space(z, "w+")  # psi 1
+        G.set_truncation(0.7, 3)
+        cut = G.to_space(z, "w+")
+        assert torch.equal(cut[:, 3:], plain[:, 3:])
+        assert torch.allclose(cut[:, :3], G.mapping.w_avg + 0.7 * (plain[:, :3] - G.mapping.w_avg), atol=1e-6)
+        assert not torch.allclose(cut[:, :3], plain[:, :3], atol=1e-3)
+        # the two ends against the upstream code's own images: cutoff num_ws = psi on every row, cutoff 0 = none
+        G.set_truncation(0.7, n)
+        assert (G._synthesize(z, "z", None) - e["img_psi07"]).abs().max() < 1e-4
+        G.set_truncation(0.7, 0)
+        assert (G._synthesize(z, "z", None) - e["img_psi1"]).abs().max() < 1e-4
+        G.set_truncation(0.7, 3)
+        x = G._synthesize(z, "z", None)
+        assert (x - e["img_psi1"]).abs().max() > 1e-3 and (x - e["img_psi07"]).abs().max() > 1e-3
+        with pytest.raises(ValueError, match=r"space 'w' .* cannot hold; use space w\+"):
+            G.to_space(z, "w")
+        for bad in (-1, n + 1, 1.5, True):
+            with pytest.raises(ValueError, match=rf"truncation cutoff must be a whole number of w\+ rows in \[0, {n}\]"):
+                G.set_truncation(0.7, bad)
+
+
+def test_truncation_cutoff_refused_by_dcgan(tiny):
+    with pytest.raises(ValueError, match="no mapping network"):
+        tiny.set_truncation(1.0, 2)
+
+
+# ----------------------------------------------------------------------------- layers when combining
+def _synthesized_latent(G, fn):
+    """The latent ``fn()`` hands to ``G.synthesize`` (recorded, then rendered as usual)."""
+    seen = []
+    real = G.synthesize
+
+    def spy(latent, **kw):
+        seen.append((latent.clone(), kw.get("space")))
+        return real(latent, **kw)
+    G.synthesize = spy
+    try:
+        fn()
+    finally:
+        del G.synthesize
+    return seen[-1]
+
+
+def test_steer_layers_moves_only_those_rows_of_several_directions():
+    from steerlab.directions.combine import steer
+    G = make_sg2()
+    d1, d2 = _linear(G, "w", seed=1), _linear(G, "w+", seed=2)
+    z = torch.randn(3, 12, generator=torch.Generator().manual_seed(4))
+    wp = G.to_space(z, "w+")
+    moved, space = _synthesized_latent(G, lambda: steer(G, [(d1, 1.0), (d2, -1.5)], z, layers=[1, 2]))
+    assert space == "w+"
+    rows_changed = (moved != wp).any(-1).any(0).tolist()
+    assert rows_changed == [False, True, True] + [False] * (G.num_ws - 3)
+    assert torch.equal(moved[:, [0, 3, 4, 5]], wp[:, [0, 3, 4, 5]])  # bit-equal outside the range
+    every, _ = _synthesized_latent(G, lambda: steer(G, [(d1, 1.0), (d2, -1.5)], z))
+    assert torch.allclose(moved[:, 1:3], every[:, 1:3], atol=1e-6)  # inside: the full combined move
+    # a w code given directly is repeated over w+ before rows move
+    moved_w, _ = _synthesized_latent(G, lambda: steer(G, [(d1, 1.0)], latent=G.to_space(z, "w"), layers=[0]))
+    assert torch.equal(moved_w[:, 1:], wp[:, 1:]) and not torch.equal(moved_w[:, 0], wp[:, 0])
+
+
+@pytest.mark.parametrize("method", ["sefa", "ganspace"])
+def test_discovered_latent_directions_apply_with_layers(tmp_path, method):
+    from steerlab.methods import learn
+    G = make_sg2()
+    [d] = learn(method, G, k=1, progress=False, **({"n_samples": 64} if method == "ganspace" else {}))
+    assert d.kind == "linear" and d.space in ("w", "w+")
+    path = d.save(tmp_path / method)
+    moved, space = _synthesized_latent(G, lambda: apply(path, seeds=[7], alphas=[3.0], model=G, layers=[4, 5]))
+    wp = G.to_space(G.sample_z(1, generator=torch.Generator().manual_seed(7)), "w+")
+    assert space == "w+"
+    assert torch.equal(moved[:, :4], wp[:, :4])                 # rows outside the range: bit-equal
+    assert bool((moved[:, 4:] != wp[:, 4:]).any(-1).all())      # each row inside moves

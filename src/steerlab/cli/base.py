@@ -189,6 +189,9 @@ SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "truncation": (("--truncation",), dict(type=number(0.0, 2.0, lo_open=False), metavar="PSI",
                                            help="truncation psi for StyleGAN models: w = w_avg + psi (w - w_avg); "
                                                 "1 = none (default)")),
+    "truncation_cutoff": (("--truncation-cutoff",), dict(type=count(0, 10_000), metavar="N",
+                                                         help="apply --truncation only to the first N w+ rows "
+                                                              "(NVlabs' truncation_cutoff; default: every row)")),
     "layers": (("--layers",), dict(type=layer_list, metavar="A-B", help="move only these w+ rows (e.g. 0-5 or "
                                                                         "0,2,4) with a linear direction in w or w+ "
                                                                         "(default: all)")),
@@ -234,7 +237,7 @@ One vocabulary: an option means the same thing in every command that takes it.
   --n-samples      held-out samples measured (evaluate, trajectory, compare-spaces, reproduce)
   --alphas         values in the direction's units; a leading minus works: --alphas -0.3,0,0.3
   --classes        class numbers or the model card's names (--classes disc,ring)
-  --truncation, --layers   StyleGAN truncation psi and w+ rows
+  --truncation, --truncation-cutoff, --layers   StyleGAN truncation psi (on the first N w+ rows) and w+ rows
 Older spellings still work: --n and --n-eval (= --n-samples), --train-steps (reproduce --steps),
 reproduce --seeds (= --train-seeds)."""
 
@@ -270,7 +273,8 @@ class Command:
         p = sub.add_parser(self.name, help=self.help, description=self.description or self.help,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         self.add_arguments(p)
-        for key in self.shared:
+        # --truncation-cutoff goes with --truncation: every command that takes the one takes the other
+        for key in [k for key in self.shared for k in ((key, "truncation_cutoff") if key == "truncation" else (key,))]:
             flags, kw = SHARED[key]
             kw = dict(kw)
             if key == "out":

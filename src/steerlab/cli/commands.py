@@ -88,7 +88,8 @@ class Walk(Command):
         from steerlab.jobs.walk import walk, walk_verdict
         run = walk(args.model, args.edit, space=args.space, steps=args.steps, batch_size=args.batch_size,
                    lr=args.lr, loss=args.loss, seed=args.seed, out=args.out, overwrite=args.overwrite,
-                   device=args.device, kind=args.kind, truncation=args.truncation, resume=args.resume,
+                   device=args.device, kind=args.kind, truncation=args.truncation,
+                   truncation_cutoff=args.truncation_cutoff, resume=args.resume,
                    checkpoint_every=args.checkpoint_every)
         m = run["metrics"]
         print(f"walk L2 {m['walk_l2_mean']:.4f} vs do-nothing {m['baseline_l2_mean']:.4f} "
@@ -123,7 +124,8 @@ class Apply(Command):
         out = args.out or fresh_folder("apply", Path(args.model).stem if args.model else d.model, d.edit or d.kind)
         images = apply(d, seeds=args.seeds, alphas=args.alphas, model=args.model,
                        classes=args.classes, latent=args.latent, out=out, overwrite=args.overwrite,
-                       force=args.force, device=args.device, truncation=args.truncation, layers=args.layers)
+                       force=args.force, device=args.device, truncation=args.truncation,
+                       truncation_cutoff=args.truncation_cutoff, layers=args.layers)
         print(f"{images.shape[0]} x {images.shape[1]} images (rows x alphas): {Path(out) / 'strip.png'}, {Path(out) / 'strip.gif'}")
         return 0
 
@@ -162,6 +164,7 @@ class Evaluate(Command):
                        alphas=args.alphas, measure=args.measure, key=args.key, fid_features=args.features,
                        fid=not args.no_fid, seed=args.seed, overwrite=args.overwrite, force=args.force,
                        device=args.device, batch_size=args.batch_size, truncation=args.truncation,
+                       truncation_cutoff=args.truncation_cutoff,
                        layers=args.layers, resume=args.resume, checkpoint_every=args.checkpoint_every)
         m, s = run["metrics"], run["metrics"]["summary"]
         print(f"{m['primary']} ({m['measure']}) {attribute_sentence(s)}")
@@ -222,7 +225,8 @@ class Invert(Command):
                             out=args.out or fresh_folder("invert", Path(args.model).stem, resume=args.resume),
                             overwrite=args.overwrite,
                             device=args.device,
-                            batch_size=args.batch_size, truncation=args.truncation, resume=args.resume,
+                            batch_size=args.batch_size, truncation=args.truncation,
+                            truncation_cutoff=args.truncation_cutoff, resume=args.resume,
                             checkpoint_every=args.checkpoint_every, space=args.space)
         m = run["metrics"]
         for name, loss, mse in zip(m["images"], m["final_loss"], m["mse"]):
@@ -268,6 +272,7 @@ class Trajectory(Command):
                          steps_per_target=args.steps_per_target, lr=args.lr, loss=args.loss, sigma=args.sigma,
                          measure=args.measure, n_eval=args.n_eval, seed=args.seed, out=args.out,
                          overwrite=args.overwrite, device=args.device, truncation=args.truncation,
+                         truncation_cutoff=args.truncation_cutoff,
                          resume=args.resume, checkpoint_every=args.checkpoint_every)
         m, sw = run["metrics"], run["metrics"]["sweep"]
         lo, hi = m["alpha_range"]
@@ -396,7 +401,7 @@ class CompareSpaces(Command):
         run = compare_spaces_run(args.model, args.edit, spaces=args.spaces, steps=args.steps,
                                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, n_eval=args.n_eval,
                                  out=args.out, overwrite=args.overwrite, device=args.device,
-                                 truncation=args.truncation)
+                                 truncation=args.truncation, truncation_cutoff=args.truncation_cutoff)
         for space, m in run["metrics"].items():
             print(f"{space:>3}: colour gain {m['colour_gain_mean']:.3f}, edge distance "
                   f"{m['edge_distance_mean']:.4f}, ST-LPIPS {m['lpips_distance_mean']:.4f} (target edit: edge "
@@ -435,7 +440,8 @@ class CompareMethods(Command):
         from steerlab.jobs.compare_methods import COMPARED, compare_methods
         run = compare_methods(args.model, args.target, methods=args.methods or COMPARED, k=args.k, steps=args.steps,
                               batch_size=args.batch_size, n=args.n, fid_n=args.fid_n, seed=args.seed, out=args.out,
-                              overwrite=args.overwrite, device=args.device, truncation=args.truncation)
+                              overwrite=args.overwrite, device=args.device, truncation=args.truncation,
+                              truncation_cutoff=args.truncation_cutoff)
         for r in run["metrics"]["methods"]:
             if "skipped" in r:
                 print(f"{r['method']:>17}: skipped ({r['skipped']})")
@@ -570,6 +576,7 @@ class Discover(Command):
                        limit=args.shift, target=args.target, steps=args.steps, batch_size=args.batch_size,
                        lr=args.lr, n_z=args.n_z, eigen=args.eigen, seed=args.seed, analyze=args.analyze,
                        device=args.device, resume=not args.no_resume, truncation=args.truncation,
+                       truncation_cutoff=args.truncation_cutoff,
                        checkpoint_every=args.checkpoint_every, **latent, **overlap)
         m = run["metrics"]
         if args.method in LATENT_METHODS:
@@ -602,6 +609,6 @@ class AnalyzeWeights(Command):
         from steerlab.jobs.discover import analyze
         src = args.directions[0] if len(args.directions) == 1 else args.directions
         run = analyze(src, what=args.what, out=args.out, overwrite=args.overwrite, model=args.model,
-                      force=args.force, device=args.device, truncation=args.truncation)
+                      force=args.force, device=args.device, truncation=args.truncation, truncation_cutoff=args.truncation_cutoff)
         print(f"report: {Path(run['out']) / 'report.html'}")
         return 0

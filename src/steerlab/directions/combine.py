@@ -6,6 +6,8 @@ result. How a direction combines with others follows from what its `Kind` provid
 
 - a kind that ``move``s latents: moves compose sequentially in the order given. A linear
   move adds ``alpha_g @ w``, so linear walks simply sum their offsets (order does not matter).
+  A linear w direction combined with w+ ones moves every w+ row; ``layers`` restricts every
+  linear w / w+ direction to those rows.
 - a kind with ``weight_shifts``: the shifts of several such directions are summed and rendered
   with ``G.synthesize_shifted`` (the model is never mutated).
 - a kind with only ``render``: applied as the *last* step, on the latent the moves produced.
@@ -53,7 +55,7 @@ def _active_knobs(G: Generator, knobs: Sequence[tuple[Direction, object]], n: in
 @torch.no_grad()
 def steer(G: Generator, knobs: Sequence[tuple[Direction, object]], z: Tensor | None = None, *,
           latent: Tensor | None = None, classes: Tensor | None = None,
-          fingerprint: str | None = None) -> Tensor:
+          fingerprint: str | None = None, layers: Sequence[int] | None = None) -> Tensor:
     """Render ``G`` with several directions applied at once.
 
     Args:
@@ -67,6 +69,10 @@ def steer(G: Generator, knobs: Sequence[tuple[Direction, object]], z: Tensor | N
         classes: (N,) labels for a conditional model.
         fingerprint: ``G.fingerprint`` if the caller has it (it hashes every weight, so an
             interactive caller computes it once); directions are still checked against it.
+        layers: w+ rows (ints in [0, num_ws)) that the linear w / w+ directions move
+            (`Direction.on_layers`, the GANSpace/SeFa convention); the other rows stay exactly as
+            the unmoved latent. Directions of other kinds or spaces are applied as they are.
+            None: every row.
 
     Returns:
         (N, C, H, W) images in [0, 1].
@@ -85,12 +91,19 @@ def steer(G: Generator, knobs: Sequence[tuple[Direction, object]], z: Tensor | N
     n = (z if latent is None else latent).shape[0]
     active = _active_knobs(G, knobs, n, fingerprint)
     spaces = sorted({kind.latent_space(d) for d, kind, _ in active})
+    if layers is not None or spaces == ["w", "w+"]:  # linear w directions meet w+ ones on every row (or on layers)
+        rows = range(G.latent_shape("w+")[0]) if layers is None else layers
+        active = [(d.on_layers(G, rows) if d.kind == "linear" and d.space in ("w", "w+") else d, kind, alpha_g)
+                  for d, kind, alpha_g in active]
+        spaces = sorted({kind.latent_space(d) for d, kind, _ in active})
     if len(spaces) > 1:
         raise ValueError(f"cannot combine directions in different latent spaces ({', '.join(spaces)}); "
                          "set all but one space's sliders to their identity")
     space = spaces[0] if spaces else "z"
     if latent is None:
         latent = G.to_space(z, space, classes)
+    elif space == "w+" and latent.dim() == 2:  # a w code moved by w+ rows: repeat it over them
+        latent = latent[:, None].expand(-1, G.latent_shape("w+")[0], -1)
     shifts: dict[str, Tensor] = {}
     last: tuple[Direction, Kind, Tensor] | None = None
     for d, kind, alpha_g in active:

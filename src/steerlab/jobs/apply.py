@@ -43,7 +43,8 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
           alphas=None, model: str | Generator | None = None,
           latent: torch.Tensor | str | os.PathLike | None = None, classes: Sequence[int | str] | None = None,
           out: str | os.PathLike | None = None, overwrite: bool = False, force: bool = False,
-          device: str = "cpu", truncation: float | None = None, layers: Sequence[int] | None = None) -> torch.Tensor:
+          device: str = "cpu", truncation: float | None = None,
+          truncation_cutoff: int | None = None, layers: Sequence[int] | None = None) -> torch.Tensor:
     """Render a direction for given seeds (or given latents) over alphas.
 
     Args:
@@ -59,6 +60,7 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
         out: if given, writes ``strip.png`` (a row per sample and class, labelled) and ``strip.gif``
             (a frame per alpha, labelled) into this folder.
         truncation: StyleGAN truncation psi set on the model (`Generator.set_truncation`).
+        truncation_cutoff: psi only on the first N w+ rows (None: every row).
         layers: w+ rows a linear w / w+ direction moves (`Direction.on_layers`; default: all).
 
     Returns:
@@ -69,7 +71,7 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
     if alphas is not None and len(alphas) > checks.MAX_COUNT:
         raise ValueError(f"at most {checks.MAX_COUNT} alphas, got {len(alphas)}")
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
-    G = model_of(model or d.model, device, truncation)
+    G = model_of(model or d.model, device, truncation, truncation_cutoff)
     d.check_model(G, force)
     classes = class_ids(G, classes)
     file_classes = None

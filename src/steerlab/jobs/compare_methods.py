@@ -109,7 +109,7 @@ def compare_methods(model: str | Generator, target: str = "shift_x", *, methods:
                     k: int = 6, steps: int = 150, batch_size: int = 8, n: int = 48, n_screen: int = 12,
                     fid_n: int = 128, out: str | os.PathLike | None = None, overwrite: bool = False,
                     seed: int = 0, device: str = "cpu", progress: bool = True,
-                    truncation: float | None = None, fid_features: str | None = None) -> dict:
+                    truncation: float | None = None, truncation_cutoff: int | None = None, fid_features: str | None = None) -> dict:
     """Compare the methods on one target effect and write a run folder (`steerlab compare-methods`).
 
     Args:
@@ -131,11 +131,12 @@ def compare_methods(model: str | Generator, target: str = "shift_x", *, methods:
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"unknown method '{unknown[0] if unknown else ''}'; allowed: {', '.join(METHODS.names())}")
-    G = model_of(model, device, truncation)
+    G = model_of(model, device, truncation, truncation_cutoff)
     edit, attribute = target_attribute(G, target)
     out = Path(out or f"runs/compare-{G.name}-{target.replace(':', '_')}")
     config = dict(model=G.name, target=target, attribute=attribute, methods=list(methods), k=k, steps=steps,
-                  batch_size=batch_size, n=n, n_screen=n_screen, fid_n=fid_n, seed=seed, truncation=truncation)
+                  batch_size=batch_size, n=n, n_screen=n_screen, fid_n=fid_n, seed=seed, truncation=truncation,
+                  truncation_cutoff=truncation_cutoff)
     others = [o for o in _OTHERS if o != attribute]
     rows, chosen = [], {}
     with Run("compare-methods", out, config=config, device=device, overwrite=overwrite) as run:

@@ -47,7 +47,8 @@ def spaces_strip(G: Generator, directions: dict[str, Direction], *, n_samples: i
 def compare_spaces_run(model: str | Generator, edit: str = "color", *, spaces=("z", "w"), steps: int = 300,
                        batch_size: int = 16, lr: float = 0.01, loss: str = "l2", seed: int = 0,
                        n_eval: int = 32, out: str | os.PathLike | None = None, overwrite: bool = False,
-                       device: str = "cpu", progress: bool = True, truncation: float | None = None) -> dict:
+                       device: str = "cpu", progress: bool = True, truncation: float | None = None,
+                       truncation_cutoff: int | None = None) -> dict:
     """Learn ``edit`` in each of ``spaces`` and write a comparison run folder.
 
     Returns:
@@ -59,13 +60,13 @@ def compare_spaces_run(model: str | Generator, edit: str = "color", *, spaces=("
     checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
     checks.check_float("lr", lr, 0, 100)
     checks.check_int("n_eval", n_eval, 1, checks.MAX_COUNT)
-    G = model_of(model, device, truncation)
+    G = model_of(model, device, truncation, truncation_cutoff)
     spaces = tuple(spaces)
     for s in spaces:
         G.check_space(s)
     out = Path(out or fresh_folder("compare-spaces", G.name, edit))
     config = dict(model=G.name, edit=edit, spaces=list(spaces), steps=steps, batch_size=batch_size, lr=lr,
-                  loss=loss, seed=seed, n_eval=n_eval, truncation=truncation)
+                  loss=loss, seed=seed, n_eval=n_eval, truncation=truncation, truncation_cutoff=truncation_cutoff)
     with Run("compare-spaces", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         directions, metrics = compare_spaces(G, edit, spaces, steps=steps, batch_size=batch_size, lr=lr,

@@ -81,7 +81,8 @@ def discover(model: str | Generator, method: str, layer: str | None = None, *, k
              block: int = 1, overlap: bool = True, seed: int = 0, analyze: Sequence[str] = ("locality",),
              n_grid_z: int = 3, n_shifts: int = 7, device: str = "cpu", resume: bool = True,
              progress: bool = True, analysis_kw: dict | None = None,
-             truncation: float | None = None, checkpoint_every: int = 100, **latent_options) -> dict:
+             truncation: float | None = None,
+             truncation_cutoff: int | None = None, checkpoint_every: int = 100, **latent_options) -> dict:
     """Discover ``k`` weight directions of one layer and write a run folder (`steerlab discover`).
 
     A method of the "latent" family (sefa, ganspace, boundary, latent-discovery) takes no ``layer``
@@ -123,7 +124,7 @@ def discover(model: str | Generator, method: str, layer: str | None = None, *, k
                   "checkpoint_every": checkpoint_every}
         latent_options.update({key: v for key, v in shared.items() if key in takes and v is not None})
         return discover_latent(model, method, k=k, out=out, overwrite=overwrite, seed=seed, device=device,
-                               progress=progress, truncation=truncation, **latent_options)
+                               progress=progress, truncation=truncation, truncation_cutoff=truncation_cutoff, **latent_options)
     if method not in METHODS:  # fail fast, before any work
         raise ValueError(f"unknown method '{method}'; allowed: {', '.join(METHODS + LATENT_METHODS)}")
     if layer is None:
@@ -143,7 +144,7 @@ def discover(model: str | Generator, method: str, layer: str | None = None, *, k
         checks.check_float("limit (--shift)", limit, 0, 1e6)
     if eigen is not None:
         checks.check_int("eigen", eigen, 1, 4096)
-    G = model_of(model, device, truncation)
+    G = model_of(model, device, truncation, truncation_cutoff)
     layer_weight(G, layer)
     out = Path(out or f"runs/{G.name}-{method}-{layer.replace('.', '_')}")
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -151,7 +152,7 @@ def discover(model: str | Generator, method: str, layer: str | None = None, *, k
     ckpt = out.parent / f".{out.name}.ckpt"  # beside the run folder: survives an interrupted run
     config = dict(model=G.name, method=method, layer=layer, k=k, limit=limit, target=target, steps=steps,
                   batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol, block=block, seed=seed,
-                  analyze=what, truncation=truncation, overlap=overlap)
+                  analyze=what, truncation=truncation, truncation_cutoff=truncation_cutoff, overlap=overlap)
     with Run("discover", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         t0 = time.time()
@@ -309,7 +310,7 @@ def _report(folder: Path, G: Generator, directions: Sequence[Direction], m: dict
 def analyze(directions: str | os.PathLike | Sequence[str | os.PathLike], *,
             what: Sequence[str] = ANALYSES, out: str | os.PathLike | None = None, overwrite: bool = False,
             model: str | Generator | None = None, force: bool = False, device: str = "cpu",
-            progress: bool = True, truncation: float | None = None, **kw) -> dict:
+            progress: bool = True, truncation: float | None = None, truncation_cutoff: int | None = None, **kw) -> dict:
     """Analyse saved weight directions (a `discover` run folder or direction files) into ``out``.
 
     Returns:
@@ -326,11 +327,12 @@ def analyze(directions: str | os.PathLike | Sequence[str | os.PathLike], *,
     dirs = [Direction.load(f) for f in files]
     if any(d.kind != "weight" for d in dirs):
         raise ValueError("analyze-weights takes weight directions (kind 'weight')")
-    G = model_of(model or dirs[0].model, device, truncation)
+    G = model_of(model or dirs[0].model, device, truncation, truncation_cutoff)
     for d in dirs:
         d.check_model(G, force)
     out = Path(out or fresh_folder("analyze-weights"))
-    config = dict(model=G.name, files=[str(f) for f in files], what=list(what), truncation=truncation, **kw)
+    config = dict(model=G.name, files=[str(f) for f in files], what=list(what), truncation=truncation,
+                  truncation_cutoff=truncation_cutoff, **kw)
     with Run("analyze-weights", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         rows = analyze_directions(G, dirs, tmp, what=what, progress=progress, **kw)

@@ -26,7 +26,8 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
              measure: str | None = None, key: str | None = None, fid_features: str | None = None,
              fid: bool = True, perceptual_net: str = "alex", seed: int = 0, overwrite: bool = False,
              force: bool = False, device: str = "cpu", progress: bool = True, batch_size: int = 50,
-             truncation: float | None = None, layers=None, resume: bool = False, checkpoint_every: int = 1) -> dict:
+             truncation: float | None = None,
+             truncation_cutoff: int | None = None, layers=None, resume: bool = False, checkpoint_every: int = 1) -> dict:
     """`steerlab evaluate`: measure a direction over alpha and write a run folder.
 
     Every ``checkpoint_every`` alphas the results so far are saved beside ``out``
@@ -41,7 +42,7 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
     checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
     checks.check_int("checkpoint_every", checkpoint_every, 1, 1000)
     d = direction if isinstance(direction, Direction) else Direction.load(direction)
-    G = model_of(model or d.model, device, truncation)
+    G = model_of(model or d.model, device, truncation, truncation_cutoff)
     d.check_model(G, force)
     if layers is not None:
         d = d.on_layers(G, layers)
@@ -49,7 +50,8 @@ def evaluate(direction: str | os.PathLike | Direction, *, model: str | Generator
     config = dict(direction=str(direction) if not isinstance(direction, Direction) else d.describe(),
                   model=G.name, n=n, n_alphas=n_alphas, alphas=alphas, measure=measure, key=key,
                   fid_features=fid_features, fid=fid, perceptual_net=perceptual_net, seed=seed,
-                  batch_size=batch_size, truncation=truncation, layers=None if layers is None else list(layers))
+                  batch_size=batch_size, truncation=truncation,
+                  truncation_cutoff=truncation_cutoff, layers=None if layers is None else list(layers))
     # Under torchrun every rank measures its shard (steerability gathers); rank 0 alone writes.
     ckpt = Checkpoint.beside(out, {**config, "fingerprint": G.fingerprint, "direction_sha256": _digest(d)},
                              every=checkpoint_every, resume=resume, writer=distributed.is_main())

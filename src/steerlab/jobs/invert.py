@@ -37,7 +37,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
                   restarts: int = 4, seed: int = 0, classes: Sequence[int] | None = None,
                   out: str | os.PathLike | None = None, overwrite: bool = False, device: str = "cpu",
                   progress: bool = True, batch_size: int | None = None,
-                  truncation: float | None = None, resume: bool = False,
+                  truncation: float | None = None, truncation_cutoff: int | None = None, resume: bool = False,
                   checkpoint_every: int = DEFAULT_EVERY, space: str = "z") -> dict:
     """Find latents for real images (Eq. 2) and write a run folder (see `steerlab invert --help`).
 
@@ -70,7 +70,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
     if batch_size is not None:
         checks.check_int("batch_size", batch_size, 1, checks.MAX_BATCH)
     checks.check_int("checkpoint_every", checkpoint_every, 1, checks.MAX_STEPS)
-    G = model_of(model, device, truncation)
+    G = model_of(model, device, truncation, truncation_cutoff)
     G.check_space(space)  # one line naming the model's spaces, before any image is read
     if torch.is_tensor(images):
         targets, names = images.float(), [f"image {i}" for i in range(images.shape[0])]
@@ -84,7 +84,7 @@ def invert_images(images: Sequence[str | os.PathLike] | torch.Tensor, model: str
     cls = None if classes is None else torch.as_tensor(list(classes), dtype=torch.long)
     cls = G.check_classes(cls, n)
     config = dict(model=G.name, loss=loss, sigma=sigma, steps=steps, lr=lr, restarts=restarts, seed=seed,
-                  batch_size=batch_size, truncation=truncation, space=space)
+                  batch_size=batch_size, truncation=truncation, truncation_cutoff=truncation_cutoff, space=space)
 
     def solve(checkpoint: Checkpoint | None = None) -> dict:
         t0 = time.time()

@@ -44,7 +44,7 @@ def latent_strips(G: Generator, d: Direction, *, n_z: int = 3, n_alphas: int = 7
 
 def discover_latent(model: str | Generator, method: str, *, k: int = 8, out: str | os.PathLike | None = None,
                     overwrite: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True,
-                    truncation: float | None = None, n_grid_z: int = 3, **options: Any) -> dict:
+                    truncation: float | None = None, truncation_cutoff: int | None = None, n_grid_z: int = 3, **options: Any) -> dict:
     """Find latent directions with a "latent"-family method and write a run folder.
 
     Args:
@@ -66,11 +66,12 @@ def discover_latent(model: str | Generator, method: str, *, k: int = 8, out: str
     names = {o.name for o in entry.options()}
     opts = {"k": k, **options} if "k" in names else dict(options)
     config = entry.make_config(seed=seed, progress=progress, **opts)   # unknown option: one line
-    G = model_of(model, device, truncation)
+    G = model_of(model, device, truncation, truncation_cutoff)
     out = Path(out or f"runs/{G.name}-{method}")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
-    run_config = {"model": G.name, "method": method, "truncation": truncation, **opts, "seed": seed}
+    run_config = {"model": G.name, "method": method, "truncation": truncation,
+                  "truncation_cutoff": truncation_cutoff, **opts, "seed": seed}
     with Run("discover", out, config=run_config, device=device, overwrite=overwrite) as run:
         t0 = time.time()
         directions = entry(G, config)

@@ -57,7 +57,8 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
                sigma: float = 3.0, discard: float = 0.1, fit_steps: int = 500, seed: int = 0,
                measure: str | None = None, n_eval: int = 32, out: str | os.PathLike | None = None,
                overwrite: bool = False, device: str = "cpu", progress: bool = True,
-               truncation: float | None = None, resume: bool = False, checkpoint_every: int = 1) -> dict:
+               truncation: float | None = None,
+               truncation_cutoff: int | None = None, resume: bool = False, checkpoint_every: int = 1) -> dict:
     """Learn a ``"trajectory"`` direction (Algorithm 1 + Eq. 9), evaluate it, write a run folder.
 
     Every ``checkpoint_every`` sub-problems of Algorithm 1 the trajectories so far are saved
@@ -84,11 +85,12 @@ def trajectory(model: str | Generator, edit: str, *, n_trajectories: int = 64, T
         checks.check_float("T", T, 0, 1e6)
     measure = measure or default_measure(edit)
     factor_measure(measure)  # fail fast on a bad MEASURE:KEY, before any work
-    G = model_of(model, device, truncation)
+    G = model_of(model, device, truncation, truncation_cutoff)
     out = Path(out or fresh_folder("trajectory", G.name, edit, resume=resume))
     config = dict(model=G.name, edit=edit, n_trajectories=n_trajectories, T=T, n_steps=n_steps,
                   steps_per_target=steps_per_target, lr=lr, loss=loss, sigma=sigma, discard=discard,
-                  fit_steps=fit_steps, seed=seed, measure=measure, n_eval=n_eval, truncation=truncation)
+                  fit_steps=fit_steps, seed=seed, measure=measure, n_eval=n_eval, truncation=truncation,
+                  truncation_cutoff=truncation_cutoff)
     ckpt = Checkpoint.beside(out, {**config, "fingerprint": G.fingerprint}, every=checkpoint_every, resume=resume)
     with Run("trajectory", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder

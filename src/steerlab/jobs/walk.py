@@ -54,7 +54,8 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
          batch_size: int = 16, lr: float | None = None, loss: str = "l2", seed: int = 0,
          out: str | os.PathLike | None = None, overwrite: bool = False, n_eval: int = 64,
          device: str = "cpu", progress: bool = True, kind: str = "linear",
-         truncation: float | None = None, resume: bool = False, checkpoint_every: int = DEFAULT_EVERY) -> dict:
+         truncation: float | None = None,
+         truncation_cutoff: int | None = None, resume: bool = False, checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Learn a walk and write a run folder (see `steerlab walk --help`).
 
     ``kind``: a walk method of `steerlab.methods.METHODS`: "linear" (Eq. 1), "nonlinear" (Euler
@@ -81,11 +82,11 @@ def walk(model: str | Generator, edit: str, *, space: str = "z", steps: int = 10
     options = dict(edit=edit, space=space, steps=steps, batch_size=batch_size, loss=loss, seed=seed,
                    progress=progress, **({} if lr is None else {"lr": lr}))
     method_config = method.make_config(**options)
-    G = model_of(model, device, truncation)
+    G = model_of(model, device, truncation, truncation_cutoff)
     G.check_space(space)
     out = Path(out or fresh_folder("walk", G.name, edit, resume=resume))
     config = dict(model=G.name, edit=edit, kind=kind, space=space, steps=steps, batch_size=batch_size,
-                  lr=method_config.lr, loss=loss, seed=seed, n_eval=n_eval, truncation=truncation)
+                  lr=method_config.lr, loss=loss, seed=seed, n_eval=n_eval, truncation=truncation, truncation_cutoff=truncation_cutoff)
     ckpt = Checkpoint.beside(out, {**config, "fingerprint": G.fingerprint}, every=checkpoint_every, resume=resume,
                              writer=distributed.is_main())
     # Under torchrun every rank trains and evaluates its shard; rank 0 alone writes the folder.

@@ -278,12 +278,14 @@ class Generator(nn.Module):
         return facts
 
     # ------------------------------------------------------------------ truncation
-    def set_truncation(self, psi: float) -> None:
+    def set_truncation(self, psi: float, cutoff: int | None = None) -> None:
         """Truncation psi of a model with a mapping network: ``w = w_avg + psi (w - w_avg)`` (1 = none).
 
         Applies when z is mapped to w / w+ (`to_space`, and z-space rendering); latents given directly
-        in w / w+ are used as they are. Models without a mapping network and ``w_avg`` (DCGAN, VAE,
-        BigGAN, whose psi is a different thing set when it is loaded) refuse it with a ValueError.
+        in w / w+ are used as they are. ``cutoff`` (NVlabs' ``truncation_cutoff``): psi applies only to
+        the first ``cutoff`` w+ rows (an int in [0, num_ws]), later rows keep psi 1; None: every row.
+        Models without a mapping network and ``w_avg`` (DCGAN, VAE, BigGAN, whose psi is a different
+        thing set when it is loaded) refuse it with a ValueError.
         """
         try:
             psi = float(psi)
@@ -295,8 +297,14 @@ class Generator(nn.Module):
         if not hasattr(self, "truncation_psi") or not torch.is_tensor(w_avg):
             raise ValueError(f"model {self.name!r} has no mapping network with w_avg, so it takes no truncation "
                              "psi (StyleGAN models do)")
+        n_ws = getattr(self, "num_ws", None)
+        if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, int) or n_ws is None
+                                   or not 0 <= cutoff <= n_ws):
+            raise ValueError(f"truncation cutoff must be a whole number of w+ rows in [0, {n_ws}], got {cutoff!r}"
+                             if n_ws is not None else f"model {self.name!r} has no w+ rows, so it takes no "
+                             "truncation cutoff")
         self.__dict__.setdefault("_loaded_truncation_psi", self.truncation_psi)
-        self.truncation_psi = psi
+        self.truncation_psi, self.truncation_cutoff = psi, cutoff
 
     def describe(self) -> str:
         cls = f", {self.num_classes} classes" if self.num_classes else ""
@@ -318,8 +326,37 @@ def _hash(identity: str, tensors: dict[str, Tensor]) -> str:
 class StyleSpaces:
     """The z / w / w+ latent spaces of a StyleGAN-family generator (mixed in before `Generator`).
 
-    Needs ``z_dim``, ``w_dim`` and ``num_ws`` (the number of w+ rows) on the model.
+    Needs ``z_dim``, ``w_dim``, ``num_ws`` (the number of w+ rows), ``mapping.w_avg``, ``truncation_psi``
+    and ``_map(z, classes) -> w`` (the family's mapping network, untruncated) on the model.
     """
+
+    truncation_cutoff: int | None = None  # psi only on the first N w+ rows (`Generator.set_truncation`)
+
+    def _map(self, z: Tensor, classes: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def to_space(self, z: Tensor, space: str = "z", classes: Tensor | None = None) -> Tensor:
+        """z (N, z_dim) -> z, truncated w (N, w_dim) or w+ (N, num_ws, w_dim).
+
+        Truncation as NVlabs' mapping network does it: ``w_avg + psi (w - w_avg)`` on the first
+        ``truncation_cutoff`` rows of w+ (every row when None), the other rows untruncated. A cutoff that
+        truncates some rows but not all has no single w, so ``space="w"`` refuses it (one line).
+        """
+        self._check_latent(z, "z")
+        if space == "z":
+            return z
+        self.check_space(space)
+        w = self._map(z, self.check_classes(classes, z.shape[0]))  # (N, w_dim)
+        psi, cut = self.truncation_psi, self.num_ws if self.truncation_cutoff is None else self.truncation_cutoff
+        if psi == 1.0 or cut == 0:
+            return w if space == "w" else w[:, None].repeat(1, self.num_ws, 1)
+        if space == "w":
+            if cut < self.num_ws:
+                raise ValueError(f"truncation cutoff {cut} truncates only the first {cut} of the {self.num_ws} w+ "
+                                 "rows, which space 'w' (one row for all) cannot hold; use space w+ or no cutoff")
+            return self.mapping.w_avg.lerp(w, psi)
+        ws = w[:, None].repeat(1, self.num_ws, 1)  # (N, num_ws, w_dim)
+        return torch.cat([self.mapping.w_avg.lerp(ws[:, :cut], psi), ws[:, cut:]], dim=1)
 
     def latent_shape(self, space: str) -> tuple[int, ...]:
         """Shape of one code in ``space`` (without the batch dimension)."""

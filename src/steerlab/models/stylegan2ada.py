@@ -392,17 +392,8 @@ class StyleGAN2ADAGenerator(StyleSpaces, Generator):
     def _one_hot(self, classes: Tensor | None) -> Tensor | None:
         return F.one_hot(classes, self.num_classes).float() if self.num_classes else None
 
-    def to_space(self, z: Tensor, space: str = "z", classes: Tensor | None = None) -> Tensor:
-        """z (N, z_dim) -> z, truncated w (N, w_dim) or w+ (N, num_ws, w_dim)."""
-        self._check_latent(z, "z")
-        if space == "z":
-            return z
-        self.check_space(space)
-        classes = self.check_classes(classes, z.shape[0])
-        w = self.mapping(z, self._one_hot(classes))
-        if self.truncation_psi != 1.0:
-            w = self.mapping.w_avg.lerp(w, self.truncation_psi)
-        return w if space == "w" else w[:, None].repeat(1, self.num_ws, 1)
+    def _map(self, z: Tensor, classes: Tensor | None) -> Tensor:
+        return self.mapping(z, self._one_hot(classes))
 
     def _synthesize(self, latent: Tensor, space: str, classes: Tensor | None) -> Tensor:
         self._check_latent(latent, space)

@@ -474,18 +474,8 @@ class StyleGAN3Generator(StyleSpaces, Generator):
         return {**self._kwargs, "truncation_psi": self.truncation_psi, "name": self.name}
 
     # ------------------------------------------------------------------ spaces
-    def to_space(self, z: Tensor, space: str = "z", classes: Tensor | None = None) -> Tensor:
-        """z (N, z_dim) -> z, truncated w (N, w_dim) or w+ (N, num_ws, w_dim)."""
-        self._check_latent(z, "z")
-        if space == "z":
-            return z
-        self.check_space(space)
-        classes = self.check_classes(classes, z.shape[0])
-        c = F.one_hot(classes, self.num_classes).float() if classes is not None else None
-        w = self.mapping(z, c)
-        if self.truncation_psi != 1.0:
-            w = self.mapping.w_avg.lerp(w, self.truncation_psi)
-        return w if space == "w" else w[:, None].repeat(1, self.num_ws, 1)
+    def _map(self, z: Tensor, classes: Tensor | None) -> Tensor:
+        return self.mapping(z, F.one_hot(classes, self.num_classes).float() if classes is not None else None)
 
     # ------------------------------------------------------------------ synthesis
     def synthesize(self, latent: Tensor, *, space: str = "z", classes: Tensor | None = None,
