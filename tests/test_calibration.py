@@ -43,8 +43,43 @@ def test_discovery_computes_the_unshifted_features_once(tiny32, monkeypatch):
     entry = METHODS.get("svd")
     dirs = entry(tiny, entry.make_config(strict=False, layer="conv2.weight", k=2, progress=False))
     assert len(dirs) == 2 and all(d.metrics["perceptual_change_at_T"] > 0 for d in dirs)
-    assert len(renders) > 2 * 8  # bracketing and bisection per direction
+    assert len(renders) >= 2 * 2 * 3  # per direction: >= 2 root-finding evaluations of +-t, then the change at +-T
     assert len(sizes) == len(renders) + 1  # one feature pass per shifted render, plus the reference once
+
+
+def test_illinois_matches_the_bisection_within_its_tolerance_in_fewer_renders(tiny32, monkeypatch):
+    tiny, iters = tiny32, 8
+    z, c = cal.calibration_codes(tiny, 2)
+    ref = cal.calibration_reference(tiny, z, c)
+    calls, change = [], cal.perceptual_change
+    monkeypatch.setattr(cal, "perceptual_change", lambda *a, **kw: calls.append(1) or change(*a, **kw))
+    w = tiny.conv2.weight
+    # brackets found by doubling from below, and [0, start] from above (max_shift: 32.7)
+    for xi, target, start in ((svd_directions(w, 1)[0][0], 0.05, 1.0), (_unit(w.shape, 4), 0.02, 30.0)):
+        found = {}
+        for method in ("bisect", "illinois"):
+            calls.clear()
+            t = cal.calibrate_shift(tiny, "conv2.weight", xi, target, reference=ref, start=start,
+                                    iters=iters, method=method)
+            found[method] = (t, len(calls))
+        (tb, nb), (ti, ni) = found["bisect"], found["illinois"]
+        # the bisection's tolerance: its last bracket, 2^-iters of [0, start] or of [T/2, T] doubled
+        assert abs(ti - tb) <= max(tb, start) * 2.0 ** -iters, (target, start, tb, ti)
+        assert ni < nb, (target, start, nb, ni)
+
+
+def test_calibration_stops_at_max_shift_and_refuses_bad_options(tiny32):
+    tiny = tiny32
+    z, c = cal.calibration_codes(tiny, 2)
+    ref = cal.calibration_reference(tiny, z, c)
+    xi = _unit(tiny.conv2.weight.shape, 5)
+    for method in cal.ROOT_FINDERS:  # 1e-3 of a unit shift changes the images far less than 0.5
+        assert cal.calibrate_shift(tiny, "conv2.weight", xi, 0.5, reference=ref, max_shift=1e-3,
+                                   method=method) == 1e-3
+    with pytest.raises(ValueError, match="root finder 'newton'.*illinois, bisect"):
+        cal.calibrate_shift(tiny, "conv2.weight", xi, 0.1, reference=ref, method="newton")
+    with pytest.raises(ValueError, match="start shift must be a positive number"):
+        cal.calibrate_shift(tiny, "conv2.weight", xi, 0.1, reference=ref, start=0.0)
 
 
 @pytest.mark.parametrize("shape,k", [((6, 4, 3, 3), 2), ((40, 5), 3), ((6, 2, 2), 4)])

@@ -115,9 +115,11 @@ def calibrated_directions(G: Generator, method: str, layer: str, dirs: Tensor, i
     from tqdm.auto import tqdm
 
     ref = calibration_reference(G)  # G(z) and its features: once for every direction
-    out = []
+    out, start = [], 1.0
     for i, xi in enumerate(tqdm(unit(dirs.detach()), desc="calibrate T", disable=not cfg.progress, leave=False)):
-        T = cfg.limit or calibrate_shift(G, layer, xi, cfg.target, reference=ref)
+        # warm start: the previous direction's range (the answer does not depend on the start)
+        T = cfg.limit or calibrate_shift(G, layer, xi, cfg.target, reference=ref, start=start)
+        start = T
         change = perceptual_change(G, layer, xi, [-T, T], reference=ref)
         metrics = {"perceptual_change_at_T": sum(change) / 2, "perceptual_change_minus_plus": change}
         metrics.update(per_direction[i] if per_direction else {})
