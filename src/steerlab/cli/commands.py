@@ -430,9 +430,12 @@ class CompareMethods(Command):
         p.add_argument("--methods", type=names, help="comma-separated method names (default: linear, nonlinear, "
                                                      "sefa, ganspace, boundary, latent-discovery, svd, hessian)")
         p.add_argument("--k", type=count(1, 256), default=6, help="directions each unnamed method finds (default: 6)")
-        p.add_argument("--steps", type=count(1, MAX_STEPS), default=150,
-                       help="training steps of the walks and latent-discovery (default: 150)")
-        p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=8, help="samples per step (default: 8)")
+        p.add_argument("--steps", type=count(1, MAX_STEPS), help="one budget of training steps for the walks and "
+                                                                  "latent-discovery (default: each method's own, 1000)")
+        p.add_argument("--batch-size", type=count(1, MAX_BATCH), help="samples per step of those methods "
+                                                                      "(default: each method's own, 16)")
+        p.add_argument("--measure", help="measure that reads geometric targets and the other attributes: box, "
+                                         "face_box, saliency (default: the model card's, else box)")
         p.add_argument("--n", type=count(2, MAX_COUNT), default=48, help="held-out samples measured (default: 48)")
         p.add_argument("--fid-n", type=count(2, MAX_COUNT), default=128, help="samples of the FID (default: 128)")
 
@@ -441,7 +444,7 @@ class CompareMethods(Command):
         run = compare_methods(args.model, args.target, methods=args.methods or COMPARED, k=args.k, steps=args.steps,
                               batch_size=args.batch_size, n=args.n, fid_n=args.fid_n, seed=args.seed, out=args.out,
                               overwrite=args.overwrite, device=args.device, truncation=args.truncation,
-                              truncation_cutoff=args.truncation_cutoff)
+                              truncation_cutoff=args.truncation_cutoff, measure=args.measure)
         for r in run["metrics"]["methods"]:
             if "skipped" in r:
                 print(f"{r['method']:>17}: skipped ({r['skipped']})")

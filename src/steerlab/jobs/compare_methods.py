@@ -4,9 +4,12 @@ For one model and one target (an image edit such as ``shift_x`` / ``zoom``, read
 attribute, or an attribute ``MEASURE:KEY``), each method runs with small settings and is timed:
 
 - walks (linear, nonlinear) learn the edit itself (skipped for an attribute target: they need an edit);
+  the iterative methods (walks, latent-discovery) train with their own defaults (1000 steps of 16)
+  unless ``steps`` / ``batch_size`` set one equal budget for all of them;
 - sefa, ganspace, latent-discovery and the weight-space svd / hessian find k unnamed directions:
   the one that moves the target attribute most per unit of perceptual change on a small screening
-  set is picked, and turned the way that raises it;
+  set is picked, and turned the way that raises it; the screening codes are drawn from a stream of
+  their own, so the samples the table reports never chose the direction they judge;
 - boundary fits the target attribute directly (InterFaceGAN).
 
 Each chosen direction is then measured on the same held-out samples
@@ -25,7 +28,7 @@ from typing import Sequence
 
 import torch
 
-from steerlab.attributes import ATTRIBUTE_FOR_EDIT
+from steerlab.attributes import ATTRIBUTE_FOR_EDIT, attribute_for_edit
 from steerlab.core import checks, seeds
 from steerlab.core.runs import Run
 from steerlab.directions import Direction
@@ -42,18 +45,26 @@ from steerlab.report.plots import grid_image, save_png
 __all__ = ["COMPARED", "compare_methods", "target_attribute"]
 
 COMPARED = ("linear", "nonlinear", "sefa", "ganspace", "boundary", "latent-discovery", "svd", "hessian")
-_OTHERS = ("box:x", "box:y", "box:area", "colour:luminance")
+_OTHERS = ("x", "y", "area")  # geometric keys read beside the target, with colour:luminance
 
 
-def target_attribute(G: Generator, target: str) -> tuple[str | None, str]:
-    """(edit or None, ``MEASURE:KEY``) of a target: an edit (read with its attribute) or an attribute."""
+def _geometric(G: Generator, measure: str | None) -> str:
+    """The measure that reads geometric keys (x, y, area): ``measure``, else the model card's, else ``box``."""
+    return measure or ((getattr(G, "card", None) or {}).get("measures", {})).get("box", "box")
+
+
+def target_attribute(G: Generator, target: str, measure: str | None = None) -> tuple[str | None, str]:
+    """(edit or None, ``MEASURE:KEY``) of a target: an edit (read with its attribute) or an attribute.
+
+    ``measure`` swaps the measure a geometric edit is read with (e.g. ``face_box`` for faces)."""
     if target in EDITS:
         default = ATTRIBUTE_FOR_EDIT.get(target)
         if default is None or isinstance(default[1], tuple):
             raise ValueError(f"edit '{target}' has no single attribute to read it with; give an attribute "
                              "MEASURE:KEY as the target instead")
-        measure = ((getattr(G, "card", None) or {}).get("measures", {})).get(default[0], default[0])
-        return target, f"{measure}:{default[1]}"
+        name = _geometric(G, measure) if default[0] == "box" else default[0]
+        name, key = attribute_for_edit(target, name)
+        return target, f"{name}:{key}"
     if ":" not in target:
         raise ValueError(f"target must be an edit ({', '.join(sorted(EDITS))}) or an attribute MEASURE:KEY, "
                          f"got {target!r}")
@@ -67,15 +78,17 @@ def _first_conv(G: Generator) -> str:
     return next((n for n, w in weights.items() if w.dim() > 2), next(iter(weights)))
 
 
-def _options(G: Generator, method: str, edit: str | None, attribute: str, *, k: int, steps: int, batch_size: int,
-             seed: int) -> dict:
+def _options(G: Generator, method: str, edit: str | None, attribute: str, *, k: int, steps: int | None,
+             batch_size: int | None, seed: int) -> dict:
+    """Each method's settings: its own defaults except k, the target, and (when given) one shared step budget."""
+    budget = {key: v for key, v in (("steps", steps), ("batch_size", batch_size)) if v is not None}
     small = {
-        "linear": {"edit": edit, "steps": steps, "batch_size": batch_size},
-        "nonlinear": {"edit": edit, "steps": steps, "batch_size": batch_size, "hidden": 64},
+        "linear": {"edit": edit, **budget},
+        "nonlinear": {"edit": edit, **budget},
         "sefa": {"k": k},
         "ganspace": {"k": k, "n_samples": 2000},
         "boundary": {"attribute": attribute, "n_samples": 1000},
-        "latent-discovery": {"k": k, "steps": steps, "batch_size": batch_size},
+        "latent-discovery": {"k": k, **budget},
         "svd": {"k": k, "layer": _first_conv(G)},
         "hessian": {"k": min(k, 4), "n_z": 4, "tol": 0.1, "layer": _first_conv(G)},
     }[method]
@@ -106,20 +119,24 @@ def _pick(G: Generator, dirs: Sequence[Direction], attribute: str, n: int, seed:
 
 
 def compare_methods(model: str | Generator, target: str = "shift_x", *, methods: Sequence[str] = COMPARED,
-                    k: int = 6, steps: int = 150, batch_size: int = 8, n: int = 48, n_screen: int = 12,
+                    k: int = 6, steps: int | None = None, batch_size: int | None = None, n: int = 48, n_screen: int = 12,
                     fid_n: int = 128, out: str | os.PathLike | None = None, overwrite: bool = False,
                     seed: int = 0, device: str = "cpu", progress: bool = True,
-                    truncation: float | None = None, truncation_cutoff: int | None = None, fid_features: str | None = None) -> dict:
+                    truncation: float | None = None, truncation_cutoff: int | None = None, fid_features: str | None = None,
+                    measure: str | None = None) -> dict:
     """Compare the methods on one target effect and write a run folder (`steerlab compare-methods`).
 
     Args:
         target: an edit (shift_x, zoom, brightness...) or an attribute MEASURE:KEY.
         methods: registered method names (default: the walks, the latent family, svd and hessian).
         k: directions each unnamed method finds (the best one is compared).
-        steps, batch_size: training of the iterative methods (walks, latent-discovery).
+        steps, batch_size: one training budget for the iterative methods (walks, latent-discovery);
+            None: each method's own default (1000 steps, batch 16).
         n: held-out samples each chosen direction is measured on; n_screen: samples picking it.
         fid_n: samples of the FID at matched effect.
         fid_features: FID feature network (default: the model card's, else stlpips-vgg).
+        measure: the measure geometric targets and the other attributes are read with (``box``,
+            ``face_box``, ``saliency``; default: the model card's, else ``box``).
 
     Returns:
         ``{"out": Path, "metrics": dict}`` (``metrics["methods"]``: one row per method).
@@ -127,17 +144,20 @@ def compare_methods(model: str | Generator, target: str = "shift_x", *, methods:
     for name, v, lo, hi in (("k", k, 1, 256), ("steps", steps, 1, checks.MAX_STEPS),
                             ("batch_size", batch_size, 1, checks.MAX_BATCH), ("n", n, 2, checks.MAX_COUNT),
                             ("n_screen", n_screen, 2, checks.MAX_COUNT), ("fid_n", fid_n, 2, checks.MAX_COUNT)):
-        checks.check_int(name, v, lo, hi)
+        if v is not None or name not in ("steps", "batch_size"):
+            checks.check_int(name, v, lo, hi)
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"unknown method '{unknown[0] if unknown else ''}'; allowed: {', '.join(METHODS.names())}")
     G = model_of(model, device, truncation, truncation_cutoff)
-    edit, attribute = target_attribute(G, target)
+    edit, attribute = target_attribute(G, target, measure)
     out = Path(out or f"runs/compare-{G.name}-{target.replace(':', '_')}")
+    geometric = _geometric(G, measure)
+    parse_attribute(f"{geometric}:x")  # an unknown measure: one line listing them
     config = dict(model=G.name, target=target, attribute=attribute, methods=list(methods), k=k, steps=steps,
                   batch_size=batch_size, n=n, n_screen=n_screen, fid_n=fid_n, seed=seed, truncation=truncation,
-                  truncation_cutoff=truncation_cutoff)
-    others = [o for o in _OTHERS if o != attribute]
+                  truncation_cutoff=truncation_cutoff, measure=geometric)
+    others = [o for o in [f"{geometric}:{key}" for key in _OTHERS] + ["colour:luminance"] if o != attribute]
     rows, chosen = [], {}
     with Run("compare-methods", out, config=config, device=device, overwrite=overwrite) as run:
         for name in methods:

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from steerlab.attributes import get_measure
 from steerlab.core import checks
-from steerlab.methods.latent.common import latent_directions, parse_layers, sample_latents
+from steerlab.methods.latent.common import latent_directions, parse_layers, per_sample, sample_latents
 from steerlab.methods.registry import Learned
 from steerlab.models.base import Generator
 
@@ -43,15 +43,17 @@ def parse_attribute(spec: str) -> tuple[str, str]:
 @torch.no_grad()
 def score_latents(G: Generator, latents: Tensor, space: str, classes: Tensor | None, attribute: str,
                   batch_size: int = 64) -> Tensor:
-    """The attribute ``MEASURE:KEY`` of G(latent) for every latent: (N,) float64 on the CPU, NaN where unread."""
+    """The attribute ``MEASURE:KEY`` of G(latent) for every latent: (N,) float64 on the CPU, NaN where unread.
+
+    Under torchrun the batches are split across ranks and the scores gathered (`per_sample`)."""
     name, key = parse_attribute(attribute)
     m = get_measure(name)
-    out = []
-    for i in range(0, latents.shape[0], batch_size):
-        cb = None if classes is None else classes[i:i + batch_size]
-        images = G.synthesize(latents[i:i + batch_size], space=space, classes=cb)
-        out.append(m(images)[key].detach().double().cpu().reshape(-1))
-    return torch.cat(out)
+
+    def score(b: slice) -> Tensor:
+        images = G.synthesize(latents[b], space=space, classes=None if classes is None else classes[b])
+        return m(images)[key]
+
+    return per_sample(score, latents.shape[0], batch_size, torch.float64).reshape(-1)
 
 
 def boundary_normal(X: Tensor, scores: Tensor, fraction: float = 0.25, C: float = 1.0,

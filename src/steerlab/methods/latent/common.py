@@ -4,18 +4,23 @@ A latent direction u (unit length) is stored as the linear direction ``w = sigma
 sigma_u is the standard deviation of sampled latents along u; alpha then counts standard
 deviations (GANSpace's convention), so alpha = 3 is a comparable, large move for every method and
 every space. A layer range (StyleGAN w+ rows) restricts the move with `Direction.on_layers`.
+
+Under torchrun (`steerlab.core.distributed`) the per-sample passes (mapping to w, scoring,
+feature extraction) are split into whole batches across ranks and gathered in order
+(`per_sample`), so every rank then fits the same direction a single process would.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from steerlab.core import distributed
 from steerlab.directions import Direction, plain_alpha
 from steerlab.models.base import Generator
 
-__all__ = ["ALPHA_UNIT", "parse_layers", "sample_latents", "fix_signs", "latent_directions", "check_k"]
+__all__ = ["ALPHA_UNIT", "parse_layers", "per_sample", "sample_latents", "fix_signs", "latent_directions", "check_k"]
 
 ALPHA_UNIT = "standard deviations of the latent along the direction"
 
@@ -58,15 +63,36 @@ def check_k(k: int, dim: int, what: str) -> None:
 
 
 @torch.no_grad()
+def per_sample(fn: Callable[[slice], Tensor], n: int, batch_size: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``fn(batch)`` over the batches of ``n`` samples, concatenated: (n, *fn's trailing shape), on the CPU.
+
+    Under torchrun each rank runs only its own whole batches (`distributed.shard`) and the rows are
+    gathered in order, so the result is bitwise what one process computes with the same batches.
+
+    Args:
+        fn: slice of sample indices -> (len, ...) tensor, one row per sample.
+        dtype: of the result (and of a rank's empty share).
+    """
+    own = distributed.shard(n, batch_size)
+    parts = [fn(slice(i, min(i + batch_size, own.stop))).detach().to("cpu", dtype).reshape(-1)
+             for i in range(own.start, own.stop, batch_size)]
+    flat = distributed.gather(torch.cat(parts) if parts else torch.zeros(0, dtype=dtype))  # ranks' shapes differ
+    return flat.reshape(n, -1)
+
+
+@torch.no_grad()
 def sample_latents(G: Generator, n: int, space: str, generator: torch.Generator,
                    batch_size: int = 256) -> tuple[Tensor, Tensor, Tensor | None]:
-    """``n`` codes: (z (n, z_dim), latents in ``space`` (n, *shape), classes (n,) or None)."""
+    """``n`` codes: (z (n, z_dim), latents in ``space`` (n, *shape), classes (n,) or None), on the model's device.
+
+    Every rank draws the same z; the mapping to ``space`` is split across ranks (`per_sample`)."""
     G.check_space(space)
     z = G.sample_z(n, generator=generator)
     classes = G.sample_classes(n, generator=generator)
-    lat = [G.to_space(z[i:i + batch_size], space, None if classes is None else classes[i:i + batch_size])
-           for i in range(0, n, batch_size)]
-    return z, torch.cat(lat), classes
+    if space == "z":
+        return z, z, classes
+    lat = per_sample(lambda b: G.to_space(z[b], space, None if classes is None else classes[b]), n, batch_size)
+    return z, lat.reshape(n, *G.latent_shape(space)).to(z.device), classes
 
 
 def fix_signs(vectors: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from steerlab.methods.latent.common import check_k, fix_signs, latent_directions, parse_layers, sample_latents
+from steerlab.methods.latent.common import check_k, fix_signs, latent_directions, parse_layers, per_sample, sample_latents
 from steerlab.methods.registry import Learned
 from steerlab.models.base import Generator
 
@@ -56,11 +56,10 @@ def learn_ganspace(G: Generator, cfg) -> Learned:
         space, vectors, latents, how = "w", comps, w, "PCA of w"
     else:
         z, _, classes = sample_latents(G, cfg.n_samples, "z", g)
-        with torch.no_grad():
-            y = torch.cat([G.first_layer_output(z[i:i + 256], classes=None if classes is None else classes[i:i + 256],
-                                                module=cfg.feature_layer) for i in range(0, z.shape[0], 256)])
+        y = per_sample(lambda b: G.first_layer_output(z[b], classes=None if classes is None else classes[b],
+                                                      module=cfg.feature_layer), z.shape[0], 256)   # (N, F)
         comps, std, mean = pca(y, cfg.k)
-        vectors = regress_to_latent(z, (y.double() - mean) @ comps.T)
+        vectors = regress_to_latent(z.cpu(), (y.double() - mean) @ comps.T)
         space, latents, how = "z", z, f"PCA of {cfg.feature_layer or 'the first layer'}, regressed to z"
     out = latent_directions(G, vectors.float(), space=space, method="ganspace", limit=cfg.limit, latents=latents,
                             layers=layers, metrics=[{"component_std": float(s)} for s in std], config={"pca": how})
