@@ -145,3 +145,16 @@ def test_cli_discover_hessian_reports_the_overlap_every_time(tmp_path, tiny_file
     assert main([*args, "--no-overlap", "--out", str(tmp_path / "b")]) == 0
     assert "hessian_overlap" not in json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert "subspace overlap" not in capsys.readouterr().out
+
+
+def test_gauss_newton_products_equal_double_backward_ones_on_stlpips():
+    G = make_tiny(width=2)
+    z = G.sample_z(3, generator=torch.Generator().manual_seed(0))
+    v = torch.randn(3, *G.conv3.weight.shape, generator=torch.Generator().manual_seed(1))
+    gn = LayerHessian(G, "conv3.weight", z, hvp="gauss-newton")      # ST-LPIPS alex
+    db = LayerHessian(G, "conv3.weight", z, hvp="double-backward")
+    a, b = torch.cat([gn.hvp(v[:2]), gn.hvp(v[2:])]), torch.cat([db.hvp(v[:2]), db.hvp(v[2:])])
+    assert float((a - b).norm() / b.norm()) < 1e-4 and float(b.norm()) > 0
+    assert gn.hvps == db.hvps == 3 and gn.passes == db.passes == 1 + 3
+    with pytest.raises(ValueError, match="unknown Hessian-vector product 'fd'; allowed: gauss-newton, double-backward"):
+        LayerHessian(G, "conv3.weight", z, hvp="fd")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Callable
 
 import torch
@@ -41,32 +42,36 @@ from steerlab.methods.paramspace.shifts import layer_weight
 from steerlab.metrics.perceptual import STLPIPS, _cached_model
 from steerlab.models.base import Generator
 
-__all__ = ["DISTANCES", "LayerHessian", "lanczos_topk", "power_iteration_fd", "dense_hessian",
+__all__ = ["DISTANCES", "HVPS", "LayerHessian", "lanczos_topk", "power_iteration_fd", "dense_hessian",
            "subspace_overlap", "hessian_directions"]
 
 DISTANCES = ("stlpips-alex", "stlpips-vgg", "l2")
+HVPS = ("gauss-newton", "double-backward")
 
 
-def _reference_distance(distance: str, reference: Tensor) -> Callable[[Tensor], Tensor]:
-    """``d(x) -> (N,)``: the distance of images x to fixed ``reference`` images.
+def _reference_distance(distance: str, reference: Tensor) -> tuple[Callable, Callable]:
+    """``(embed, compare)`` with d(x) = compare(embed(x)) -> (N,), the distance of images x to
+    fixed ``reference`` images; ``compare`` is quadratic in the embedding, 0 at the reference's.
 
-    For ST-LPIPS the reference features are computed once (half the work of ``STLPIPS(x, y)``);
-    the value equals ``STLPIPS(reference, x)``.
+    ST-LPIPS: embed = the 5 unit-normalised feature maps, compare = the learned channel weights
+    on their squared difference (the reference features computed once: half the work of
+    ``STLPIPS(x, y)``; the value equals ``STLPIPS(reference, x)``). "l2": embed = [x], compare =
+    the mean squared difference.
     """
     if distance == "l2":
-        return lambda x: (x - reference).pow(2).flatten(1).mean(1)
+        return (lambda x: [x]), (lambda f: (f[0] - reference).pow(2).flatten(1).mean(1))
     if distance not in DISTANCES:
         raise ValueError(f"unknown distance '{distance}'; allowed: {', '.join(DISTANCES)}")
     model: STLPIPS = _cached_model(distance.split("-")[1], str(reference.device))
     with torch.no_grad():
         ref = [f.detach() for f in model.features(reference)]
 
-    def d(x: Tensor) -> Tensor:
+    def compare(feats: list[Tensor]) -> Tensor:
         total = 0.0
-        for k, (fr, fx) in enumerate(zip(ref, model.features(x))):
+        for k, (fr, fx) in enumerate(zip(ref, feats)):
             total = total + getattr(model, f"lin{k}")((fr - fx).pow(2)).mean(dim=(2, 3))  # (N, 1)
         return total[:, 0]
-    return d
+    return model.features, compare
 
 
 class LayerHessian:
@@ -81,6 +86,16 @@ class LayerHessian:
         classes: (N,) labels for a conditional model.
         keep_graph: keep the first-order graphs at a = 0 between products (default: when this
             process holds <= 64 codes); otherwise they are rebuilt for every block of products.
+        hvp: "gauss-newton" (default with ``keep_graph``) or "double-backward" (default without).
+            Both are exact at a = 0. f = q(F(a)) with F the embedding of the shifted images
+            (ST-LPIPS features) and q quadratic with its minimum 0 at F(0) (the reference's
+            embedding, bit for bit), so H = J^T Q J + sum_i dq/dF_i d^2F_i = J^T Q J exactly
+            (J = dF/da, Q = d^2q/dF^2). "gauss-newton" takes J v by forward mode (the tangent
+            map of F, traced once with ``torch.func.linearize``), Q u as the gradient of q at
+            F(0) + u (q is quadratic), and J^T y as one backward through the kept graph of F;
+            "double-backward" differentiates the kept first-order gradient again. On `faces`
+            conv3 (8 z, one thread) a Gauss-Newton product costs about 0.6 of a double-backward
+            one, after a one-time trace of about 5 of them (bench/hessian_solvers.py).
 
     Counters ``passes`` (forward+backward traversals of G and the distance: a gradient is 1, a
     block of b exact HVPs is 1 + b: one shared forward+backward, then one backward-of-backward per
@@ -95,7 +110,8 @@ class LayerHessian:
     """
 
     def __init__(self, G: Generator, layer: str, z: Tensor, *, distance: str = "stlpips-alex",
-                 chunk: int = 8, classes: Tensor | None = None, keep_graph: bool | None = None):
+                 chunk: int = 8, classes: Tensor | None = None, keep_graph: bool | None = None,
+                 hvp: str | None = None):
         self.G, self.layer = G, layer
         self.weight = layer_weight(G, layer)
         self.shape = tuple(self.weight.shape)
@@ -106,6 +122,9 @@ class LayerHessian:
         self.distance = distance
         # ~26 MB of graph per code on faces conv2: keep it up to 64 codes (per process).
         self.keep_graph = (-(-z.shape[0] // distributed.world()) <= 64) if keep_graph is None else keep_graph
+        if hvp not in (None, *HVPS):
+            raise ValueError(f"unknown Hessian-vector product '{hvp}'; allowed: {', '.join(HVPS)}")
+        self.hvp_kind = hvp or ("gauss-newton" if self.keep_graph else "double-backward")
         self._refs = []
         with torch.no_grad():
             for zc, cc in self._chunks():
@@ -123,9 +142,14 @@ class LayerHessian:
             i_end = min(i + self.chunk, own.stop)
             yield self.z[i:i_end], None if self.classes is None else self.classes[i:i_end]
 
+    def _embed(self, a: Tensor, j: int, zc: Tensor, cc: Tensor | None) -> list[Tensor]:
+        return self._refs[j][0](self.G.synthesize_shifted(zc, {self.layer: a}, classes=cc))
+
+    def _compare(self, feats: list[Tensor], j: int) -> Tensor:
+        return self._refs[j][1](feats).sum() / self.z.shape[0]
+
     def _value(self, a: Tensor, j: int, zc: Tensor, cc: Tensor | None) -> Tensor:
-        x = self.G.synthesize_shifted(zc, {self.layer: a}, classes=cc)
-        return self._refs[j](x).sum() / self.z.shape[0]
+        return self._compare(self._embed(a, j, zc, cc), j)
 
     def value(self, a: Tensor) -> float:
         """f(a) for a weight-shaped shift ``a``."""
@@ -149,6 +173,21 @@ class LayerHessian:
         a = torch.zeros_like(self.weight, requires_grad=True)
         return a, torch.autograd.grad(self._value(a, j, zc, cc), a, create_graph=True)[0]
 
+    def _tangent_map(self, j: int, zc: Tensor, cc: Tensor | None):
+        """(a, F(a) with its graph, v -> J v) at a = 0 for chunk j: one forward, one trace."""
+        a = torch.zeros_like(self.weight, requires_grad=True)
+        with warnings.catch_warnings():  # torch.fx notes its tracing internals; nothing to act on
+            warnings.simplefilter("ignore")
+            _, jvp = torch.func.linearize(lambda b: self._embed(b, j, zc, cc), torch.zeros_like(self.weight))
+        return a, self._embed(a, j, zc, cc), jvp
+
+    def _gauss_newton(self, graph, j: int, v: Tensor) -> Tensor:
+        """J^T Q J v for chunk j (see the class notes)."""
+        a, feats, jvp = graph
+        u = [(f.detach() + t).requires_grad_(True) for f, t in zip(feats, jvp(v))]  # F(0) + J v
+        y = torch.autograd.grad(self._compare(u, j), u)                            # Q J v
+        return torch.autograd.grad(feats, a, y, retain_graph=True)[0]              # J^T Q J v
+
     def hvp(self, v: Tensor) -> Tensor:
         """Exact H v at a = 0 for a block v (b, *weight_shape) -> (b, *weight_shape)."""
         v = v.to(self.weight)
@@ -156,14 +195,19 @@ class LayerHessian:
         if not self.keep_graph or self._graph is None:
             self.passes += 1  # the first-order forward+backward with graph
         graphs = []
+        gauss_newton = self.hvp_kind == "gauss-newton"
         for j, (zc, cc) in enumerate(self._chunks()):
             if self.keep_graph and self._graph is not None:
-                a, g = self._graph[j]
+                graph = self._graph[j]
             else:
-                a, g = self._first_order(j, zc, cc)
-                graphs.append((a, g))
+                graph = self._tangent_map(j, zc, cc) if gauss_newton else self._first_order(j, zc, cc)
+                graphs.append(graph)
             for i in range(v.shape[0]):
-                out[i] += torch.autograd.grad(g, a, v[i], retain_graph=self.keep_graph or i + 1 < v.shape[0])[0]
+                if gauss_newton:
+                    out[i] += self._gauss_newton(graph, j, v[i])
+                else:
+                    a, g = graph
+                    out[i] += torch.autograd.grad(g, a, v[i], retain_graph=self.keep_graph or i + 1 < v.shape[0])[0]
         if self.keep_graph and self._graph is None:
             self._graph = graphs
         self.passes += v.shape[0]
