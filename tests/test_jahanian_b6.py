@@ -122,3 +122,18 @@ def test_reproduce_segmented_colour_smoke(tmp_path, tiny_file):
     assert (tmp_path / "sc" / "walks" / "segmented.safetensors").is_file()
     with pytest.raises(ValueError, match="alpha must be in"):
         get_reproduction("segmented-colour")(tmp_path / "bad", model=str(tiny_file), alpha=0.9, progress=False)
+
+
+def test_face_mask_is_the_face_box_and_segment_is_checked(tmp_path, tiny_file):
+    import skimage.data
+
+    from steerlab.attributes.faces import face_mask, measure_face_box
+    from steerlab.reproduce import get_reproduction
+
+    faces = torch.from_numpy(skimage.data.lfw_subset()[:4]).float()[:, None]  # (4, 1, 25, 25)
+    box, m = measure_face_box(faces), face_mask(faces)
+    side = torch.clamp(box["width"], max=1.0)  # the box is clipped to the frame
+    assert torch.allclose(m.mean(dim=(1, 2, 3)), side * side, atol=0.12)
+    assert not face_mask(torch.zeros(2, 3, 25, 25)).any()  # no face, empty region
+    with pytest.raises(ValueError, match="segment must be one of object, face"):
+        get_reproduction("segmented-colour")(tmp_path / "bad", model=str(tiny_file), segment="sky", progress=False)

@@ -25,7 +25,7 @@ import torch
 
 from steerlab.attributes._checks import check_images, to_numpy_hwc
 
-__all__ = ["measure_face_box", "CASCADES"]
+__all__ = ["measure_face_box", "face_mask", "CASCADES"]
 
 CASCADES = ("default", "alt2", "alt")
 """Frontal-face cascades that may be named in ``cascades`` (``haarcascade_frontalface_*.xml``)."""
@@ -126,3 +126,35 @@ def measure_face_box(
         out[4, i] = 1.0
     res = torch.from_numpy(out).to(images.device)
     return {"x": res[0], "y": res[1], "width": res[2], "area": res[3], "found": res[4]}
+
+
+def face_mask(images: torch.Tensor, **detector) -> torch.Tensor:
+    """The face region: 1 inside the Haar face box of `measure_face_box`, 0 elsewhere.
+
+    Args:
+        images: RGB or grey face images in [0, 1].
+        detector: keyword options of `measure_face_box` (``min_size``, ``cascades``, ...).
+
+    Returns:
+        float mask, 1 on the pixels whose centres lie in the box (clipped to the frame); all 0
+        where no face was found.
+
+    Shape:
+        - images: (N, C, H, W); output: (N, 1, H, W) float32 on ``images.device``
+
+    Example:
+        >>> import skimage.data
+        >>> faces = torch.from_numpy(skimage.data.lfw_subset()[:2]).float()[:, None]
+        >>> m = face_mask(faces)
+        >>> m.shape, bool(m[:, 0, 12, 12].all()), bool(m[:, 0, -1, -1].any())
+        (torch.Size([2, 1, 25, 25]), True, False)
+    """
+    box = measure_face_box(images, **detector)
+    h, w = images.shape[-2:]
+    cols = (torch.arange(w, device=images.device) + 0.5) / w  # (W,) pixel centres
+    rows = (torch.arange(h, device=images.device) + 0.5) / h
+    half_w = box["width"] / 2  # (N,)
+    half_h = half_w * w / h  # the cascades' boxes are square in pixels
+    in_x = (cols[None] - box["x"][:, None]).abs() <= half_w[:, None]  # (N, W); False where NaN
+    in_y = (rows[None] - box["y"][:, None]).abs() <= half_h[:, None]  # (N, H)
+    return (in_y[:, :, None] & in_x[:, None, :]).float()[:, None]

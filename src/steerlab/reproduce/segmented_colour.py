@@ -4,12 +4,14 @@ The paper learns a colour walk whose target recolours only a segmented region ("
 walk for cars, we only modify pixels in segmented car region when generating edit(G(z), alpha)")
 and reports that StyleGAN "is able to roughly localize the color transformation to this region".
 
-Here, on the biased-shapes model, the region is the object (`attributes.objects.object_mask` of
-the source image G(z), grown by ``grow`` px over its antialiased rim): two colour walks (Eq. 1,
+Here the region is, on the biased-shapes model, the object (``segment="object"``:
+`attributes.objects.object_mask` of the source image G(z), grown by ``grow`` px over its
+antialiased rim) or, on a face model, the Haar face box (``segment="face"``:
+`attributes.faces.face_mask`): two colour walks (Eq. 1,
 three vectors w_R, w_G, w_B) are learned with the same seed and schedule, one for the usual
 whole-image target and one for the segmented target (`edits.segmented.segmented_edit`). On
 held-out samples, each sample's mean colour change in the asked channel is read inside the
-object region and on the background (the pixels further than ``grow + 2`` px from the object),
+region and outside it (the pixels further than 2 px from the region),
 against the same sample at alpha's identity. Localisation per sample: |change inside| /
 (|change inside| + |change outside|) (1 = only the object changed, 0.5 = both alike).
 """
@@ -30,6 +32,20 @@ PAPER_CLAIM = ("StyleGAN is able to roughly localize the color transformation to
                "(App. B.6, Fig. 26 left; qualitative, no number given)")
 
 
+SEGMENTS = ("object", "face")
+
+
+def segmenter(segment: str, grow: int = 1):
+    """``images (N, C, H, W) -> region (N, 1, H, W)`` for ``segment``: "object" (`object_mask`,
+    grown by ``grow`` px) or "face" (`face_mask`)."""
+    from steerlab.attributes.faces import face_mask
+    from steerlab.attributes.objects import object_mask
+
+    if segment not in SEGMENTS:
+        raise ValueError(f"segment must be one of {', '.join(SEGMENTS)}, got {segment!r}")
+    return partial(object_mask, grow=grow) if segment == "object" else face_mask
+
+
 def region_means(images: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Mean of each channel over a region, per sample.
 
@@ -48,18 +64,21 @@ def localisation(d_in: torch.Tensor, d_out: torch.Tensor) -> torch.Tensor:
 
 def reproduce_segmented_colour(out: str | os.PathLike = "runs/segmented-colour", *, model: str = "shapes",
                                space: str = "z", walk_steps: int = 400, batch_size: int = 16, lr: float = 0.01,
-                               n_eval: int = 128, alpha: float = 0.5, grow: int = 1, seed: int = 0,
+                               n_eval: int = 128, alpha: float = 0.5, segment: str = "object", grow: int = 1,
+                               seed: int = 0,
                                overwrite: bool = False, device: str = "cpu", progress: bool = True,
                                resume: bool = False, checkpoint_every: int = DEFAULT_EVERY) -> dict:
     """Segmented vs whole-image colour walks: where does the colour change? Writes one run folder.
 
     Args:
         out: run folder (``metrics.json``, ``strip.png``, ``inside_outside.png``, ``walks/``, ``report.html``).
-        model: an RGB model whose images show one object on a row-uniform background (default ``shapes``).
+        model: an RGB model: with ``segment="object"`` its images show one object on a row-uniform
+            background (default ``shapes``); with ``"face"`` they show a face (e.g. ``faces``).
         space: latent space the walks live in ("z", or "w" where the model has it, as the paper's StyleGAN).
         walk_steps, batch_size, lr: Adam schedule of each of the two walks.
         n_eval: held-out samples measured.
         alpha: the colour offset measured per channel, at -alpha and +alpha (in (0, 0.5]).
+        segment: the region: "object" (`object_mask`) or "face" (`face_mask`, the Haar box).
         grow: pixels the object mask is grown by (the segmented target and the inside region).
         resume, checkpoint_every: as every reproduction (`_resume.SubRuns`).
 
@@ -68,7 +87,6 @@ def reproduce_segmented_colour(out: str | os.PathLike = "runs/segmented-colour",
         holds the per-sample paired changes inside and outside (`metrics.stats.paired_change`), the
         median localisation and the fraction of samples changing more inside than outside.
     """
-    from steerlab.attributes.objects import object_mask
     from steerlab.core import seeds
     from steerlab.core.runs import Run
     from steerlab.edits import get_edit
@@ -83,16 +101,16 @@ def reproduce_segmented_colour(out: str | os.PathLike = "runs/segmented-colour",
         raise ValueError(f"grow must be in 0..8 pixels, got {grow}")
     if n_eval < 3:
         raise ValueError(f"n_eval must be >= 3, got {n_eval}")
+    region = segmenter(segment, grow)
     G = load_model(model, device=device)
     if G.channels != 3:
         raise ValueError(f"model '{G.name}' has {G.channels} channels; a colour walk needs RGB images")
-    segment = partial(object_mask, grow=grow)
-    edits = {"segmented": segmented_edit(get_edit("color"), segment), "whole": get_edit("color")}
+    edits = {"segmented": segmented_edit(get_edit("color"), region), "whole": get_edit("color")}
     t_start = time.time()
     with Run("reproduce segmented-colour", out, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         subs = SubRuns(out, dict(model=model, fingerprint=G.fingerprint, space=space, walk_steps=walk_steps,
-                                 batch_size=batch_size, lr=lr, grow=grow, seed=seed), resume=resume,
+                                 batch_size=batch_size, lr=lr, segment=segment, grow=grow, seed=seed), resume=resume,
                        every=checkpoint_every)
         dirs, walk_s = {}, {}
         (tmp / "walks").mkdir()
@@ -102,12 +120,13 @@ def reproduce_segmented_colour(out: str | os.PathLike = "runs/segmented-colour",
                 checkpoint=ck))
             dirs[name].save(tmp / "walks" / name)
         z, classes = seeds.held_out(G, n_eval, seed)
-        metrics = {"model": G.name, "space": space, "n_eval": n_eval, "alpha": alpha, "grow": grow,
+        metrics = {"model": G.name, "space": space, "n_eval": n_eval, "alpha": alpha, "segment": segment, "grow": grow,
                    "paper": PAPER_CLAIM, "walk_seconds": walk_s,
                    "final_loss": {k: d.metrics["final_loss"] for k, d in dirs.items()},
-                   **_measure(G, dirs, edits["segmented"], z, classes, alpha, grow, object_mask)}
+                   **_measure(G, dirs, edits["segmented"], z, classes, alpha, region)}
         metrics.update(config={"model": model, "space": space, "walk_steps": walk_steps, "batch_size": batch_size,
-                               "lr": lr, "n_eval": n_eval, "alpha": alpha, "grow": grow, "seed": seed},
+                               "lr": lr, "n_eval": n_eval, "alpha": alpha, "segment": segment, "grow": grow,
+                               "seed": seed},
                        seconds=round(time.time() - t_start, 1))
         metrics["summary"] = summary(metrics)
         _figures(tmp, G, dirs, edits["segmented"], metrics, seed)
@@ -124,16 +143,16 @@ def _colour(c: int, a: float) -> list[float]:
 
 
 @torch.no_grad()
-def _measure(G, dirs: dict, seg_edit, z, classes, alpha: float, grow: int, object_mask) -> dict:
+def _measure(G, dirs: dict, seg_edit, z, classes, alpha: float, region) -> dict:
     """Per walk (and the segmented target), channel and sign: changes inside and outside, per sample."""
     from steerlab.metrics.stats import paired_change
 
     base = dirs["whole"].render(G, z, _colour(0, 0.0), classes=classes)
-    inside = object_mask(base, grow=grow)
-    outside = 1 - object_mask(base, grow=grow + 2)
+    inside = region(base)
+    outside = 1 - torch.nn.functional.max_pool2d(inside, 5, stride=1, padding=2)  # 2 px away from the region
     found = inside.sum(dim=(1, 2, 3)) > 0
     base_in, base_out = region_means(base, inside), region_means(base, outside)
-    res = {"found": float(found.float().mean()), "object_fraction": float(inside[found].mean()) if found.any() else None,
+    res = {"found": float(found.float().mean()), "region_fraction": float(inside[found].mean()) if found.any() else None,
            "walks": {}}
     for name in (*WALKS, "target"):
         res["walks"][name] = {}
@@ -215,7 +234,7 @@ def _figures(folder: Path, G, dirs: dict, seg_edit, m: dict, seed: int) -> None:
         ax.axhline(0, color="k", lw=0.5)
         ax.set_xticks(range(6), labels, fontsize=8)
         ax.set_ylabel(f"change of the asked channel, {where}")
-        ax.set_title(f"{'object region' if where == 'inside' else 'background'}: median [IQR] per sample", fontsize=9)
+        ax.set_title(f"{'segmented region' if where == 'inside' else 'outside it'}: median [IQR] per sample", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
@@ -239,8 +258,8 @@ def _report(folder: Path, m: dict) -> None:
         ("Claim", html.text(f"Jahanian et al.: {m['paper']}. Model '{m['model']}', walks in {m['space']}, "
                             f"{cfg['walk_steps']} Adam steps each (batch {cfg['batch_size']}, lr {cfg['lr']}; "
                             f"{m['walk_seconds']['segmented']:.0f} s and {m['walk_seconds']['whole']:.0f} s); "
-                            f"{m['n_eval']} held-out samples, object found on {m['found']:.0%} of them, the object "
-                            f"region covers {_fmt(m['object_fraction'], '.1%')} of the image; total {m['seconds']} s.")),
+                            f"{m['n_eval']} held-out samples, the {m['segment']} found on {m['found']:.0%} of them, "
+                            f"its region covers {_fmt(m['region_fraction'], '.1%')} of the image; total {m['seconds']} s.")),
         ("Summary", html.text(m["summary"].replace("\n", "; "))),
         ("Strips", html.image("strip.png", "strips") + html.text(
             "Per sample: the segmented target, the walk learned for it, and the usual whole-image colour walk.")),
@@ -248,7 +267,7 @@ def _report(folder: Path, m: dict) -> None:
         ("Per sample", html.text(
             "Change of the asked channel against the same sample at alpha 0: median [25th, 75th percentile]; "
             "fraction moving the asked way. Localisation: median over samples of |inside| / (|inside| + |outside|); "
-            "more inside: fraction of samples whose object changed more than their background.")
+            "more inside: fraction of samples whose region changed more than the rest of the image.")
          + html.table(["walk", "offset", "inside", "outside", "localisation", "more inside"], rows)),
     ]
     html.write_report(folder / "report.html", "Segmented colour walks (Jahanian et al. App. B.6, Fig. 26 left)",
