@@ -69,11 +69,14 @@ def project_to_ball(z: Tensor, radius: float) -> Tensor:
     return z * (radius / norm).clamp(max=1.0)
 
 
-def inversion_loss(name: str = "blurred", sigma: float = 3.0) -> Callable[..., Tensor]:
+def inversion_loss(name: str | Callable[..., Tensor] = "blurred", sigma: float = 3.0) -> Callable[..., Tensor]:
     """The reconstruction loss ``fn(x, y, mask) -> (N,)`` by name: l2 (alias mse), dssim, blurred.
 
     ``sigma`` (px) is the Gaussian's standard deviation for ``"blurred"`` (Eq. 3; App. C uses 3).
+    A callable ``fn(x, y, mask) -> (N,)`` (one loss per target) is used as it is.
     """
+    if callable(name):
+        return name
     name = {"mse": "l2"}.get(name, name)
     if name == "blurred":
         if not (sigma > 0 and math.isfinite(sigma)):
@@ -98,7 +101,7 @@ def check_targets(G: Generator, targets: Tensor, mask: Tensor | None = None) -> 
         raise ValueError(f"mask must be finite (N, 1, {want[1]}, {want[2]}), got {tuple(mask.shape)}")
 
 
-def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: str = "blurred",
+def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: str | Callable[..., Tensor] = "blurred",
            sigma: float = 3.0, steps: int = 500, lr: float = 0.1, z_init: Tensor | None = None,
            classes: Tensor | None = None, constrain: bool = True, seed: int = 0,
            batch_size: int | None = None, on_step: StepHook | None = None,
@@ -111,7 +114,8 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
         targets: (N, C, R, R) images in [0, 1] for ``G``.
         mask: (N, 1, R, R) in {0, 1}: 1 where the target is defined (e.g. the valid pixels
             of a shifted image); masked-out pixels do not count.
-        loss: ``"blurred"`` (Eq. 3, default), ``"l2"`` / ``"mse"`` or ``"dssim"``.
+        loss: ``"blurred"`` (Eq. 3, default), ``"l2"`` / ``"mse"`` or ``"dssim"``, or a callable
+            ``fn(images, targets, mask) -> (N,)``.
         sigma: Gaussian standard deviation (px) of the blurred loss.
         steps, lr: Adam iterations and learning rate (Fig. 10 uses lr 0.1).
         z_init: (N, z_dim) starting z; default N(0, I) draws seeded by ``seed``. In w / w+ the
@@ -168,7 +172,7 @@ def invert(G: Generator, targets: Tensor, *, mask: Tensor | None = None, loss: s
         zs.append(saved[0]["done.z"].to(device))
         curves.append(saved[0]["done.curve"].to(device))
         first = own.start + zs[-1].shape[0]
-    bar = tqdm(total=steps * math.ceil((own.stop - own.start) / batch_size), desc=f"invert ({loss})",
+    bar = tqdm(total=steps * math.ceil((own.stop - own.start) / batch_size), desc=f"invert ({getattr(loss, '__name__', loss)})",
                disable=not progress or not distributed.is_main(), leave=False)
     bar.update(steps * ((first - own.start) // batch_size))
     for lo in range(first, own.stop, batch_size):
