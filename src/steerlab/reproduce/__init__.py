@@ -41,6 +41,10 @@ register_reproduction("steerable-training", "steerlab.reproduce.steerable_traini
 register_reproduction("nonlinear-walks", "steerlab.reproduce.nonlinear_walks:reproduce_nonlinear_walks")
 # Jahanian et al. Sec. 4.2, Eq. 6, Fig. 6, Table 1: dataset sigma vs model delta-mu per class
 register_reproduction("bias", "steerlab.reproduce.bias:reproduce_bias")
+# Cherepkov et al. Sec. 4.2, Fig. 7, App. Table 1: svd / hessian / optimize / hybrid measured alike
+register_reproduction("weight-methods", "steerlab.reproduce.weight_methods:reproduce_weight_methods")
+register_reproduction("latent-mimic", "steerlab.reproduce.latent_mimic:reproduce_latent_mimic")  # Sec. 4.3, W / W+
+register_reproduction("layer-depth", "steerlab.reproduce.layer_depth:reproduce_layer_depth")  # App. 6.2, Fig. 20
 
 
 def get_reproduction(name: str) -> Reproduction:
