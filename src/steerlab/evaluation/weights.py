@@ -22,12 +22,11 @@
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from steerlab.core import seeds
+from steerlab.evaluation.weight_effects import concentration
 from steerlab.methods.paramspace.calibrate import calibrate_shift, perceptual_change  # re-exported
 from steerlab.methods.paramspace.shifts import render_shifted, render_shifts
 from steerlab.metrics.fid import feature_network, features_of, frechet_distance
@@ -148,9 +147,7 @@ def locality_heatmap(G: Generator, layer: str, xi: Tensor, ts, *, n: int = 64, s
             d = (render_shifted(G, zb, layer, float(t) * xi.to(zb), classes=cb) - x0).pow(2).sum(1).sum(0)
             total = d if total is None else total + d
     heat = total / (n * len(ts))
-    flat = heat.flatten().sort(descending=True).values
-    top = max(1, int(math.ceil(0.1 * flat.numel())))
-    return heat.cpu(), float(flat[:top].sum() / flat.sum().clamp_min(1e-20))
+    return heat.cpu(), concentration(heat)
 
 
 def _activation_module(G: Generator, layer: str):

@@ -53,6 +53,10 @@ register_reproduction("inversion-losses", "steerlab.reproduce.inversion_losses:r
 register_reproduction("latent-parts", "steerlab.reproduce.latent_parts:reproduce_latent_parts")
 # which zoom-walk objective grows the faces of `faces`, per face (masked L2, edges, ST-LPIPS, ...)
 register_reproduction("zoom-objectives", "steerlab.reproduce.zoom_objectives:reproduce_zoom_objectives")
+# Cherepkov et al. Sec. 4.2, Fig. 7, App. Table 1: svd / hessian / optimize / hybrid measured alike
+register_reproduction("weight-methods", "steerlab.reproduce.weight_methods:reproduce_weight_methods")
+register_reproduction("latent-mimic", "steerlab.reproduce.latent_mimic:reproduce_latent_mimic")  # Sec. 4.3, W / W+
+register_reproduction("layer-depth", "steerlab.reproduce.layer_depth:reproduce_layer_depth")  # App. 6.2, Fig. 20
 
 
 def get_reproduction(name: str) -> Reproduction:

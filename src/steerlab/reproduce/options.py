@@ -14,6 +14,7 @@ GENERIC = {"steerable-training", "nonlinear-walks", "bias"}
 GENERIC |= {"segmented-colour", "zoom-shift"}  # Jahanian et al. App. B.6
 GENERIC |= {"shared-direction", "inversion-losses", "latent-parts"}  # Plumerault et al. Figs. 2, 6-7, 4
 GENERIC |= {"zoom-objectives"}  # the faces zoom walk under several objectives
+GENERIC |= {"weight-methods", "latent-mimic", "layer-depth"}  # Cherepkov et al. experiments
 _RESERVED = {"out", "overwrite", "device", "progress", "seed", "resume", "checkpoint_every"}
 
 

@@ -70,6 +70,7 @@ def train_shapes_stylegan2(out: str | Path, *, steps: int = 2000, batch_size: in
         "data": f"steerlab.data.shapes.make_shapes({n_images}, resolution={arch['resolution']}, seed={seed}): "
                 "12 shape classes on a sky/ground background"
                 + (", labels fed to G and D" if conditional else ", mixed (the model is unconditional)"),
+        "dataset": "shapes",  # the data FID compares with (`steerlab.data.registry`)
         "recipe": "non-saturating GAN loss, Adam(lr, betas=(0, 0.999)), DCGAN discriminator (width 32); "
                   "no R1, path-length regularisation, style mixing, G EMA or residual discriminator",
         "final_losses": {k: round(sum(v[-50:]) / max(len(v[-50:]), 1), 4)

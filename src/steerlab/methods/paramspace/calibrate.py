@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -22,7 +23,7 @@ from steerlab.metrics.perceptual import perceptual_compare, perceptual_features
 from steerlab.models.base import Generator
 
 __all__ = ["CALIBRATION_CODES", "Reference", "calibration_codes", "calibration_reference", "perceptual_change",
-           "calibrate_shift", "ROOT_FINDERS"]
+           "calibrate_shift", "ROOT_FINDERS", "bisect_scale"]
 
 CALIBRATION_CODES = 8  # codes the perceptual change is averaged over when calibrating
 
@@ -133,19 +134,25 @@ def calibrate_shift(G: Generator, layer: str, xi: Tensor, target: float, *, z: T
         return sum(perceptual_change(G, layer, xi, [t, -t], reference=ref)) / 2
 
     if method == "bisect":
-        return _bisect(c, target, start, iters, max_shift)
+        return bisect_scale(c, target, start=start, iters=iters, max_scale=max_shift)
     return _illinois(c, target, start, iters, max_shift)
 
 
-def _bisect(c, target: float, start: float, iters: int, max_shift: float) -> float:
-    lo, hi = 0.0, min(start, max_shift)
-    while c(hi) < target:
-        if hi >= max_shift:
-            return max_shift
-        lo, hi = hi, min(2 * hi, max_shift)
+def bisect_scale(change: Callable[[float], float], target: float, *, start: float = 1.0, iters: int = 8,
+                 max_scale: float = 1e6) -> float:
+    """The scale s > 0 at which ``change(s)`` (increasing in s) reaches ``target``.
+
+    Doubling from ``start`` brackets it, then ``iters`` bisection steps; ``max_scale`` if even that
+    changes less. Any knob calibrated to a perceptual change uses it (weight shifts, latent edits).
+    """
+    lo, hi = 0.0, min(start, max_scale)
+    while change(hi) < target:
+        if hi >= max_scale:
+            return max_scale
+        lo, hi = hi, min(2 * hi, max_scale)
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if c(mid) < target else (lo, mid)
+        lo, hi = (mid, hi) if change(mid) < target else (lo, mid)
     return 0.5 * (lo + hi)
 
 
