@@ -121,3 +121,52 @@ def test_a_direction_that_lowers_the_target_is_picked_turned_around(toy, mean_me
     rows = effect_per_change(toy, dirs[1], "toy_mean:v", [-1.0, -2.0], n=8, asked=1.0)["rows"]
     assert all(r["mean_delta"] > 0 and r["moving_asked_way"] == 1.0 for r in rows)
     assert effect_per_change(toy, dirs[1], "toy_mean:v", [-1.0], n=8)["rows"][0]["moving_asked_way"] == 0.0
+
+
+def test_iterative_methods_get_their_own_defaults_or_one_stated_budget(toy):
+    from steerlab.jobs.compare_methods import _options
+    from steerlab.methods import METHODS
+
+    def made(name, **budget):
+        opts = _options(toy, name, "brightness", "colour:luminance", k=3, seed=0, **budget)
+        return METHODS.get(name).make_config(**opts)
+
+    for name in ("linear", "nonlinear", "latent-discovery"):
+        own = METHODS.get(name).make_config(seed=0)
+        cfg = made(name, steps=None, batch_size=None)
+        assert (cfg.steps, cfg.batch_size) == (own.steps, own.batch_size)  # nothing cut short
+        cfg = made(name, steps=37, batch_size=5)
+        assert (cfg.steps, cfg.batch_size) == (37, 5)                      # the same budget for every one
+    assert made("nonlinear", steps=None, batch_size=None).hidden == METHODS.get("nonlinear").make_config().hidden
+
+
+def test_directions_are_picked_on_samples_the_table_does_not_report(toy, mean_measure, tmp_path, monkeypatch):
+    import steerlab.jobs.compare_methods as job
+    from steerlab.core import seeds
+
+    calls = []
+    real = job.effect_per_change
+
+    def spy(G, d, attribute, alphas, *, n, seed, **kw):
+        calls.append((n, seed, bool(kw.get("others"))))
+        return real(G, d, attribute, alphas, n=n, seed=seed, **kw)
+
+    monkeypatch.setattr(job, "effect_per_change", spy)
+    compare_methods(toy, "toy_mean:v", methods=("sefa",), k=3, n=8, n_screen=8, fid_n=8, out=tmp_path / "c",
+                    progress=False, fid_features="toy-pool")
+    screen = {(n, s) for n, s, reported in calls if not reported}
+    table = {(n, s) for n, s, reported in calls if reported}
+    assert len(screen) == 1 and len(table) == 1
+    (ns, ss), (nt, st) = screen.pop(), table.pop()
+    zs, _ = seeds.held_out(toy, ns, ss)
+    zt, _ = seeds.held_out(toy, nt, st)
+    assert torch.cdist(zs, zt).min() > 1e-3  # no code is shared
+
+
+def test_a_geometric_target_is_read_with_the_measure_asked_for(toy):
+    from steerlab.jobs.compare_methods import target_attribute
+    assert target_attribute(toy, "zoom", "face_box") == ("zoom", "face_box:area")
+    assert target_attribute(toy, "shift_x") == ("shift_x", "box:x")
+    assert target_attribute(toy, "brightness", "face_box") == ("brightness", "colour:luminance")
+    with pytest.raises(ValueError, match="measure 'colour' does not return \\['x'\\]|does not return"):
+        target_attribute(toy, "shift_x", "colour")
