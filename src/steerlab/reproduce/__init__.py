@@ -41,6 +41,7 @@ register_reproduction("steerable-training", "steerlab.reproduce.steerable_traini
 register_reproduction("nonlinear-walks", "steerlab.reproduce.nonlinear_walks:reproduce_nonlinear_walks")
 # Jahanian et al. Sec. 4.2, Eq. 6, Fig. 6, Table 1: dataset sigma vs model delta-mu per class
 register_reproduction("bias", "steerlab.reproduce.bias:reproduce_bias")
+register_reproduction("svd-realism", "steerlab.reproduce.svd_realism:reproduce_svd_realism")  # Cherepkov et al. Fig. 7
 
 
 def get_reproduction(name: str) -> Reproduction:

@@ -11,6 +11,7 @@ import inspect
 from typing import Any, Callable
 
 GENERIC = {"steerable-training", "nonlinear-walks", "bias"}
+GENERIC.add("svd-realism")
 _RESERVED = {"out", "overwrite", "device", "progress", "seed", "resume", "checkpoint_every"}
 
 
