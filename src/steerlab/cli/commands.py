@@ -538,6 +538,11 @@ class Discover(Command):
         p.add_argument("--eigen", type=count(1, 4096), help="eigenvectors spanning the hybrid subspace (default: k)")
         p.add_argument("--no-overlap", action="store_true",
                        help="hessian: skip the second, disjoint z batch that measures the directions' stability")
+        p.add_argument("--stable-overlap", type=number(0, 1, lo_open=False), default=0.0,
+                       help="hessian: double --n-z until two disjoint batches' top-k overlap reaches this, up to "
+                            "--max-n-z (default: 0, off)")
+        p.add_argument("--max-n-z", type=count(1, MAX_BATCH), default=256,
+                       help="hessian: the largest batch --stable-overlap may grow to (default: 256)")
         p.add_argument("--analyze", type=names, default=["locality"],
                        help="comma-separated analyses: locality, fid, mimic (default: locality; '' for none)")
         p.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's checkpoint")
@@ -556,7 +561,8 @@ class Discover(Command):
 
         from steerlab.jobs.discover import discover
         from steerlab.jobs.latent import LATENT_METHODS
-        latent, overlap = {}, {"overlap": not args.no_overlap}
+        latent, overlap = {}, {"overlap": not args.no_overlap, "stable_overlap": args.stable_overlap,
+                               "max_n_z": args.max_n_z}
         if args.method in LATENT_METHODS:
             given = {"attribute": args.attribute, "condition": args.condition, "space": args.space,
                      "n_samples": args.n_samples, "limit": args.alpha_range,
@@ -591,8 +597,10 @@ class Discover(Command):
               f"{time.perf_counter() - t0:.1f} s in all, with loading, calibration and analyses): "
               f"{Path(run['out']) / 'directions'}")
         if "hessian_overlap" in m:
-            print(f"stability: top-{m['k']} subspace overlap of two disjoint batches of {args.n_z} z: "
-                  f"{m['hessian_overlap']:.3f} (1: the directions do not depend on the draw of z)")
+            print(f"stability: top-{m['k']} subspace overlap of two disjoint batches of {m['hessian_n_z']} z: "
+                  f"{m['hessian_overlap']:.3f} (1: the directions do not depend on the draw of z)"
+                  + ("" if m.get("hessian_stable", True) else
+                     f"; --stable-overlap {args.stable_overlap} not reached by --max-n-z {args.max_n_z}"))
         print(f"report: {Path(run['out']) / 'report.html'}")
         return 0
 

@@ -157,6 +157,9 @@ class HessianConfig(WeightConfig):
     block: int = option(1, "Lanczos block size (1: thick-restart Lanczos; > 1: the former block solver)")
     overlap: bool = option(True, "also solve on a second, disjoint batch of n_z codes and report the top-k "
                                  "subspace overlap of the two (1: stable; costs a second solve)")
+    stable_overlap: float = option(0.0, "grow the batch until the two batches' top-k overlap reaches this "
+                                        "(doubling n_z up to max_n_z; 0: one batch of n_z, the overlap only reported)")
+    max_n_z: int = option(256, "the largest batch stable_overlap may grow n_z to")
 
 
 @dataclass

@@ -57,6 +57,7 @@ register_reproduction("zoom-objectives", "steerlab.reproduce.zoom_objectives:rep
 register_reproduction("weight-methods", "steerlab.reproduce.weight_methods:reproduce_weight_methods")
 register_reproduction("latent-mimic", "steerlab.reproduce.latent_mimic:reproduce_latent_mimic")  # Sec. 4.3, W / W+
 register_reproduction("layer-depth", "steerlab.reproduce.layer_depth:reproduce_layer_depth")  # App. 6.2, Fig. 20
+register_reproduction("svd-realism", "steerlab.reproduce.svd_realism:reproduce_svd_realism")  # Cherepkov et al. Fig. 7
 
 
 def get_reproduction(name: str) -> Reproduction:

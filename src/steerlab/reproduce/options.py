@@ -15,6 +15,7 @@ GENERIC |= {"segmented-colour", "zoom-shift"}  # Jahanian et al. App. B.6
 GENERIC |= {"shared-direction", "inversion-losses", "latent-parts"}  # Plumerault et al. Figs. 2, 6-7, 4
 GENERIC |= {"zoom-objectives"}  # the faces zoom walk under several objectives
 GENERIC |= {"weight-methods", "latent-mimic", "layer-depth"}  # Cherepkov et al. experiments
+GENERIC.add("svd-realism")
 _RESERVED = {"out", "overwrite", "device", "progress", "seed", "resume", "checkpoint_every"}
 
 

@@ -29,6 +29,7 @@ from steerlab.methods.paramspace.hessian import hessian_directions
 from steerlab.methods.paramspace.hybrid import hybrid_directions
 from steerlab.methods.paramspace.reconstructor import ReconstructorConfig, learn_directions
 from steerlab.methods.paramspace.shifts import layer_table, layer_weight, unit, weight_direction
+from steerlab.methods.paramspace.stable import stable_hessian_directions
 from steerlab.methods.paramspace.svd import SVDBasis, svd_directions
 from steerlab.methods.registry import Learned
 from steerlab.models.base import Generator
@@ -54,8 +55,9 @@ def _find_svd(G: Generator, layer: str, cfg) -> Found:
 
 
 def _find_hessian(G: Generator, layer: str, cfg) -> Found:
-    vals, dirs, info = hessian_directions(G, layer, cfg.k, n_z=cfg.n_z, seed=cfg.seed, tol=cfg.tol,
-                                          block=cfg.block, overlap=cfg.overlap, progress=cfg.progress)
+    vals, dirs, info = stable_hessian_directions(G, layer, cfg.k, n_z=cfg.n_z, stable_overlap=cfg.stable_overlap,
+                                                 max_n_z=cfg.max_n_z, seed=cfg.seed, tol=cfg.tol, block=cfg.block,
+                                                 overlap=cfg.overlap, progress=cfg.progress)
     return dirs, {"eigenvalues": vals.tolist(), "solver": info}, [{"eigenvalue": v} for v in vals.tolist()]
 
 
