@@ -217,7 +217,7 @@ def _figures(folder: Path, G, dirs: dict, seg_edit, m: dict, seed: int) -> None:
             names.append(f"{walk} {i}")
     save_png(grid_image(rows, col_labels=["G(z)"] + labels, row_labels=names, scale=3,
                         title="colour offset (channel, alpha)"), folder / "strip.png")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110, sharey=True)  # one scale: sizes compare
     for ax, where in zip(axes, ("inside", "outside")):
         for walk, colour in zip((*WALKS, "target"), ("tab:red", "tab:blue", "grey")):
             xs, ys, lo, hi = [], [], [], []
