@@ -83,7 +83,7 @@ def reproduce_latent_parts(out: str | os.PathLike = "runs/latent-parts", *, mode
                         ("n_steps", n_steps, 1), ("steps_per_target", steps_per_target, 1),
                         ("fit_steps", fit_steps, 1), ("n_eval", n_eval, 2)):
         checks.check_int(name, v, lo, checks.MAX_STEPS)
-    checks.check_float("T", T, 0, 1e6)
+    checks.check_float("T", T, 0, 1e6, lo_open=False)  # 0: the edit's default
     config = dict(model=getattr(model, "name", model), edits=list(edits), train_steps=train_steps,
                   n_trajectories=n_trajectories, T=T, n_steps=n_steps, steps_per_target=steps_per_target,
                   fit_steps=fit_steps, n_eval=n_eval, seed=seed)

@@ -93,7 +93,7 @@ def reproduce_shared_direction(out: str | os.PathLike = "runs/shared-direction",
                         ("n_eval", n_eval, 2), ("n_s", n_s, 2)):
         checks.check_int(name, v, lo, checks.MAX_STEPS)
     checks.check_float("s_max", s_max, 0, 10)
-    checks.check_float("T", T, 0, 1e6)
+    checks.check_float("T", T, 0, 1e6, lo_open=False)  # 0: the edit's default
     ed = get_edit(edit)
     factor_measure(measure)  # a bad MEASURE:KEY fails before any work
     G = model if isinstance(model, Generator) else load_model(model, device=device)
