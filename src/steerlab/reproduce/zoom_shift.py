@@ -216,7 +216,8 @@ def _figures(folder: Path, G, walks: dict, m: dict, seed: int) -> None:
     for r, (attr, title, centre, spec) in enumerate((("area", "median area ratio", 1.0, ".2f"),
                                                      ("x", "median x-centre change", 0.0, "+.3f"))):
         grids = {kind: _pair_grid(m, kind, attr, zooms, shifts) for kind in ("asked",) + KINDS}
-        vmax = np.nanmax(np.abs(grids["asked"] - centre))  # one colour scale per row: the asked one
+        asked_dev = np.abs(grids["asked"] - centre)  # one colour scale per row: the asked one
+        vmax = float(np.nanmax(asked_dev)) if np.isfinite(asked_dev).any() else 1.0
         for c, (kind, grid) in enumerate(grids.items()):
             ax = axes[r, c]
             ax.imshow(grid, cmap="coolwarm", vmin=centre - vmax, vmax=centre + vmax)
