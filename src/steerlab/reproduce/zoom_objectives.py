@@ -288,7 +288,10 @@ def _figures(folder: Path, G: Generator, dirs: dict[str, Direction], m: dict, st
                         title="zoom"), folder / "strips.png")
     panels = []
     for key, ylabel in (("asked_way", "fraction of faces growing"), ("median_ratio", "median width ratio")):
-        series = {name: ([row["zoom"] for row in r["per_zoom"]], [row[key] for row in r["per_zoom"]],
+        # a point read from under a quarter of the faces (the target at x4: the face fills the frame) is left out
+        series = {name: ([row["zoom"] for row in r["per_zoom"]],
+                         [row[key] if row["detected"] >= 0.25 and row[key] is not None else float("nan")
+                          for row in r["per_zoom"]],
                          {"color": "grey", "ls": ":"} if name == "target" else {})
                   for name, r in m["results"].items()}
         panels.append({"title": ylabel, "xlabel": "zoom", "ylabel": ylabel, "series": series, "logx": True})
