@@ -54,10 +54,10 @@ def main() -> None:
         return F.cosine_similarity(u.flatten(1), v.flatten(1), dim=1)
 
     def per_sample(v: torch.Tensor, good: torch.Tensor) -> str:  # mean, median, fraction of samples that do well
-        return f"{float(v.mean()):+.3f} (median {float(v.median()):+.3f}, {float(good.float().mean()):.0%})"
+        return f"{float(v.mean()):.3f} (median {float(v.median()):.3f}, {float(good.float().mean()):.0%})"
 
-    print("per sample over 16 held-out z: mean (median, fraction of samples): L2 change = walk minus unedited "
-          "(fraction: walk closer to the target), cosines (fraction: > 0)")
+    print("per sample over 16 held-out z: mean (median, fraction of samples): L2 / unedited's (fraction: below 1, "
+          "closer to the target), cosines (fraction: > 0)")
     strips, labels = [], []
     with torch.no_grad():
         x0 = G.synthesize(latent, space=a.space)
@@ -71,14 +71,14 @@ def main() -> None:
             def l2(x: torch.Tensor) -> torch.Tensor:  # (16,) masked L2 to the target
                 return ((x - target) * m).square().flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
 
-            dw, dk = l2(xw) - l2(x0), l2(xk) - l2(x0)
+            dw, dk = l2(xw) / l2(x0), l2(xk) / l2(x0)  # per sample, below 1: closer to the target than unedited
             c_wk, c_wt = cos(xw - x0, xk - x0), cos((xw - x0) * m, (target - x0) * m)
             c_kt = cos((xk - x0) * m, (target - x0) * m)
             strips += [target[:4], xw[:4], xk[:4]]
             labels += [f"{alpha:+.3f} target", f"{alpha:+.3f} walk", f"{alpha:+.3f} input"]
             print(f"alpha {alpha:+.3f}: masked L2 to the target: unedited {float(l2(x0).mean()):.2e}, walk "
                   f"{float(l2(xw).mean()):.2e}, input translation {float(l2(xk).mean()):.2e}\n"
-                  f"    L2 change, walk {per_sample(dw, dw < 0)}; translation {per_sample(dk, dk < 0)}\n"
+                  f"    L2 / unedited's, walk {per_sample(dw, dw < 1)}; translation {per_sample(dk, dk < 1)}\n"
                   f"    cos(walk, translation) {per_sample(c_wk, c_wk > 0)}; cos(walk, target) "
                   f"{per_sample(c_wt, c_wt > 0)}; cos(translation, target) {per_sample(c_kt, c_kt > 0)}")
     if a.png:
