@@ -13,6 +13,8 @@ Cases, each timed and its peak memory measured in a fresh subprocess:
 - ``walk w+``:  the same step in w+;
 - ``hvp``:      one exact Hessian-vector product of ST-LPIPS (alex) w.r.t. a mid-level conv weight, from a
                 fresh first-order graph (`steerlab.methods.paramspace.hessian.LayerHessian.hvp`, one vector);
+- ``hvp-l2``:   the same HVP with pixel L2 as the distance (not in the default cases): what G's own double
+                backward costs, without the ST-LPIPS network;
 - ``invert``:   one Adam step of `steerlab.methods.trajectories.invert` (blurred L2, norm ball), timed between
                 its ``on_step`` hooks, its memory the peak of a 2-step inversion;
 - ``ui``:       one UI render, batch 1: `steerlab.directions.combine.steer` with a zoom and an RGB colour
@@ -52,8 +54,9 @@ from typing import Callable
 import torch
 
 MODELS = ("sg2-256", "sg3t-256", "sg2-1024")
-CASES = ("fwd", "fwd+bwd", "walk z", "walk w+", "hvp", "invert", "ui")
-FLOOR = {"walk z": "fwd+bwd", "walk w+": "fwd+bwd", "hvp": "fwd+bwd", "invert": "fwd+bwd", "ui": "fwd"}
+CASES = ("fwd", "fwd+bwd", "walk z", "walk w+", "hvp", "hvp-l2", "invert", "ui")
+FLOOR = {"walk z": "fwd+bwd", "walk w+": "fwd+bwd", "hvp": "fwd+bwd", "hvp-l2": "fwd+bwd", "invert": "fwd+bwd",
+         "ui": "fwd"}
 
 
 # ------------------------------------------------------------------------------------------- models
@@ -120,9 +123,9 @@ def make_case(case: str, G, batch: int, device: torch.device) -> tuple[Callable[
             walk_step(G, edit, w, masked_l2, space=space, batch_size=batch, generator=g).backward()
             opt.step()
         return run, wall
-    if case == "hvp":
+    if case in ("hvp", "hvp-l2"):
         from steerlab.methods.paramspace.hessian import LayerHessian
-        H = LayerHessian(G, mid_conv(G), z, distance="stlpips-alex", chunk=batch)
+        H = LayerHessian(G, mid_conv(G), z, distance="l2" if case == "hvp-l2" else "stlpips-alex", chunk=batch)
         v = torch.randn(1, *H.shape, generator=g).to(device)
 
         def run():
@@ -226,7 +229,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--full", action="store_true", help="add StyleGAN2 config-f at 1024 px")
     p.add_argument("--models", nargs="+", choices=MODELS, help="measure only these models")
-    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    p.add_argument("--cases", nargs="+", choices=CASES, default=[c for c in CASES if c != "hvp-l2"])
     p.add_argument("--batch", type=int, default=4, help="batch of the 256 px models")
     p.add_argument("--batch-1024", type=int, default=1, help="batch of the 1024 px model")
     p.add_argument("--repeats", type=int, default=1,

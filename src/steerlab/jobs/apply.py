@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 
 from steerlab.core import checks
+from steerlab.core.io import write_json
 from steerlab.core.runs import run_folder
 from steerlab.directions import Direction
 from steerlab.jobs.common import class_ids, class_names, model_of
@@ -57,8 +58,9 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
         classes: class labels (numbers, or names from the model card) for a conditional model: every
             sample is rendered in every class given (`sample_rows`); default: the latent file's
             class, else seed mod num_classes.
-        out: if given, writes ``strip.png`` (a row per sample and class, labelled) and ``strip.gif``
-            (a frame per alpha, labelled) into this folder.
+        out: if given, writes ``strip.png`` (a row per sample and class, labelled), ``strip.gif``
+            (a frame per alpha, labelled) and ``apply.json`` (what was rendered: alphas, rows,
+            truncation psi and cutoff, layers) into this folder.
         truncation: StyleGAN truncation psi set on the model (`Generator.set_truncation`).
         truncation_cutoff: psi only on the first N w+ rows (None: every row).
         layers: w+ rows a linear w / w+ direction moves (`Direction.on_layers`; default: all).
@@ -118,6 +120,10 @@ def apply(direction: str | os.PathLike | Direction, *, seeds: Sequence[int] = (0
             frames = [grid_image([row[j:j + 1] for row in images], row_labels=row_labels,  # one column per frame
                                  title=f"alpha = {labels[j]}") for j in range(images.shape[1])]
             save_gif(frames, tmp / "strip.gif")
+            write_json(tmp / "apply.json", {"model": G.name, "direction": d.edit or d.kind, "space": d.space,
+                                            "alphas": grid.tolist(), "rows": row_labels, "truncation": truncation,
+                                            "truncation_cutoff": truncation_cutoff,
+                                            "layers": None if layers is None else sorted({int(i) for i in layers})})
     return images
 
 
