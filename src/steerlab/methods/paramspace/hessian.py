@@ -14,8 +14,9 @@ W the learned channel weights): symmetric positive semi-definite.
 Two solvers:
 
 - ``lanczos_topk`` (the default): thick-restart Lanczos, one exact Hessian-vector product per
-  step by double backward through G and ST-LPIPS (``LayerHessian.hvp``: the first-order graph at
-  a = 0 is built once and kept), a preallocated basis, selective + partial reorthogonalisation
+  step through G and ST-LPIPS (``LayerHessian.hvp``: by default the Gauss-Newton form J^T Q J,
+  exact at a = 0, with the tangent map traced and the feature graph kept once; or double
+  backward of the kept first-order graph), a preallocated basis, selective + partial reorthogonalisation
   and residual estimates read off the projected matrix; it stops when every wanted Ritz pair's
   residual ||H y - theta y|| is below ``tol * theta``. ``block_lanczos_topk`` (``block > 1``) is
   the former block solver, kept for comparison.
