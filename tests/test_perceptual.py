@@ -226,3 +226,17 @@ def test_register_feature_network():
         assert r["feature_network"] == "test-mean-colour" and r["fid"] > 0
     finally:
         del fid_mod.FEATURE_NETWORKS["test-mean-colour"]
+
+
+def test_large_images_are_compared_at_256_px(model):
+    """Above MAX_SIDE the distance is that of the area-downsampled images, so 1024 px costs 256 px's memory."""
+    from steerlab.metrics.perceptual import MAX_SIDE
+
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(2, 3, 512, 512, generator=g), torch.rand(2, 3, 512, 512, generator=g)
+    small_x = torch.nn.functional.interpolate(x, size=(MAX_SIDE, MAX_SIDE), mode="area")
+    small_y = torch.nn.functional.interpolate(y, size=(MAX_SIDE, MAX_SIDE), mode="area")
+    torch.testing.assert_close(model(x, y), model(small_x, small_y))
+    assert [f.shape[-1] for f in model.features(x)] == [f.shape[-1] for f in model.features(small_x)]
+    # a non-square image keeps its aspect ratio: the short side becomes MAX_SIDE
+    assert model._prepare(torch.rand(1, 3, 300, 600)).shape[-2:] == (MAX_SIDE, 2 * MAX_SIDE)

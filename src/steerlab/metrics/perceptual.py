@@ -38,7 +38,7 @@ from steerlab.core.io import read_torch_checkpoint
 
 __all__ = [
     "STLPIPS", "perceptual_distance", "perceptual_features", "perceptual_compare", "VGGFeatures", "vgg_feature_extractor",
-    "stlpips_weights_path", "lpips_available", "NETS", "MIN_SIDE", "UPSAMPLE_SIDE",
+    "stlpips_weights_path", "lpips_available", "NETS", "MIN_SIDE", "UPSAMPLE_SIDE", "MAX_SIDE",
 ]
 
 NETS = ("alex", "vgg")
@@ -48,6 +48,11 @@ NETS = ("alex", "vgg")
 # upsampled versions: compare it only with distances computed at the same input size.
 MIN_SIDE = 32
 UPSAMPLE_SIDE = 64
+# Above MAX_SIDE px the images are area-downsampled until the short side is MAX_SIDE, as NVlabs'
+# perceptual path length does before LPIPS: the metric was trained on 64 px patches, and at 1024 px
+# the full-resolution first convolution alone needs more memory than a StyleGAN2's own
+# forward+backward (an exact weight-space HVP took 2.5x the generator's memory without this).
+MAX_SIDE = 256
 
 _INSTALL_HINT = "pip install --no-deps stlpips-pytorch==0.0.2"
 
@@ -192,8 +197,12 @@ def _to_float_rgb(x: Tensor) -> Tensor:
     return x
 
 
-def _upsample_if_small(x: Tensor) -> Tensor:
+def _resize_for_metric(x: Tensor) -> Tensor:
+    """Short side below MIN_SIDE: bilinear up to UPSAMPLE_SIDE; above MAX_SIDE: area down to MAX_SIDE."""
     h, w = x.shape[-2:]
+    if min(h, w) > MAX_SIDE:
+        scale = MAX_SIDE / min(h, w)
+        return F.interpolate(x, size=(max(MAX_SIDE, round(h * scale)), max(MAX_SIDE, round(w * scale))), mode="area")
     if min(h, w) >= MIN_SIDE:
         return x
     scale = UPSAMPLE_SIDE / min(h, w)
@@ -222,7 +231,9 @@ class STLPIPS(nn.Module):
     Shape:
         - x, y: :math:`(N, C, H, W)` with C in {1, 3} (1 is repeated to 3); float in [0, 1]
           (uint8 in [0, 255] is also accepted). Images whose short side is below
-          ``MIN_SIDE`` (32) px are first upsampled bilinearly to a short side of 64 px.
+          ``MIN_SIDE`` (32) px are first upsampled bilinearly to a short side of 64 px; above
+          ``MAX_SIDE`` (256) px they are area-downsampled to a short side of 256 px (NVlabs' PPL
+          convention).
         - output: :math:`(N,)`, >= 0; 0 for identical images. Typical values: ~0.01-0.1 for
           mild noise, ~0.3-0.8 for unrelated images.
 
@@ -256,7 +267,7 @@ class STLPIPS(nn.Module):
         return super().train(False)
 
     def _prepare(self, x: Tensor) -> Tensor:
-        x = _upsample_if_small(_to_float_rgb(x).to(self.scaling_layer.shift.dtype))
+        x = _resize_for_metric(_to_float_rgb(x).to(self.scaling_layer.shift.dtype))
         return self.scaling_layer(2.0 * x - 1.0)  # LPIPS expects [-1, 1], then scales
 
     def features(self, x: Tensor) -> list[Tensor]:
