@@ -48,6 +48,7 @@ __all__ = ["DISTANCES", "HVPS", "LayerHessian", "lanczos_topk", "power_iteration
 
 DISTANCES = ("stlpips-alex", "stlpips-vgg", "l2")
 HVPS = ("gauss-newton", "double-backward")
+KEEP_GRAPH_MAX_SIDE = 128  # first-order graphs are kept by default only for images up to this side
 
 
 def _reference_distance(distance: str, reference: Tensor) -> tuple[Callable, Callable]:
@@ -86,7 +87,7 @@ class LayerHessian:
         chunk: samples per forward pass (memory); results do not depend on it.
         classes: (N,) labels for a conditional model.
         keep_graph: keep the first-order graphs at a = 0 between products (default: when this
-            process holds <= 64 codes); otherwise they are rebuilt for every block of products.
+            process holds <= 64 codes of at most KEEP_GRAPH_MAX_SIDE px); otherwise they are rebuilt for every block of products.
         hvp: "gauss-newton" (default with ``keep_graph``) or "double-backward" (default without).
             Both are exact at a = 0. f = q(F(a)) with F the embedding of the shifted images
             (ST-LPIPS features) and q quadratic with its minimum 0 at F(0) (the reference's
@@ -121,8 +122,10 @@ class LayerHessian:
         share = -(-z.shape[0] // distributed.world())
         self.z, self.classes, self.chunk = z, classes, max(1, min(int(chunk), share))
         self.distance = distance
-        # ~26 MB of graph per code on faces conv2: keep it up to 64 codes (per process).
-        self.keep_graph = (-(-z.shape[0] // distributed.world()) <= 64) if keep_graph is None else keep_graph
+        # ~26 MB of graph per code on faces conv2: keep it up to 64 codes per process, and only for
+        # small images (a 1024 px StyleGAN2's kept Gauss-Newton graphs took 4.2x its forward+backward's memory).
+        small = int(getattr(G, "resolution", 0) or 0) <= KEEP_GRAPH_MAX_SIDE
+        self.keep_graph = (share <= 64 and small) if keep_graph is None else keep_graph
         if hvp not in (None, *HVPS):
             raise ValueError(f"unknown Hessian-vector product '{hvp}'; allowed: {', '.join(HVPS)}")
         self.hvp_kind = hvp or ("gauss-newton" if self.keep_graph else "double-backward")
