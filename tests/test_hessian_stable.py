@@ -50,6 +50,7 @@ def test_bad_stable_overlap_is_one_line():
         stable_hessian_directions(G, "conv2.weight", 2, stable_overlap=0.9, overlap=False, **COMMON)
 
 
+@pytest.mark.slow
 def test_cli_discover_grows_the_batch_and_prints_the_batch_it_measured(tmp_path, tiny_file, capsys):
     import json
 

@@ -600,7 +600,9 @@ class Discover(Command):
             print(f"stability: top-{m['k']} subspace overlap of two disjoint batches of {m['hessian_n_z']} z: "
                   f"{m['hessian_overlap']:.3f} (1: the directions do not depend on the draw of z)"
                   + ("" if m.get("hessian_stable", True) else
-                     f"; --stable-overlap {args.stable_overlap} not reached by --max-n-z {args.max_n_z}"))
+                     f"; --stable-overlap {args.stable_overlap} not reached by --max-n-z {args.max_n_z}")
+                  + ("; below 0.9, see --stable-overlap and the metrics' hessian_gaps"
+                     if m["hessian_overlap"] < 0.9 and not args.stable_overlap else ""))
         print(f"report: {Path(run['out']) / 'report.html'}")
         return 0
 
