@@ -77,6 +77,7 @@ def _tiny_sg2_file(tmp_path, seed=0):
     return save_generator(G, tmp_path / "sg2", card={"licence": "MIT", "dataset": "shapes"}), G
 
 
+@pytest.mark.slow  # about a minute of CPU: calibration, ST-LPIPS and Adam fits on a tiny StyleGAN2
 def test_reproduce_weight_methods_measures_every_method_alike(tmp_path):
     from steerlab.directions import Direction
     from steerlab.methods.paramspace.svd import svd_directions
@@ -106,6 +107,7 @@ def test_reproduce_weight_methods_measures_every_method_alike(tmp_path):
         fn(tmp_path / "bad", model=str(path), layer=layer, methods=("pca",), progress=False)
 
 
+@pytest.mark.slow  # about a minute of CPU: calibration, ST-LPIPS and Adam fits on a tiny StyleGAN2
 def test_reproduce_latent_mimic_fits_reachable_edits_and_scores_every_sample(tmp_path):
     from steerlab.reproduce import get_reproduction
 
@@ -134,6 +136,7 @@ def test_reproduce_latent_mimic_refuses_a_model_without_w(tmp_path, tiny_file):
         get_reproduction("latent-mimic")(tmp_path / "run", model=str(tiny_file), progress=False)
 
 
+@pytest.mark.slow  # about a minute of CPU: calibration, ST-LPIPS and Adam fits on a tiny StyleGAN2
 def test_reproduce_layer_depth_calibrates_and_measures_each_layer(tmp_path):
     from steerlab.reproduce import get_reproduction
 
