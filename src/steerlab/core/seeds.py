@@ -46,6 +46,7 @@ HELD_OUT_FIGURE_ROWS = 17   # on top of EVAL_HELD_OUT: the rows of a reproductio
 FIGURE_ROWS = 5             # the rows of the beta-VAE factor strips
 AUGMENTATION = 11           # the random alphas of edit-augmented real data (steerable-training (b))
 DSPRITES_POOL = 7919        # the fixed dSprites training pool of the beta-VAE reproduction
+RANDOM_DIRECTION = 29       # the random unit direction a reproduction compares a learned one with (latent-parts, shared-direction)
 
 # ----------------------------------------------------------------------- weight-shift analyses
 WEIGHT_FID_REFERENCE = 7    # codes of the unshifted reference set of FID vs shift

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from steerlab.core import seeds
 from steerlab.core.checkpoint import DEFAULT_EVERY
 
 # edit -> the measure that reads it on the shapes data
@@ -95,7 +96,7 @@ def reproduce_latent_parts(out: str | os.PathLike = "runs/latent-parts", *, mode
         parts = latent_parts(G)
         if len(parts) < 2:
             raise ValueError(f"model '{G.name}' has one latent part; Fig. 4 needs a model with latent_parts")
-        u_rand = torch.randn(G.z_dim, generator=torch.Generator().manual_seed(seed + 1))
+        u_rand = torch.randn(G.z_dim, generator=seeds.generator(seed, seeds.RANDOM_DIRECTION))
         metrics = {"model": G.name, "fingerprint": G.fingerprint, "model_origin": origin,
                    "latent_parts": list(parts), "paper_claim": PAPER_CLAIM, "edits": {},
                    "random_direction": norm_per_part(u_rand / u_rand.norm(), parts),

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from steerlab.core import seeds
 from steerlab.core.checkpoint import DEFAULT_EVERY
 
 TRAJ_KEYS = ("z0", "z", "dt", "error", "kept", "classes")
@@ -132,7 +133,7 @@ def reproduce_shared_direction(out: str | os.PathLike = "runs/shared-direction",
 
         fits = {k: fit_encoding_model(*_rows_of(data, [k]), steps=fit_steps) for k in train}
         shared_fit = fit_encoding_model(*_rows_of(data, train), steps=fit_steps)
-        u_rand = torch.randn(G.z_dim, generator=torch.Generator().manual_seed(seed + 1))
+        u_rand = torch.randn(G.z_dim, generator=seeds.generator(seed, seeds.RANDOM_DIRECTION))
         random_fit = dataclasses.replace(shared_fit, u=u_rand / u_rand.norm())
         dirs = {"shared": direction(shared_fit, "shared"), "random": direction(random_fit, "random control")}
         dirs.update({f"class {names[k]}": direction(f, f"class {names[k]}") for k, f in fits.items()})
@@ -205,7 +206,6 @@ def summary(m: dict) -> str:
 @torch.no_grad()
 def _strip(G, d, classes: list[int], names: list[str], s_values: list[float], seed: int):
     """One row per class (one fixed z each): z moved along u over the s grid."""
-    from steerlab.core import seeds
     from steerlab.methods.trajectories.control import move_to
     from steerlab.report.plots import grid_image
     z = G.sample_z(len(classes), generator=seeds.generator(seed, seeds.FACTOR_STRIP))

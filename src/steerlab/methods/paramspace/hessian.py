@@ -204,7 +204,15 @@ class LayerHessian:
             if self.keep_graph and self._graph is not None:
                 graph = self._graph[j]
             else:
-                graph = self._tangent_map(j, zc, cc) if gauss_newton else self._first_order(j, zc, cc)
+                try:
+                    graph = self._tangent_map(j, zc, cc) if gauss_newton else self._first_order(j, zc, cc)
+                except RuntimeError:
+                    if not gauss_newton or j:
+                        raise
+                    # G runs Python control flow on tensor values (e.g. a label check) that forward-mode
+                    # tracing cannot follow: exact double-backward products instead
+                    self.hvp_kind, gauss_newton = "double-backward", False
+                    graph = self._first_order(j, zc, cc)
                 graphs.append(graph)
             for i in range(v.shape[0]):
                 if gauss_newton:
