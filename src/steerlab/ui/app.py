@@ -511,13 +511,13 @@ def launch(models: Sequence[str] | None = None, directions: Sequence[str | os.Pa
     except OSError as e:
         raise ValueError(f"cannot serve on {host}:{port} ({_first_line(e)}); choose another --port") from None
     if block:
-        where = ", ".join(str(f) for f in directions) or "nowhere (pass --directions)"
-        print(f"steering wheel on http://{host}:{port} (models: {', '.join(library.model_names)}; "
-              f"directions from {where}); Ctrl-C stops it", flush=True)
         stop_on_sigterm = threading.current_thread() is threading.main_thread()
         if stop_on_sigterm:  # SIGTERM ends the server like Ctrl-C, so the cleanup below runs
             previous = signal.signal(signal.SIGTERM, _sigterm)
-        try:
+        try:  # the handler is in place before the line that tells a supervisor the server is up
+            where = ", ".join(str(f) for f in directions) or "nowhere (pass --directions)"
+            print(f"steering wheel on http://{host}:{port} (models: {', '.join(library.model_names)}; "
+                  f"directions from {where}); Ctrl-C stops it", flush=True)
             app.block_thread()
         finally:
             app.close()
