@@ -1,13 +1,13 @@
 # Two commands for a fresh machine with only Python:
 #   make demo   set up .venv and learn zoom + colour walks on the bundled `faces` model
-#   make test   set up .venv and run the test suite
+#   make test   set up .venv and run the test suite (all but the tests marked slow; make test-all: every test)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench clean chromium
+.PHONY: setup demo test test-slow test-all lint bench clean chromium
 
 setup: $(STAMP)
 
@@ -40,11 +40,15 @@ chromium:
 	    echo "NOTE: no Chromium at $(CHROMIUM), so the browser tests of the web UI (tests/test_ui_browser.py) will be SKIPPED; get it with 'sudo apt-get install chromium' (or set CHROMIUM=/path/to/chromium)"; \
 	fi
 
+# make test: every test but the ~40 marked slow (multi-process, resume-after-kill, browser-concurrency and
+# example end-to-end runs, 8-55 s each). make test-slow runs those; make test-all both; .ci/run runs both.
 test: lint chromium
-	STEERLAB_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q --durations=20
+	STEERLAB_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -m "not slow" --durations=15
 
-test-fast: lint
-	$(PY) -m pytest -q -m "not slow"
+test-slow: $(STAMP) chromium
+	STEERLAB_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -m slow --durations=15
+
+test-all: test test-slow
 
 bench: $(STAMP)
 	$(PY) bench/walk_step.py

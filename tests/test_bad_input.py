@@ -134,7 +134,7 @@ def _by_hand():
         cases += [(name, ["--device", d]) for d in ("gpu", "cuda", "cuda:7", "", "tpu:0", "cpu:x", "mps")]
     for name in ("walk", "trajectory", "compare-spaces", "train", "discover", "reproduce", "evaluate", "invert"):
         cases += [(name, ["--seed", v]) for v in ("-1", "abc", "1.5", str(2 ** 64))]
-    for name in OUT_TAKERS - {"train"}:
+    for name in sorted(OUT_TAKERS - {"train"}):
         cases.append((name, ["--out", "AFILE"]))
     for name in ("walk", "trajectory", "compare-spaces", "layers", "discover"):
         cases += [(name, ["--model", m]) for m in ("nope", "MISSING", "PICKLE", "TRUNC", "EMPTY", "LISTGEN",

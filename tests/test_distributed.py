@@ -93,6 +93,7 @@ def test_walk_on_two_processes_matches_one_with_twice_the_batch(tiny_file, tmp_p
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_evaluate_is_identical_on_one_and_two_processes(tiny_file, tmp_path):
     from steerlab.jobs.evaluate import evaluate
     from steerlab.jobs.walk import walk

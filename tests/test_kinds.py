@@ -219,7 +219,7 @@ def test_import_directions_alone_registers_every_built_in_kind():
 EVALUATE_ARGS = {"weight": ["--measure", "colour"], "trajectory": ["--measure", "colour"]}
 
 
-@pytest.mark.parametrize("kind", BUILT_IN)
+@pytest.mark.parametrize("kind", [k if k == "linear" else pytest.param(k, marks=pytest.mark.slow) for k in BUILT_IN])
 def test_apply_then_evaluate_each_kind_in_a_fresh_process(tmp_path, kind):
     fixture, model = str(V1 / f"{kind}.safetensors"), str(V1 / "tiny.safetensors")
     r = _run("-m", "steerlab.cli", "apply", fixture, "--model", model, "--seeds", "0,1",

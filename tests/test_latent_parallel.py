@@ -31,6 +31,7 @@ def _one_and_two(tiny_file, tmp_path, method: str, api: dict, cli: list[str], k:
     return [(_direction(tmp_path / "one", i), _direction(tmp_path / "two", i)) for i in range(k)]
 
 
+@pytest.mark.slow
 def test_boundary_scores_split_over_two_processes_give_the_same_normal(tiny_file, tmp_path):
     # 200 samples scored in batches of 64: rank 0 scores two batches, rank 1 one of 64 and one of 8
     pairs = _one_and_two(tiny_file, tmp_path, "boundary", dict(attribute="colour:luminance", n_samples=200),

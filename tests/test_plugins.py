@@ -316,7 +316,8 @@ def _run(args, cwd):
 
 
 @pytest.mark.parametrize("plugin, missing", [("my_generator", "unknown architecture 'mine'"),
-                                             ("my_network", "network 'mine-net' is not registered")])
+                                             pytest.param("my_network", "network 'mine-net' is not registered",
+                                                          marks=pytest.mark.slow)])
 def test_own_generator_cli_route_through_plugin(tmp_path, plugin, missing):
     """The docs' plugin file: save, then `walk` and `apply` with --plugin; without it, one line and exit 2."""
     (tmp_path / f"{plugin}.py").write_text(_doc_file(f"{plugin}.py"))

@@ -310,6 +310,7 @@ def test_reproduce_killed_and_resumed_gives_the_same_metrics(tmp_path):
     _no_leftovers(out)
 
 
+@pytest.mark.slow
 def test_reproduce_beta_vae_interrupted_between_models_resumes_identically(tmp_path, monkeypatch):
     """beta-vae: stopped right after its first model was saved as a finished sub-run; the resumed run
     trains only the second and its metrics, directions and models equal an uninterrupted run's."""

@@ -131,6 +131,7 @@ def test_trajectory_command_writes_a_usable_direction(tmp_path, capsys, tiny_fil
     assert code == 2 and "no key" in err
 
 
+@pytest.mark.slow
 def test_reproduce_beta_vae_bundled_seeds(tmp_path):
     """Two of the bundled training seeds per beta: the std is averaged over the seeds."""
     from steerlab.reproduce.beta_vae import reproduce_beta_vae

@@ -543,6 +543,7 @@ def test_ten_concurrent_sessions(server, browser):
         page.context.close()
 
 
+@pytest.mark.slow
 def test_photo_beside_its_reconstruction_and_the_edit(server, browser, tmp_path):
     pytest.importorskip("steerlab.methods.trajectories.invert", reason="inversion (steerlab.methods.trajectories) not installed")
     from steerlab.report.plots import to_uint8
@@ -591,6 +592,7 @@ def test_photo_beside_its_reconstruction_and_the_edit(server, browser, tmp_path)
     page.context.close()
 
 
+@pytest.mark.slow
 def test_auth_asks_for_the_login_then_serves_the_app(server, browser):
     proc, log = _serve(server.root, ["--model", str(server.root / "tiny.safetensors"), "--directions",
                                      str(server.root / "runs"), "--auth", "steer:wheel-42"])
