@@ -9,6 +9,7 @@ from helpers import make_tiny
 from steerlab.cli import main
 from steerlab.core.io import FileFormatError
 from steerlab.directions import Direction, DirectionMismatch
+from steerlab.directions.ops import ShiftRenderer
 from steerlab.evaluation import weights as insp
 from steerlab.methods.paramspace.hessian import (
     LayerHessian,
@@ -67,6 +68,59 @@ def test_per_sample_shifts_match_one_call_per_sample(tiny):
     grid = render_shifts(tiny, z[:2], "conv2.weight", shifts[:3])
     assert grid.shape == (3, 2, 3, 16, 16)
     assert torch.allclose(grid[2, 1], render_shifted(tiny, z[1:2], "conv2.weight", shifts[2])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("layer", ["conv1.weight", "conv2.weight", "conv3.weight"])
+def test_shift_renderer_matches_render_shifted_without_running_the_layer(tiny, layer, monkeypatch):
+    z = z_of(tiny, 5)
+    r = ShiftRenderer(tiny, layer, z)
+    assert r.fast and torch.equal(r.base, tiny.synthesize(z))
+    module = tiny.get_submodule(layer.rsplit(".", 1)[0])
+    xi, other = torch.randn_like(module.weight), torch.randn_like(module.weight)
+    r(xi, 1.0)  # M(h; xi) is computed once per direction, here
+    calls, forward = [], torch.nn.ConvTranspose2d.forward
+    monkeypatch.setattr(torch.nn.ConvTranspose2d, "forward",
+                        lambda self, *a, **k: calls.append(self is module) or forward(self, *a, **k))
+    got = [r(xi, t) for t in (-2.0, 0.0, 0.7)]
+    assert calls and not any(calls)  # the other layers ran, the shifted one never did
+    got += [r(other, t) for t in (-2.0, 0.0, 0.7)]
+    monkeypatch.undo()
+    want = [render_shifted(tiny, z, layer, t * d) for d in (xi, other) for t in (-2.0, 0.0, 0.7)]
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert torch.equal(got[1], r.base) and not torch.allclose(got[0], got[3], atol=1e-3)
+    assert "forward" not in vars(module)  # the module is left as it was
+
+
+def test_shift_renderer_falls_back_where_the_output_is_not_linear_in_the_weight():
+    from steerlab.models import StyleGAN2Generator
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(resolution=8, z_dim=8, w_dim=8, n_mlp=2, channels=[8, 8], name="tiny-sg2").eval()
+    layer = next(name for name in G.shiftable_weights() if "mapping" not in name)
+    z = z_of(G, 3)
+    r = ShiftRenderer(G, layer, z)
+    xi = torch.randn_like(G.shiftable_weights()[layer])
+    assert not r.fast  # a modulated convolution: weight -> demodulated weight is not linear
+    assert torch.allclose(r(xi, 0.5), render_shifted(G, z, layer, 0.5 * xi), atol=1e-6)
+
+
+def test_shift_renderer_falls_back_for_a_module_called_twice():
+    class Twice(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def forward(self, z):
+            return torch.sigmoid(self.lin(torch.tanh(self.lin(z)))).view(-1, 1, 2, 2)
+
+    from steerlab.models import wrap_generator
+    G = wrap_generator(Twice(), z_dim=4, resolution=2, channels=1, output_range=(0, 1), name="twice")
+    z = z_of(G, 3)
+    layer = next(iter(G.shiftable_weights()))
+    r = ShiftRenderer(G, layer, z)
+    xi = torch.randn(4, 4)
+    assert not r.fast
+    assert torch.allclose(r(xi, 0.3), render_shifted(G, z, layer, 0.3 * xi), atol=1e-6)
 
 
 def test_shifted_render_is_differentiable_in_the_shift(tiny):

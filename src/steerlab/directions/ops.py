@@ -8,18 +8,19 @@ method modules import them for training:
 - ``step_net``, ``euler_walk``, ``nn_shift``: the nonlinear walks' step networks (Eq. 2, App. A.3);
 - ``piecewise_linear``, ``piecewise_linear_inverse``, ``move_to``: a trajectory direction's
   encoding model t = g(<u, z>) and the latent move that sets it (Plumerault et al., Sec. 2.2);
-- ``layer_weight``, ``render_shifted``: a weight direction's G_{theta + t xi}(z) (Cherepkov et al.).
+- ``layer_weight``, ``render_shifted``: a weight direction's G_{theta + t xi}(z) (Cherepkov et al.);
+  ``ShiftRenderer``: the same for many t and xi on fixed codes, running only what a shift changes.
 """
 from __future__ import annotations
 
 import math
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from steerlab.models.base import Generator
 
-__all__ = ["Nets", "STEP_TOL", "euler_walk", "layer_weight", "linear_shift", "move_to", "nn_shift",
+__all__ = ["Nets", "STEP_TOL", "ShiftRenderer", "euler_walk", "layer_weight", "linear_shift", "move_to", "nn_shift",
            "piecewise_linear", "piecewise_linear_inverse", "render_shifted", "step_net"]
 
 Nets = dict[str, Tensor]  # W1 (K, S, H, D), b1 (K, S, H), W2 (K, S, D, H), b2 (K, S, D)
@@ -163,3 +164,82 @@ def render_shifted(G: Generator, latent: Tensor, layer: str, shift: Tensor, *, s
     # Class checks read label values, which vmap cannot; conditional models go sample by sample.
     return torch.cat([G.synthesize_shifted(latent[i:i + 1], {layer: shift[i]}, space=space,
                                            classes=classes[i:i + 1]) for i in range(n)])
+
+
+# Modules whose output is linear in their weight: M(h; W + t xi) = M(h; W) + t M(h; xi, bias 0).
+LINEAR_IN_WEIGHT = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                    nn.ConvTranspose3d)
+
+
+class ShiftRenderer:
+    """G_{theta + t xi}(latent) for many shifts of one layer on fixed codes, without gradients.
+
+    The analyses of a weight direction (calibration, locality, grids) render the same codes under
+    many shifts t xi. When the weight belongs to a plain conv / linear module (exactly one of
+    `LINEAR_IN_WEIGHT`) that runs once per image, its output is linear in the weight, so
+    ``M(h; W + t xi) = M(h; W) + t M(h; xi)`` with the bias left out of the second term: the
+    module's input h and output are recorded once, ``M(h; xi)`` once per direction, and a shift
+    replaces the module's output instead of running it. Any other layer (StyleGAN's modulated
+    convolutions, a user's own module, a module called twice) renders with `render_shifted`.
+    Images agree with `render_shifted` to float rounding (tested).
+
+    While it renders, the module's ``forward`` is replaced on that instance: do not render the
+    same generator from another thread at the same time.
+
+    Args:
+        G: any steerlab generator.
+        layer: a name of ``G.shiftable_weights()``.
+        latent: (N, ...) codes in ``space``; classes: (N,) or None.
+
+    Attributes:
+        base: (N, C, H, W) G_theta(latent) in [0, 1].
+        fast: whether shifts skip the module (False: every call runs `render_shifted`).
+
+    Example:
+        >>> r = ShiftRenderer(G, "conv2.weight", z)                          # doctest: +SKIP
+        >>> images = r(xi, 0.5)  # == render_shifted(G, z, "conv2.weight", 0.5 * xi)
+    """
+
+    def __init__(self, G: Generator, layer: str, latent: Tensor, *, space: str = "z",
+                 classes: Tensor | None = None):
+        w = layer_weight(G, layer)
+        self.G, self.layer, self.latent, self.space, self.classes = G, layer, latent, space, classes
+        path, _, pname = layer.rpartition(".")
+        module = G.get_submodule(path) if path else G
+        calls = []
+        linear = type(module) in LINEAR_IN_WEIGHT and pname == "weight" and module.weight is w
+        handle = module.register_forward_hook(lambda m, a, kw, out: calls.append((a, kw, out)),
+                                              with_kwargs=True) if linear else None
+        try:
+            with torch.no_grad():
+                self.base = G.synthesize(latent, space=space, classes=classes)
+        finally:
+            if handle is not None:
+                handle.remove()
+        self.fast = linear and len(calls) == 1
+        self._module = module
+        if self.fast:
+            self._args, self._kwargs, self._out = calls[0]
+        self._xi, self._delta = None, None
+
+    def _delta_for(self, xi: Tensor) -> Tensor:
+        if self._xi is not xi:
+            params = {"weight": xi.to(self._module.weight)}
+            if getattr(self._module, "bias", None) is not None:
+                params["bias"] = torch.zeros_like(self._module.bias)
+            self._delta = torch.func.functional_call(self._module, params, self._args, self._kwargs)
+            self._xi = xi
+        return self._delta
+
+    @torch.no_grad()
+    def __call__(self, xi: Tensor, t: float) -> Tensor:
+        """(N, C, H, W) images in [0, 1] of the generator with ``layer``'s weight + ``t * xi``."""
+        if not self.fast:
+            return render_shifted(self.G, self.latent, self.layer, float(t) * xi.to(self.latent),
+                                  space=self.space, classes=self.classes)
+        out = self._out + float(t) * self._delta_for(xi)
+        self._module.forward = lambda *args, **kwargs: out
+        try:
+            return self.G.synthesize(self.latent, space=self.space, classes=self.classes)
+        finally:
+            del self._module.forward

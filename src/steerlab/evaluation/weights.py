@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from steerlab.core import seeds
+from steerlab.directions.ops import ShiftRenderer
 from steerlab.evaluation.weight_effects import concentration
 from steerlab.methods.paramspace.calibrate import calibrate_shift, perceptual_change  # re-exported
 from steerlab.methods.paramspace.shifts import render_shifted, render_shifts
@@ -33,8 +34,8 @@ from steerlab.metrics.fid import feature_network, features_of, frechet_distance
 from steerlab.models.base import Generator
 
 __all__ = ["sample_codes", "shift_grid", "perceptual_change", "calibrate_shift", "features_of",
-           "frechet_distance", "fid_reference", "fid_vs_shift", "locality_heatmap", "unshifted_images", "latent_mimic",
-           "ACTIVATION_SPACE"]
+           "frechet_distance", "fid_reference", "fid_vs_shift", "locality_heatmap", "shift_renderers",
+           "unshifted_images", "latent_mimic", "ACTIVATION_SPACE"]
 
 ACTIVATION_SPACE = "activations"  # the input of the shifted layer's module
 
@@ -115,36 +116,42 @@ def fid_vs_shift(G: Generator, layer: str, xi: Tensor, ts, *, n: int = 256, seed
 
 @torch.no_grad()
 def unshifted_images(G: Generator, n: int, seed: int, batch_size: int = 32) -> Tensor:
-    """G_theta on ``sample_codes(G, n, seed)``: (n, C, H, W) in [0, 1], rendered in ``batch_size`` chunks.
-
-    The unshifted side of `locality_heatmap`; compute it once per run and pass it as ``base``.
-    """
+    """G_theta on ``sample_codes(G, n, seed)``: (n, C, H, W) in [0, 1], rendered in ``batch_size`` chunks."""
     z, classes = sample_codes(G, n, seed)
     return torch.cat([G.synthesize(z[i:i + batch_size], classes=None if classes is None else classes[i:i + batch_size])
                       for i in range(0, n, batch_size)])
 
 
+def shift_renderers(G: Generator, layer: str, n: int, seed: int, batch_size: int = 32) -> list[ShiftRenderer]:
+    """`ShiftRenderer`s of ``layer`` on ``sample_codes(G, n, seed)``, one per chunk of ``batch_size``.
+
+    The unshifted side of `locality_heatmap` (their ``base`` images are G_theta): make them once
+    per run and layer and pass them as ``renderers`` for every direction.
+    """
+    z, classes = sample_codes(G, n, seed)
+    return [ShiftRenderer(G, layer, z[i:i + batch_size], classes=None if classes is None else classes[i:i + batch_size])
+            for i in range(0, n, batch_size)]
+
+
 @torch.no_grad()
 def locality_heatmap(G: Generator, layer: str, xi: Tensor, ts, *, n: int = 64, seed: int = 0,
-                     batch_size: int = 32, base: Tensor | None = None) -> tuple[Tensor, float]:
+                     batch_size: int = 32, renderers: list[ShiftRenderer] | None = None) -> tuple[Tensor, float]:
     """Sec. 4.6: mean over z and t of the per-pixel squared change sum_c (G_{theta+t xi} - G_theta)^2.
 
     Args:
-        base: ``unshifted_images(G, n, seed, batch_size)`` computed earlier (default: computed here).
+        renderers: ``shift_renderers(G, layer, n, seed, batch_size)`` made earlier (default: made here).
 
     Returns:
         ``(heatmap (H, W), concentration)``; concentration is the share of the total change in
         the 10% of pixels that change most (0.1 for a uniform change, 1 for a tiny region).
     """
-    z, classes = sample_codes(G, n, seed)
-    base = unshifted_images(G, n, seed, batch_size) if base is None else base
+    renderers = shift_renderers(G, layer, n, seed, batch_size) if renderers is None else renderers
+    if sum(r.base.shape[0] for r in renderers) != n or any(r.layer != layer for r in renderers):
+        raise ValueError(f"locality renderers were made for another layer or number of codes (want {layer}, n={n})")
     total = None
-    for i in range(0, n, batch_size):
-        zb = z[i:i + batch_size]
-        cb = None if classes is None else classes[i:i + batch_size]
-        x0 = base[i:i + batch_size]
+    for r in renderers:
         for t in ts:
-            d = (render_shifted(G, zb, layer, float(t) * xi.to(zb), classes=cb) - x0).pow(2).sum(1).sum(0)
+            d = (r(xi, t) - r.base).pow(2).sum(1).sum(0)
             total = d if total is None else total + d
     heat = total / (n * len(ts))
     return heat.cpu(), concentration(heat)

@@ -222,10 +222,10 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
         overview.append(render_shifts(G, z1, layer, ts.view(-1, *[1] * xi.dim()).to(xi) * xi, classes=c1)[:, 0])
         labels.append(f"k{i:02d}")
         if "locality" in what:
-            if locality_base is None:  # G(z) once for every direction
-                locality_base = insp.unshifted_images(G, locality_n, seed)
+            if locality_base is None or locality_base[0].layer != layer:  # G(z) once for every direction
+                locality_base = insp.shift_renderers(G, layer, locality_n, seed)
             heat, conc = insp.locality_heatmap(G, layer, xi, [t for t in ts.tolist() if t != 0],
-                                               n=locality_n, seed=seed, base=locality_base)
+                                               n=locality_n, seed=seed, renderers=locality_base)
             heats.append(heat)
             row["locality_concentration"] = conc
         if "fid" in what:

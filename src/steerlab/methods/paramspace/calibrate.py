@@ -11,14 +11,14 @@ grid shows a comparable, visible change and methods are compared at matched perc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 from steerlab.core import seeds
-from steerlab.directions.ops import layer_weight, render_shifted
+from steerlab.directions.ops import ShiftRenderer, layer_weight
 from steerlab.metrics.perceptual import perceptual_compare, perceptual_features
 from steerlab.models.base import Generator
 
@@ -56,6 +56,14 @@ class Reference:
     images: Tensor
     features: list[Tensor]
     net: str
+    renderers: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def renderer(self, G: Generator, layer: str) -> ShiftRenderer:
+        """The `ShiftRenderer` of ``layer`` on these codes (made on first use, then kept)."""
+        key = (id(G), layer)
+        if key not in self.renderers or self.renderers[key].G is not G:
+            self.renderers[key] = ShiftRenderer(G, layer, self.z, classes=self.classes)
+        return self.renderers[key]
 
 
 @torch.no_grad()
@@ -81,9 +89,10 @@ def perceptual_change(G: Generator, layer: str, xi: Tensor, ts, *, z: Tensor | N
         one float per t, >= 0 (0 at t = 0).
     """
     ref = reference or calibration_reference(G, z, classes, net)
+    render = ref.renderer(G, layer)  # runs only what the shift changes (see `ShiftRenderer`)
     out = []
     for t in ts:
-        x1 = render_shifted(G, ref.z, layer, float(t) * xi.to(ref.images), classes=ref.classes)
+        x1 = render(xi, t)
         out.append(float(perceptual_compare(ref.features, perceptual_features(x1, ref.net), ref.net).mean()))
     return out
 

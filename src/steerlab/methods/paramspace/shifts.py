@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from steerlab.directions import KINDS, Direction, plain_alpha
@@ -53,13 +54,12 @@ def unit(x: Tensor) -> Tensor:
 
 def render_shifts(G: Generator, latent: Tensor, layer: str, shifts: Tensor, *, space: str = "z",
                   classes: Tensor | None = None) -> Tensor:
-    """The same latents under several shifts: (S, *W) shifts -> (S, N, C, H, W) images."""
-    s, n = shifts.shape[0], latent.shape[0]
-    lat = latent[None].expand(s, *latent.shape).reshape(s * n, *latent.shape[1:])
-    per = shifts[:, None].expand(s, n, *shifts.shape[1:]).reshape(s * n, *shifts.shape[1:])
-    cls = None if classes is None else classes.reshape(1, n).expand(s, n).reshape(-1)
-    out = render_shifted(G, lat, layer, per, space=space, classes=cls)
-    return out.reshape(s, n, *out.shape[1:])
+    """The same latents under several shifts: (S, *W) shifts -> (S, N, C, H, W) images.
+
+    One batch of N per shift, every image of it with the same weight (a per-image weight, as
+    `render_shifted` takes, would run each of the S N images through its own copy of the layer).
+    """
+    return torch.stack([render_shifted(G, latent, layer, shift, space=space, classes=classes) for shift in shifts])
 
 
 def steer_weight(d: Direction, G: Generator, latent: Tensor, alpha_g: Tensor,
