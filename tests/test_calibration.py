@@ -37,9 +37,9 @@ def test_discovery_computes_the_unshifted_features_once(tiny32, monkeypatch):
     tiny, codes = tiny32, cal.calibration_codes
     monkeypatch.setattr(cal, "calibration_codes", lambda G: codes(G, 2))
     sizes, renders = [], []
-    feats, shifted = cal.perceptual_features, tiny.synthesize_shifted
+    feats, shifted = cal.perceptual_features, cal.ShiftRenderer.__call__
     monkeypatch.setattr(cal, "perceptual_features", lambda x, net="alex": sizes.append(x.shape[0]) or feats(x, net))
-    monkeypatch.setattr(tiny, "synthesize_shifted", lambda *a, **kw: renders.append(1) or shifted(*a, **kw))
+    monkeypatch.setattr(cal.ShiftRenderer, "__call__", lambda *a, **kw: renders.append(1) or shifted(*a, **kw))
     entry = METHODS.get("svd")
     dirs = entry(tiny, entry.make_config(strict=False, layer="conv2.weight", k=2, progress=False))
     assert len(dirs) == 2 and all(d.metrics["perceptual_change_at_T"] > 0 for d in dirs)
@@ -97,9 +97,14 @@ def test_top_singular_pairs_match_the_full_svd(shape, k):
     assert torch.allclose(dirs.flatten(1) @ dirs.flatten(1).T, torch.eye(k), atol=1e-5)
 
 
-def test_locality_heatmap_with_a_precomputed_base_is_unchanged(tiny):
+def test_locality_heatmap_with_precomputed_renderers_is_unchanged(tiny):
     xi = _unit(tiny.conv3.weight.shape, 3)
-    base = insp.unshifted_images(tiny, 5, 3, batch_size=2)
+    renderers = insp.shift_renderers(tiny, "conv3.weight", 5, 3, batch_size=2)
+    assert torch.equal(torch.cat([r.base for r in renderers]), insp.unshifted_images(tiny, 5, 3, batch_size=2))
     heat, conc = insp.locality_heatmap(tiny, "conv3.weight", xi, [0.5, -0.5], n=5, seed=3, batch_size=2)
-    heat2, conc2 = insp.locality_heatmap(tiny, "conv3.weight", xi, [0.5, -0.5], n=5, seed=3, batch_size=2, base=base)
+    heat2, conc2 = insp.locality_heatmap(tiny, "conv3.weight", xi, [0.5, -0.5], n=5, seed=3, batch_size=2,
+                                         renderers=renderers)
     assert torch.equal(heat, heat2) and conc == conc2 and heat.sum() > 0
+    with pytest.raises(ValueError, match="another layer"):
+        insp.locality_heatmap(tiny, "conv2.weight", torch.randn_like(tiny.conv2.weight), [0.5], n=5, seed=3,
+                              renderers=renderers)
