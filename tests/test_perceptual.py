@@ -240,3 +240,22 @@ def test_large_images_are_compared_at_256_px(model):
     assert [f.shape[-1] for f in model.features(x)] == [f.shape[-1] for f in model.features(small_x)]
     # a non-square image keeps its aspect ratio: the short side becomes MAX_SIDE
     assert model._prepare(torch.rand(1, 3, 300, 600)).shape[-2:] == (MAX_SIDE, 2 * MAX_SIDE)
+
+
+@pytest.mark.parametrize("size", [20, 64, 300])  # upsampled, as is, area-downsampled
+def test_linearized_features_match_forward_mode_autodiff(model, size):
+    """The hand-written tangent map equals torch.func.jvp of `features`, and the features are unchanged."""
+    g = torch.Generator().manual_seed(11)
+    x = smooth_images(2, 12, size)
+    dx = torch.randn(x.shape, generator=g)
+    feats, jvp = model.linearized_features(x)
+    ref_feats, ref_tangents = torch.func.jvp(model.features, (x,), (dx,))
+    for f, rf, t, rt in zip(feats, ref_feats, jvp(dx), ref_tangents):
+        torch.testing.assert_close(f, rf)
+        assert t.shape == rt.shape
+        assert float((t - rt).abs().max()) <= 1e-5 * float(rt.abs().max())
+    # linear in dx, and the features keep x's graph
+    t1, t3 = jvp(dx)[2], jvp(3 * dx)[2]
+    assert float((t3 - 3 * t1).abs().max()) <= 1e-5 * float(t3.abs().max())
+    xg = x.clone().requires_grad_(True)
+    assert model.linearized_features(xg)[0][4].requires_grad

@@ -29,6 +29,7 @@ import glob
 import importlib.util
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -210,6 +211,13 @@ def _resize_for_metric(x: Tensor) -> Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+def _trunk_layout(x: Tensor) -> Tensor:
+    """The trunk's input, channels-last on the CPU: there the trunk runs 20-30 % faster (8-32 images
+    of 64 px, one thread; its BlurPools' depthwise convolutions and its max-pools about 10x), with
+    the same values up to float rounding. Other devices keep the default layout (not measured)."""
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
+
+
 def _unit_normalize(f: Tensor, eps: float = 1e-10) -> Tensor:
     # LPIPS normalize_tensor: divide by the L2 norm over channels (eps added to the norm).
     # The clamp changes no value that matters (where it acts, f is ~0 and so is the result) but
@@ -268,7 +276,7 @@ class STLPIPS(nn.Module):
 
     def _prepare(self, x: Tensor) -> Tensor:
         x = _resize_for_metric(_to_float_rgb(x).to(self.scaling_layer.shift.dtype))
-        return self.scaling_layer(2.0 * x - 1.0)  # LPIPS expects [-1, 1], then scales
+        return _trunk_layout(self.scaling_layer(2.0 * x - 1.0))  # LPIPS expects [-1, 1], then scales
 
     def features(self, x: Tensor) -> list[Tensor]:
         """The 5 channel-unit-normalised trunk activations LPIPS compares.
@@ -281,6 +289,61 @@ class STLPIPS(nn.Module):
             position has unit L2 norm over channels (or is 0 where all activations are 0).
         """
         return [_unit_normalize(f) for f in self.net(self._prepare(x))]
+
+    def linearized_features(self, x: Tensor) -> tuple[list[Tensor], Callable[[Tensor], list[Tensor]]]:
+        """`features` of x and their Jacobian-vector product at x, without tracing.
+
+        Args:
+            x: float images :math:`(N, C, H, W)` in [0, 1]; may carry an autograd graph.
+
+        Returns:
+            ``(feats, jvp)``: ``feats`` equals ``features(x)`` (with x's graph, if any) and
+            ``jvp(dx)`` maps a float tangent ``dx`` shaped like x to the 5 tangents J dx, shaped
+            like ``feats``. The forward pass keeps what the product needs (the ReLU masks, the
+            max-pools' argmaxes, the channel norms), so a product costs one linear pass of the
+            trunk: a cheaper JVP than forward-mode autodiff, which recomputes the activations.
+        """
+        h = self._prepare(x)
+        steps: list[Callable[[Tensor], Tensor]] = [
+            lambda d: _trunk_layout(2.0 * _resize_for_metric(_to_float_rgb(d)) / self.scaling_layer.scale)]
+        ends, feats = [], []
+        for k in range(1, 6):
+            for mod in getattr(self.net, f"slice{k}"):
+                if isinstance(mod, nn.ReLU):
+                    steps.append(functools.partial(torch.mul, other=(h > 0).to(h.dtype)))
+                    h = mod(h)
+                elif isinstance(mod, nn.MaxPool2d):
+                    h, idx = F.max_pool2d(h, mod.kernel_size, mod.stride, mod.padding, mod.dilation,
+                                          ceil_mode=mod.ceil_mode, return_indices=True)
+                    steps.append(lambda d, i=idx: d.flatten(2).gather(2, i.flatten(2)).view_as(i))
+                elif isinstance(mod, nn.Conv2d):
+                    steps.append(lambda d, c=mod: F.conv2d(d, c.weight, None, c.stride, c.padding, c.dilation,
+                                                           c.groups))
+                    h = mod(h)
+                elif isinstance(mod, _BlurDownsample):
+                    steps.append(mod)
+                    h = mod(h)
+                else:  # pragma: no cover - the trunks hold only the four kinds above
+                    raise TypeError(f"no tangent for {type(mod).__name__}")
+            ends.append(len(steps))
+            feats.append(_unit_normalize(h))
+            # d(f / (n + eps)) = df / (n + eps) - f (f . df) / (n (n + eps)^2), n = ||f|| over channels
+            hd = h.detach()
+            s = hd.pow(2).sum(dim=1, keepdim=True)
+            n = s.clamp_min(1e-20).sqrt()
+            inv = 1.0 / (n + 1e-10)
+            coef = hd * (inv.pow(2) / n * (s > 1e-20))
+            steps.append(lambda d, inv=inv, hd=hd, coef=coef: d * inv - coef * (hd * d).sum(dim=1, keepdim=True))
+
+        def jvp(dx: Tensor) -> list[Tensor]:
+            out, d, at = [], dx, 0
+            for end in ends:
+                for step in steps[at:end]:
+                    d = step(d)
+                out.append(steps[end](d))
+                at = end + 1
+            return out
+        return feats, jvp
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """Distance between image batches ``x`` and ``y`` (same shape), shape :math:`(N,)`."""

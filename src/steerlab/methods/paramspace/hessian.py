@@ -15,7 +15,7 @@ Two solvers:
 
 - ``lanczos_topk`` (the default): thick-restart Lanczos, one exact Hessian-vector product per
   step through G and ST-LPIPS (``LayerHessian.hvp``: by default the Gauss-Newton form J^T Q J,
-  exact at a = 0, with the tangent map traced and the feature graph kept once; or double
+  exact at a = 0, with G's tangent map traced and the feature graph kept once; or double
   backward of the kept first-order graph), a preallocated basis, selective + partial reorthogonalisation
   and residual estimates read off the projected matrix; it stops when every wanted Ritz pair's
   residual ||H y - theta y|| is below ``tol * theta``. ``block_lanczos_topk`` (``block > 1``) is
@@ -51,17 +51,19 @@ HVPS = ("gauss-newton", "double-backward")
 KEEP_GRAPH_MAX_SIDE = 128  # first-order graphs are kept by default only for images up to this side
 
 
-def _reference_distance(distance: str, reference: Tensor) -> tuple[Callable, Callable]:
-    """``(embed, compare)`` with d(x) = compare(embed(x)) -> (N,), the distance of images x to
-    fixed ``reference`` images; ``compare`` is quadratic in the embedding, 0 at the reference's.
+def _reference_distance(distance: str, reference: Tensor) -> tuple[Callable, Callable, Callable]:
+    """``(embed, compare, linear)`` with d(x) = compare(embed(x)) -> (N,), the distance of images x
+    to fixed ``reference`` images; ``compare`` is quadratic in the embedding, 0 at the reference's;
+    ``linear(x)`` -> ``(embed(x), dx -> J dx)``, the embedding and its Jacobian-vector product at x.
 
     ST-LPIPS: embed = the 5 unit-normalised feature maps, compare = the learned channel weights
     on their squared difference (the reference features computed once: half the work of
-    ``STLPIPS(x, y)``; the value equals ``STLPIPS(reference, x)``). "l2": embed = [x], compare =
-    the mean squared difference.
+    ``STLPIPS(x, y)``; the value equals ``STLPIPS(reference, x)``), linear =
+    ``STLPIPS.linearized_features``. "l2": embed = [x], compare = the mean squared difference.
     """
     if distance == "l2":
-        return (lambda x: [x]), (lambda f: (f[0] - reference).pow(2).flatten(1).mean(1))
+        return ((lambda x: [x]), (lambda f: (f[0] - reference).pow(2).flatten(1).mean(1)),
+                (lambda x: ([x], lambda dx: [dx])))
     if distance not in DISTANCES:
         raise ValueError(f"unknown distance '{distance}'; allowed: {', '.join(DISTANCES)}")
     model: STLPIPS = _cached_model(distance.split("-")[1], str(reference.device))
@@ -73,7 +75,7 @@ def _reference_distance(distance: str, reference: Tensor) -> tuple[Callable, Cal
         for k, (fr, fx) in enumerate(zip(ref, feats)):
             total = total + getattr(model, f"lin{k}")((fr - fx).pow(2)).mean(dim=(2, 3))  # (N, 1)
         return total[:, 0]
-    return model.features, compare
+    return model.features, compare, model.linearized_features
 
 
 class LayerHessian:
@@ -95,9 +97,11 @@ class LayerHessian:
             (J = dF/da, Q = d^2q/dF^2). "gauss-newton" takes J v by forward mode (the tangent
             map of F, traced once with ``torch.func.linearize``), Q u as the gradient of q at
             F(0) + u (q is quadratic), and J^T y as one backward through the kept graph of F;
-            "double-backward" differentiates the kept first-order gradient again. On `faces`
-            conv3 (8 z, one thread) a Gauss-Newton product costs about 0.6 of a double-backward
-            one, after a one-time trace of about 5 of them (bench/hessian_solvers.py).
+            "double-backward" differentiates the kept first-order gradient again. J v is the
+            generator's tangent map (traced once with ``torch.func.linearize``) followed by
+            the embedding's (``STLPIPS.linearized_features``: no trace). On `faces` conv3
+            (8 z, one thread) a Gauss-Newton product costs about 0.6 of a double-backward one,
+            after a one-time trace of about 2 of them (bench/hessian_solvers.py).
 
     Counters ``passes`` (forward+backward traversals of G and the distance: a gradient is 1, a
     block of b exact HVPs is 1 + b: one shared forward+backward, then one backward-of-backward per
@@ -178,12 +182,17 @@ class LayerHessian:
         return a, torch.autograd.grad(self._value(a, j, zc, cc), a, create_graph=True)[0]
 
     def _tangent_map(self, j: int, zc: Tensor, cc: Tensor | None):
-        """(a, F(a) with its graph, v -> J v) at a = 0 for chunk j: one forward, one trace."""
+        """(a, F(a) with its graph, v -> J v) at a = 0 for chunk j: one forward, one trace of G.
+
+        J v = J_embed (J_G v): the generator's tangent map is traced (``torch.func.linearize``:
+        any generator), the embedding's is ``linear`` (its activations kept from the forward)."""
         a = torch.zeros_like(self.weight, requires_grad=True)
         with warnings.catch_warnings():  # torch.fx notes its tracing internals; nothing to act on
             warnings.simplefilter("ignore")
-            _, jvp = torch.func.linearize(lambda b: self._embed(b, j, zc, cc), torch.zeros_like(self.weight))
-        return a, self._embed(a, j, zc, cc), jvp
+            _, image_jvp = torch.func.linearize(
+                lambda b: self.G.synthesize_shifted(zc, {self.layer: b}, classes=cc), torch.zeros_like(self.weight))
+        feats, embed_jvp = self._refs[j][2](self.G.synthesize_shifted(zc, {self.layer: a}, classes=cc))
+        return a, feats, lambda v: embed_jvp(image_jvp(v))
 
     def _gauss_newton(self, graph, j: int, v: Tensor) -> Tensor:
         """J^T Q J v for chunk j (see the class notes)."""
