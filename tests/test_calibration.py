@@ -4,7 +4,7 @@ import torch
 
 import steerlab.methods.paramspace.calibrate as cal
 from helpers import make_tiny
-from steerlab.directions.ops import render_shifted
+from steerlab.directions.ops import ShiftRenderer, render_shifted
 from steerlab.evaluation import weights as insp
 from steerlab.methods import METHODS
 from steerlab.methods.paramspace.svd import svd_directions, top_singular
@@ -108,3 +108,17 @@ def test_locality_heatmap_with_precomputed_renderers_is_unchanged(tiny):
     with pytest.raises(ValueError, match="another layer"):
         insp.locality_heatmap(tiny, "conv2.weight", torch.randn_like(tiny.conv2.weight), [0.5], n=5, seed=3,
                               renderers=renderers)
+
+
+def test_shift_grid_with_a_shared_renderer_matches_the_plain_render(tiny):
+    xi = _unit(tiny.conv2.weight.shape, 4)
+    plain, labels = insp.shift_grid(tiny, "conv2.weight", xi, 0.8, n_z=3, n_shifts=5, seed=2)
+    z, classes = insp.sample_codes(tiny, 3, 2)
+    r = ShiftRenderer(tiny, "conv2.weight", z, classes=classes)
+    assert r.fast  # the conv's output is replaced, not recomputed
+    shared, labels2 = insp.shift_grid(tiny, "conv2.weight", xi, 0.8, n_z=3, n_shifts=5, seed=2, renderer=r)
+    assert labels == labels2 and len(shared) == 3 and shared[0].shape == plain[0].shape
+    assert max(float((a - b).abs().max()) for a, b in zip(plain, shared)) < 1e-5
+    assert float((shared[0][0] - shared[0][2]).abs().max()) > 1e-3  # -T and 0 differ: the shift is applied
+    with pytest.raises(ValueError, match="another layer"):
+        insp.shift_grid(tiny, "conv2.weight", xi, 0.8, n_z=2, renderer=r)

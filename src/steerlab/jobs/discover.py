@@ -30,6 +30,7 @@ import torch
 from steerlab.core import checks
 from steerlab.core.runs import Run, fresh_folder
 from steerlab.directions import Direction
+from steerlab.directions.ops import ShiftRenderer
 from steerlab.evaluation import weights as insp
 from steerlab.jobs.common import model_of
 from steerlab.methods import METHODS as REGISTRY
@@ -208,18 +209,20 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
 
     rows, overview, labels = [], [], []
     fid_ref, fid_series, heats, mimic_spaces = None, {}, [], [*G.latent_spaces, insp.ACTIVATION_SPACE]
-    fid_zero, fid_ref_name, locality_base = None, None, None
+    fid_zero, fid_ref_name, locality_base, pictures = None, None, None, {}
     for i, d in enumerate(tqdm(directions, desc="analyse", disable=not progress, leave=False)):
         layer, xi, T = d.config["layer"], d.tensors["xi"].to(G.device), d.alpha.alpha_range[1]
         row = {"index": d.config.get("index", i), "file": f"directions/k{i:02d}.safetensors",
                "limit": T, **{k: v for k, v in d.metrics.items() if not isinstance(v, list)}}
-        grid, shift_labels = insp.shift_grid(G, layer, xi, T, n_z=n_grid_z, n_shifts=n_shifts, seed=seed)
+        if layer not in pictures:  # the unshifted parts of the grid and overview codes, once per layer
+            pictures[layer] = [ShiftRenderer(G, layer, z, classes=c)
+                               for z, c in (insp.sample_codes(G, n, seed) for n in (n_grid_z, 1))]
+        grid, shift_labels = insp.shift_grid(G, layer, xi, T, n_z=n_grid_z, n_shifts=n_shifts, seed=seed,
+                                             renderer=pictures[layer][0])
         save_png(grid_image(grid, col_labels=shift_labels, scale=2, title=f"k{i:02d}: shift along the direction"),
                  folder / f"grid_k{i:02d}.png")
-        z1, c1 = insp.sample_codes(G, 1, seed)
         ts = torch.linspace(-T, T, n_shifts)
-        from steerlab.methods.paramspace.shifts import render_shifts
-        overview.append(render_shifts(G, z1, layer, ts.view(-1, *[1] * xi.dim()).to(xi) * xi, classes=c1)[:, 0])
+        overview.append(torch.cat([pictures[layer][1](xi, t) for t in ts.tolist()]))
         labels.append(f"k{i:02d}")
         if "locality" in what:
             if locality_base is None or locality_base[0].layer != layer:  # G(z) once for every direction
