@@ -173,13 +173,16 @@ def test_importing_the_registry_loads_no_method_code():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("generateme") is None, reason="faces weights wheel not installed")
-def test_faces_zoom_walk_is_bit_identical_to_the_first_layout(tmp_path):
+def test_faces_zoom_walk_matches_the_first_layout_to_float_rounding(tmp_path):
     """`steerlab walk --model faces --edit zoom --steps 40 --seed 3`, compared with the direction the
-    previous layout wrote for the same command (tests/fixtures/v1, tools/make_v1_fixtures.py)."""
+    previous layout wrote for the same command (tests/fixtures/v1, tools/make_v1_fixtures.py).
+    Bit-identical until the DCGAN ran channels-last on the CPU (another kernel's rounding: 2.4e-7
+    relative after 40 steps); a change of behaviour moves it by orders of magnitude more."""
     from steerlab.cli import main
     from steerlab.core.io import read_tensors
     out = tmp_path / "zoom"
     assert main(["walk", "--model", "faces", "--edit", "zoom", "--steps", "40", "--seed", "3",
                  "--out", str(out)]) == 0
     w = read_tensors(out / "direction.safetensors")["w"]
-    assert torch.equal(w, read_tensors(FIXTURES / "faces_zoom_seed3.safetensors")["w"])
+    ref = read_tensors(FIXTURES / "faces_zoom_seed3.safetensors")["w"]
+    assert float((w - ref).norm() / ref.norm()) < 1e-5
