@@ -59,6 +59,9 @@ def test_svd_realism_smoke(tmp_path):
             assert p["perceptual_change"]["n"] == 12 and p["realism_score"]["n"] == 40
             assert 0 <= p["precision"] <= 1
     assert hes["hessian_overlap"] is not None and 0 <= hes["hessian_overlap"] <= 1
+    # how far each direction is from the SVD baseline's: the top singular direction itself is 1
+    assert svd["directions"][0]["max_abs_cos_to_svd"] == pytest.approx(1.0, abs=1e-4)
+    assert 0 <= hes["directions"][0]["max_abs_cos_to_svd"] < 0.99
     assert "svd" in run["summary"] and c["verdict"] in run["summary"]
     from PIL import Image
     assert Image.open(tmp_path / "r" / "strip_svd.png").height > Image.open(tmp_path / "r" / "strip_svd.png").width / 8

@@ -186,7 +186,8 @@ def reproduce_svd_realism(out: str | os.PathLike = "runs/svd-realism", *, model:
                    "methods": {}, "comparisons": {}}
         # Eq. 1's one training range, as the optimisation method picks it: the calibrated T of the
         # top singular direction (here on the n_calibrate codes)
-        top = svd_directions(layer_weight(G, layer), 1)[0][0]
+        svd_basis = svd_directions(layer_weight(G, layer), k)[0].flatten(1)  # (k, dim): how far each method is from SVD
+        top = svd_basis[0].reshape(layer_weight(G, layer).shape)
         m["train_limit"] = calibrate_shift(G, layer, top, target, reference=cal_ref)
         pooled, dirs_of = {}, {}
         for method in methods:
@@ -207,7 +208,8 @@ def reproduce_svd_realism(out: str | os.PathLike = "runs/svd-realism", *, model:
             rows, feats_T = [], []
             for i in range(xi.shape[0]):
                 T = calibrate_shift(G, layer, xi[i], target, reference=cal_ref)
-                row = {"index": i, "T": T, "fid": {}, "per_sample": {}}
+                row = {"index": i, "T": T, "max_abs_cos_to_svd": float((svd_basis @ xi[i].flatten()).abs().max()),
+                       "fid": {}, "per_sample": {}}
                 for f in fractions:
                     for sign in (-1, 1):
                         img = _render(G, z, classes, layer, sign * f * T * xi[i])
@@ -294,7 +296,7 @@ def _figures(folder: Path, G, layer: str, m: dict, dirs_of: dict, seed: int) -> 
     fig.tight_layout()
     save_figure(fig, folder / "fid_per_method.png")
     z, classes = seeds.held_out(G, 2, seed + seeds.HELD_OUT_FIGURE_ROWS)
-    fracs = torch.linspace(-1, 1, 7)
+    fracs = [i / 3 for i in range(-3, 4)]  # -T .. +T, 0 exactly (linspace gives -3e-08)
     for x, (xi, Ts) in dirs_of.items():
         rows, row_labels = [], []
         for i, T in enumerate(Ts):
@@ -303,7 +305,7 @@ def _figures(folder: Path, G, layer: str, m: dict, dirs_of: dict, seed: int) -> 
                 rows.append(torch.cat([_render(G, z[s:s + 1], c, layer, float(f) * T * xi[i].to(G.device))
                                        for f in fracs]))
                 row_labels.append(f"k{i} z{s}")
-        save_png(grid_image(rows, col_labels=[f"{float(f):+.2g}T" for f in fracs], row_labels=row_labels, scale=2,
+        save_png(grid_image(rows, col_labels=["0" if f == 0 else f"{f:+.2g}T" for f in fracs], row_labels=row_labels, scale=2,
                             title=f"{x}: each direction over t in [-T_k, T_k]"), folder / f"strip_{x}.png")
 
 
