@@ -110,15 +110,19 @@ def test_locality_heatmap_with_precomputed_renderers_is_unchanged(tiny):
                               renderers=renderers)
 
 
-def test_shift_grid_with_a_shared_renderer_matches_the_plain_render(tiny):
+def test_grid_and_overview_from_one_renderer_match_the_plain_renders(tiny):
+    """discover renders the grid's codes and the overview's code through one ShiftRenderer per layer."""
+    from steerlab.methods.paramspace.shifts import render_shifts
+
     xi = _unit(tiny.conv2.weight.shape, 4)
     plain, labels = insp.shift_grid(tiny, "conv2.weight", xi, 0.8, n_z=3, n_shifts=5, seed=2)
-    z, classes = insp.sample_codes(tiny, 3, 2)
-    r = ShiftRenderer(tiny, "conv2.weight", z, classes=classes)
+    (zg, _), (z1, _) = insp.sample_codes(tiny, 3, 2), insp.sample_codes(tiny, 1, 2)
+    r = ShiftRenderer(tiny, "conv2.weight", torch.cat([zg, z1]))
     assert r.fast  # the conv's output is replaced, not recomputed
-    shared, labels2 = insp.shift_grid(tiny, "conv2.weight", xi, 0.8, n_z=3, n_shifts=5, seed=2, renderer=r)
-    assert labels == labels2 and len(shared) == 3 and shared[0].shape == plain[0].shape
-    assert max(float((a - b).abs().max()) for a, b in zip(plain, shared)) < 1e-5
-    assert float((shared[0][0] - shared[0][2]).abs().max()) > 1e-3  # -T and 0 differ: the shift is applied
-    with pytest.raises(ValueError, match="another layer"):
-        insp.shift_grid(tiny, "conv2.weight", xi, 0.8, n_z=2, renderer=r)
+    ts = torch.linspace(-0.8, 0.8, 5)
+    imgs = torch.stack([r(xi, t) for t in ts.tolist()])                    # (5, 4, C, H, W)
+    assert max(float((a - b).abs().max()) for a, b in zip(plain, imgs[:, :3].transpose(0, 1))) < 1e-5
+    over = render_shifts(tiny, z1, "conv2.weight", ts.view(-1, 1, 1, 1, 1) * xi)[:, 0]
+    assert float((over - imgs[:, 3]).abs().max()) < 1e-5
+    assert labels == insp.shift_labels(ts, 0.8) and labels[2] == "0"
+    assert float((imgs[0] - imgs[2]).abs().max()) > 1e-3  # -T and 0 differ: the shift is applied

@@ -48,28 +48,23 @@ def sample_codes(G: Generator, n: int, seed: int) -> tuple[Tensor, Tensor | None
 
 @torch.no_grad()
 def shift_grid(G: Generator, layer: str, xi: Tensor, limit: float, *, n_z: int = 3, n_shifts: int = 7,
-               seed: int = 0, renderer: ShiftRenderer | None = None) -> tuple[list[Tensor], list[str]]:
+               seed: int = 0) -> tuple[list[Tensor], list[str]]:
     """Sec. 3.5 inspection grid: rows = ``n_z`` samples, columns = t in linspace(-T, T).
-
-    Args:
-        renderer: ``ShiftRenderer(G, layer, *sample_codes(G, n_z, seed))`` made earlier: the grids
-            of many directions of one layer then share the unshifted parts (default: render anew).
 
     Returns:
         ``(rows, labels)``: ``n_z`` tensors (n_shifts, C, H, W) in [0, 1] (the centre column, t = 0
         for odd ``n_shifts``, is the original) and one label per column, for
         `steerlab.report.plots.grid_image(rows, col_labels=labels)`.
     """
+    z, classes = sample_codes(G, n_z, seed)
     ts = torch.linspace(-limit, limit, n_shifts)
-    if renderer is None:
-        z, classes = sample_codes(G, n_z, seed)
-        imgs = render_shifts(G, z, layer, ts.view(-1, *[1] * xi.dim()).to(xi) * xi, classes=classes)  # (S, N, ...)
-    else:
-        if renderer.layer != layer or renderer.base.shape[0] != n_z:
-            raise ValueError(f"grid renderer was made for another layer or number of codes (want {layer}, n_z={n_z})")
-        imgs = torch.stack([renderer(xi, t) for t in ts.tolist()])
-    labels = ["0" if abs(t) < 1e-6 * limit else f"{t:+.3g}" for t in ts.tolist()]
-    return list(imgs.transpose(0, 1)), labels
+    imgs = render_shifts(G, z, layer, ts.view(-1, *[1] * xi.dim()).to(xi) * xi, classes=classes)  # (S, N, ...)
+    return list(imgs.transpose(0, 1)), shift_labels(ts, limit)
+
+
+def shift_labels(ts: Tensor, limit: float) -> list[str]:
+    """Column labels of a shift grid: each t to 3 digits, "0" for the unshifted column."""
+    return ["0" if abs(t) < 1e-6 * limit else f"{t:+.3g}" for t in ts.tolist()]
 
 
 @torch.no_grad()

@@ -214,15 +214,15 @@ def analyze_directions(G: Generator, directions: Sequence[Direction], folder: Pa
         layer, xi, T = d.config["layer"], d.tensors["xi"].to(G.device), d.alpha.alpha_range[1]
         row = {"index": d.config.get("index", i), "file": f"directions/k{i:02d}.safetensors",
                "limit": T, **{k: v for k, v in d.metrics.items() if not isinstance(v, list)}}
-        if layer not in pictures:  # the unshifted parts of the grid and overview codes, once per layer
-            pictures[layer] = [ShiftRenderer(G, layer, z, classes=c)
-                               for z, c in (insp.sample_codes(G, n, seed) for n in (n_grid_z, 1))]
-        grid, shift_labels = insp.shift_grid(G, layer, xi, T, n_z=n_grid_z, n_shifts=n_shifts, seed=seed,
-                                             renderer=pictures[layer][0])
-        save_png(grid_image(grid, col_labels=shift_labels, scale=2, title=f"k{i:02d}: shift along the direction"),
-                 folder / f"grid_k{i:02d}.png")
+        if layer not in pictures:  # the grid's codes and the overview's one, rendered together, once per layer
+            (zg, cg), (z1, c1) = insp.sample_codes(G, n_grid_z, seed), insp.sample_codes(G, 1, seed)
+            pictures[layer] = ShiftRenderer(G, layer, torch.cat([zg, z1]),
+                                            classes=None if cg is None else torch.cat([cg, c1]))
         ts = torch.linspace(-T, T, n_shifts)
-        overview.append(torch.cat([pictures[layer][1](xi, t) for t in ts.tolist()]))
+        imgs = torch.stack([pictures[layer](xi, t) for t in ts.tolist()])  # (n_shifts, n_grid_z + 1, C, H, W)
+        save_png(grid_image(list(imgs[:, :n_grid_z].transpose(0, 1)), col_labels=insp.shift_labels(ts, T), scale=2,
+                            title=f"k{i:02d}: shift along the direction"), folder / f"grid_k{i:02d}.png")
+        overview.append(imgs[:, n_grid_z])
         labels.append(f"k{i:02d}")
         if "locality" in what:
             if locality_base is None or locality_base[0].layer != layer:  # G(z) once for every direction

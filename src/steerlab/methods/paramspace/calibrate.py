@@ -23,7 +23,7 @@ from steerlab.metrics.perceptual import perceptual_compare, perceptual_features
 from steerlab.models.base import Generator
 
 __all__ = ["CALIBRATION_CODES", "Reference", "calibration_codes", "calibration_reference", "perceptual_change",
-           "calibrate_shift", "ROOT_FINDERS", "bisect_scale"]
+           "calibrate", "calibrate_shift", "ROOT_FINDERS", "bisect_scale"]
 
 CALIBRATION_CODES = 8  # codes the perceptual change is averaged over when calibrating
 
@@ -101,11 +101,12 @@ ROOT_FINDERS = ("illinois", "bisect")
 
 
 @torch.no_grad()
-def calibrate_shift(G: Generator, layer: str, xi: Tensor, target: float, *, z: Tensor | None = None,
-                    classes: Tensor | None = None, start: float = 1.0, iters: int = 8,
-                    max_shift: float | None = None, reference: Reference | None = None,
-                    method: str = "illinois") -> float:
-    """The t > 0 at which the perceptual change, averaged over +t and -t, equals ``target``.
+def calibrate(G: Generator, layer: str, xi: Tensor, target: float, *, z: Tensor | None = None,
+              classes: Tensor | None = None, start: float = 1.0, iters: int = 8,
+              max_shift: float | None = None, reference: Reference | None = None,
+              method: str = "illinois") -> tuple[float, list[float]]:
+    """The t > 0 at which the perceptual change, averaged over +t and -t, equals ``target``, and
+    the change there: ``(T, [change at -T, change at +T])``.
 
     Each evaluation of the change renders and embeds 2 n shifted images, so the root finder is
     what this costs. ``"bisect"`` (the former default): doubling from ``start`` brackets the root,
@@ -116,9 +117,11 @@ def calibrate_shift(G: Generator, layer: str, xi: Tensor, target: float, *, z: T
     with the Illinois modification, each step aimed a quarter of the tolerance past its estimate
     (away from the end that moved last) and kept at least half the tolerance inside the bracket,
     so that a root estimated within the tolerance is bracketed on the next step. It stops at a bracket
-    narrower than 2^-(iters+1) of its upper end, so it lands within the bisection's own tolerance
-    of the same root in fewer evaluations (fewer still from a ``start`` near the answer, e.g. the
-    previous direction's range; bench/discover_time.py measures the whole command).
+    narrower than 2^-(iters+1) of its upper end and returns the end whose change is nearer the
+    target (an evaluated shift, so the change at T costs nothing more; within the bracket's
+    width of the root), so it lands within the bisection's own tolerance of the same root in
+    fewer evaluations (fewer still from a ``start`` near the answer, e.g. the previous
+    direction's range; bench/discover_time.py measures the whole command).
 
     If even ``max_shift`` (default: 10x the layer's Frobenius norm) changes less, ``max_shift`` is
     returned.
@@ -140,12 +143,22 @@ def calibrate_shift(G: Generator, layer: str, xi: Tensor, target: float, *, z: T
     max_shift = max_shift or 10 * float(layer_weight(G, layer).norm())
     ref = reference or calibration_reference(G, z, classes)
 
+    seen: dict[float, list[float]] = {}
+
     def c(t: float) -> float:
-        return sum(perceptual_change(G, layer, xi, [t, -t], reference=ref)) / 2
+        seen[t] = perceptual_change(G, layer, xi, [-t, t], reference=ref)
+        return sum(seen[t]) / 2
 
     if method == "bisect":
-        return bisect_scale(c, target, start=start, iters=iters, max_scale=max_shift)
-    return _illinois(c, target, start, iters, max_shift)
+        T = bisect_scale(c, target, start=start, iters=iters, max_scale=max_shift)
+    else:
+        T = _illinois(c, target, start, iters, max_shift)
+    return T, seen[T] if T in seen else perceptual_change(G, layer, xi, [-T, T], reference=ref)
+
+
+def calibrate_shift(G: Generator, layer: str, xi: Tensor, target: float, **kwargs) -> float:
+    """The calibrated range T alone: ``calibrate(G, layer, xi, target, **kwargs)[0]``."""
+    return calibrate(G, layer, xi, target, **kwargs)[0]
 
 
 def bisect_scale(change: Callable[[float], float], target: float, *, start: float = 1.0, iters: int = 8,
@@ -188,6 +201,7 @@ def _illinois(c, target: float, start: float, iters: int, max_shift: float) -> f
         # aim just past the estimate (so an accurate one brackets), at most 16x further
         t = min(max_shift, min(16 * t, max(guess * (1 + rtol), t * (1 + 2 * rtol))))
     side = 0
+    f_lo, f_hi = h_lo, h_hi        # the true values (the Illinois step halves h_lo / h_hi)
     while hi - lo > rtol * hi:
         d = 0.5 * rtol * hi
         x = hi - h_hi * (hi - lo) / (h_hi - h_lo)
@@ -197,13 +211,13 @@ def _illinois(c, target: float, start: float, iters: int, max_shift: float) -> f
         x = min(max(x, lo + d), hi - d)
         h_x = h(x)
         if h_x < 0:
-            lo, h_lo = x, h_x
+            lo, h_lo, f_lo = x, h_x, h_x
             if side < 0:           # Illinois: the same end moved twice, halve the other's value
                 h_hi *= 0.5
             side = -1
         else:
-            hi, h_hi = x, h_x
+            hi, h_hi, f_hi = x, h_x, h_x
             if side > 0:
                 h_lo *= 0.5
             side = 1
-    return 0.5 * (lo + hi)
+    return lo if -f_lo < f_hi else hi  # both evaluated (lo > 0 once the bracket is this narrow)

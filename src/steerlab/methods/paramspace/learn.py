@@ -24,7 +24,12 @@ import torch
 from torch import Tensor
 
 from steerlab.core import distributed
-from steerlab.methods.paramspace.calibrate import calibrate_shift, calibration_reference, perceptual_change
+from steerlab.methods.paramspace.calibrate import (
+    calibrate,
+    calibrate_shift,
+    calibration_reference,
+    perceptual_change,
+)
 from steerlab.methods.paramspace.hessian import hessian_directions
 from steerlab.methods.paramspace.hybrid import hybrid_directions
 from steerlab.methods.paramspace.reconstructor import ReconstructorConfig, learn_directions
@@ -120,9 +125,11 @@ def calibrated_directions(G: Generator, method: str, layer: str, dirs: Tensor, i
     out, start = [], 1.0
     for i, xi in enumerate(tqdm(unit(dirs.detach()), desc="calibrate T", disable=not cfg.progress, leave=False)):
         # warm start: the previous direction's range (the answer does not depend on the start)
-        T = cfg.limit or calibrate_shift(G, layer, xi, cfg.target, reference=ref, start=start)
+        if cfg.limit:
+            T, change = cfg.limit, perceptual_change(G, layer, xi, [-cfg.limit, cfg.limit], reference=ref)
+        else:  # the change at T comes with it: T is a shift the root finder evaluated
+            T, change = calibrate(G, layer, xi, cfg.target, reference=ref, start=start)
         start = T
-        change = perceptual_change(G, layer, xi, [-T, T], reference=ref)
         metrics = {"perceptual_change_at_T": sum(change) / 2, "perceptual_change_minus_plus": change}
         metrics.update(per_direction[i] if per_direction else {})
         config = {"calibrated": cfg.limit is None, "target_perceptual_change": cfg.target, "seed": cfg.seed}
