@@ -117,10 +117,10 @@ def calibrate(G: Generator, layer: str, xi: Tensor, target: float, *, z: Tensor 
     with the Illinois modification, each step aimed a quarter of the tolerance past its estimate
     (away from the end that moved last) and kept at least half the tolerance inside the bracket,
     so that a root estimated within the tolerance is bracketed on the next step. It stops at a bracket
-    narrower than 2^-(iters+1) of its upper end and returns the end whose change is nearer the
-    target (an evaluated shift, so the change at T costs nothing more; within the bracket's
-    width of the root), so it lands within the bisection's own tolerance of the same root in
-    fewer evaluations (fewer still from a ``start`` near the answer, e.g. the previous
+    narrower than 2^-(iters+1) of its upper end and returns that end (an evaluated shift, so the
+    change at T costs nothing more; its change is at or just above the target, within the
+    bracket's width of the root), so it lands within the bisection's own tolerance of the same
+    root in fewer evaluations (fewer still from a ``start`` near the answer, e.g. the previous
     direction's range; bench/discover_time.py measures the whole command).
 
     If even ``max_shift`` (default: 10x the layer's Frobenius norm) changes less, ``max_shift`` is
@@ -201,7 +201,6 @@ def _illinois(c, target: float, start: float, iters: int, max_shift: float) -> f
         # aim just past the estimate (so an accurate one brackets), at most 16x further
         t = min(max_shift, min(16 * t, max(guess * (1 + rtol), t * (1 + 2 * rtol))))
     side = 0
-    f_lo, f_hi = h_lo, h_hi        # the true values (the Illinois step halves h_lo / h_hi)
     while hi - lo > rtol * hi:
         d = 0.5 * rtol * hi
         x = hi - h_hi * (hi - lo) / (h_hi - h_lo)
@@ -211,13 +210,15 @@ def _illinois(c, target: float, start: float, iters: int, max_shift: float) -> f
         x = min(max(x, lo + d), hi - d)
         h_x = h(x)
         if h_x < 0:
-            lo, h_lo, f_lo = x, h_x, h_x
+            lo, h_lo = x, h_x
             if side < 0:           # Illinois: the same end moved twice, halve the other's value
                 h_hi *= 0.5
             side = -1
         else:
-            hi, h_hi, f_hi = x, h_x, h_x
+            hi, h_hi = x, h_x
             if side > 0:
                 h_lo *= 0.5
             side = 1
-    return lo if -f_lo < f_hi else hi  # both evaluated (lo > 0 once the bracket is this narrow)
+    # the upper end: evaluated, within the bracket's width of the root, and (unlike picking the end
+    # nearer the target) not flipped by float rounding between runs (e.g. 1 vs 2 processes)
+    return hi
