@@ -306,7 +306,7 @@ class STLPIPS(nn.Module):
         h = self._prepare(x)
         steps: list[Callable[[Tensor], Tensor]] = [
             lambda d: _trunk_layout(2.0 * _resize_for_metric(_to_float_rgb(d)) / self.scaling_layer.scale)]
-        ends, feats = [], []
+        slices, feats = [], []  # per slice: (the trunk steps since the last slice, its normalisation's tangent)
         for k in range(1, 6):
             for mod in getattr(self.net, f"slice{k}"):
                 if isinstance(mod, nn.ReLU):
@@ -325,7 +325,6 @@ class STLPIPS(nn.Module):
                     h = mod(h)
                 else:  # pragma: no cover - the trunks hold only the four kinds above
                     raise TypeError(f"no tangent for {type(mod).__name__}")
-            ends.append(len(steps))
             feats.append(_unit_normalize(h))
             # d(f / (n + eps)) = df / (n + eps) - f (f . df) / (n (n + eps)^2), n = ||f|| over channels
             hd = h.detach()
@@ -333,15 +332,15 @@ class STLPIPS(nn.Module):
             n = s.clamp_min(1e-20).sqrt()
             inv = 1.0 / (n + 1e-10)
             coef = hd * (inv.pow(2) / n * (s > 1e-20))
-            steps.append(lambda d, inv=inv, hd=hd, coef=coef: d * inv - coef * (hd * d).sum(dim=1, keepdim=True))
+            slices.append((steps, lambda d, inv=inv, hd=hd, coef=coef: d * inv - coef * (hd * d).sum(dim=1, keepdim=True)))
+            steps = []
 
         def jvp(dx: Tensor) -> list[Tensor]:
-            out, d, at = [], dx, 0
-            for end in ends:
-                for step in steps[at:end]:
+            out, d = [], dx
+            for trunk, normalise in slices:
+                for step in trunk:
                     d = step(d)
-                out.append(steps[end](d))
-                at = end + 1
+                out.append(normalise(d))
             return out
         return feats, jvp
 
