@@ -13,7 +13,7 @@ A solve whose two halves together would exceed --max-seconds (estimated from the
 the same layer: cost grows linearly in n_z) is skipped and said so.
 
 Usage: python bench/hessian_stability.py [--layers conv4.weight conv2.weight] [--n-z 32 64 128 256]
-       [--k 16 4 8] [--threads 1] [--jsonl FILE] [--max-seconds 1800]
+       [--k 16 4 8] [--threads 1] [--jsonl FILE] [--max-seconds 1800] [--keep-graph]
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ from steerlab.methods.paramspace.hessian import LayerHessian, lanczos_topk, subs
 from steerlab.models import load_model
 
 
-def solve(G, layer: str, z: torch.Tensor, k: int, tol: float) -> dict:
+def solve(G, layer: str, z: torch.Tensor, k: int, tol: float, keep_graph: bool | None = None) -> dict:
     """Top-k eigenpairs of one batch's Hessian, with its cost."""
     t = time.perf_counter()
-    op = LayerHessian(G, layer, z)
+    op = LayerHessian(G, layer, z, keep_graph=keep_graph)
     vals, vecs, info = lanczos_topk(op.matvec, op.dim, k, tol=tol, generator=torch.Generator().manual_seed(1))
     return {"values": vals, "vectors": vecs, "hvps": info["matvecs"], "seconds": time.perf_counter() - t}
 
@@ -43,6 +43,9 @@ def main() -> None:
     ap.add_argument("--k", type=int, nargs="+", default=[HessianConfig().k, 4, 8])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--jsonl", help="append one JSON record per (layer, n_z) to this file")
+    ap.add_argument("--keep-graph", action="store_true",
+                    help="keep the first-order graphs (Gauss-Newton products) at any n_z: about 26 MB per code "
+                         "on conv2 (default: only up to 64 codes, above that products are rebuilt per block)")
     ap.add_argument("--max-seconds", type=float, default=1800.0, help="skip a pair of solves estimated longer")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -56,7 +59,8 @@ def main() -> None:
                       flush=True)
                 continue
             z = G.sample_z(2 * n, generator=torch.Generator().manual_seed(0))
-            a, b = solve(G, layer, z[:n], top, tol), solve(G, layer, z[n:], top, tol)
+            keep = True if args.keep_graph else None
+            a, b = solve(G, layer, z[:n], top, tol, keep), solve(G, layer, z[n:], top, tol, keep)
             last = (n, a["seconds"] + b["seconds"])
             rec = {"layer": layer, "n_z": n, "hvps": [a["hvps"], b["hvps"]],
                    "seconds": [round(a["seconds"], 1), round(b["seconds"], 1)],

@@ -1,4 +1,6 @@
 """Weight-direction calibration and analysis compute the unshifted side once, with the same numbers."""
+import math
+
 import pytest
 import torch
 
@@ -47,7 +49,7 @@ def test_discovery_computes_the_unshifted_features_once(tiny32, monkeypatch):
     assert len(sizes) == len(renders) + 1  # one feature pass per shifted render, plus the reference once
 
 
-def test_illinois_matches_the_bisection_within_its_tolerance_in_fewer_renders(tiny32, monkeypatch):
+def test_secant_matches_the_bisection_within_its_tolerance_in_fewer_renders(tiny32, monkeypatch):
     tiny, iters = tiny32, 8
     z, c = cal.calibration_codes(tiny, 2)
     ref = cal.calibration_reference(tiny, z, c)
@@ -57,15 +59,48 @@ def test_illinois_matches_the_bisection_within_its_tolerance_in_fewer_renders(ti
     # brackets found by doubling from below, and [0, start] from above (max_shift: 32.7)
     for xi, target, start in ((svd_directions(w, 1)[0][0], 0.05, 1.0), (_unit(w.shape, 4), 0.02, 30.0)):
         found = {}
-        for method in ("bisect", "illinois"):
+        for method in ("bisect", "secant"):
             calls.clear()
             t = cal.calibrate_shift(tiny, "conv2.weight", xi, target, reference=ref, start=start,
                                     iters=iters, method=method)
             found[method] = (t, len(calls))
-        (tb, nb), (ti, ni) = found["bisect"], found["illinois"]
+        (tb, nb), (ti, ni) = found["bisect"], found["secant"]
         # the bisection's tolerance: its last bracket, 2^-iters of [0, start] or of [T/2, T] doubled
         assert abs(ti - tb) <= max(tb, start) * 2.0 ** -iters, (target, start, tb, ti)
         assert ni < nb, (target, start, nb, ni)
+
+
+@pytest.mark.parametrize("change,root", [
+    (lambda t: 0.15 * (t / 7.0) ** 1.2, 7.0),                 # a power law (the calibrated range)
+    (lambda t: 0.15 * (t / 0.3) ** 2, 0.3),                   # quadratic, root far below the start
+    (lambda t: 0.15 * (t / 40.0) ** 0.6, 40.0),               # slower than linear: the first step falls short
+    (lambda t: 0.6 * (1 - math.exp(-t / 50.0)), 50.0 * math.log(4 / 3)),  # saturating
+    (lambda t: 0.15 * (t / 3.0) ** 1.5 * (1 + 0.3 * math.sin(t)), None),  # not a power law
+])
+@pytest.mark.parametrize("start", [0.01, 1.0, 500.0])
+def test_secant_scale_brackets_the_root_within_its_tolerance(change, root, start):
+    iters, seen = 8, {}
+
+    def c(t):
+        seen[t] = change(t)
+        return seen[t]
+
+    t = cal.secant_scale(c, 0.15, start=start, iters=iters)
+    assert t in seen and seen[t] >= 0.15  # an evaluated shift at or above the target
+    below = [s for s, v in seen.items() if v < 0.15 and s < t]  # ...with an evaluated one just below
+    assert below and t - max(below) <= 2.0 ** -(iters + 1) * t, (t, sorted(seen))
+    if root is not None:
+        assert abs(t - root) <= 2.0 ** -(iters + 1) * t
+    assert len(seen) <= 14, len(seen)
+    # the bisection from the same start needs more evaluations and lands within its tolerance
+    n, seen = len(seen), {}
+    tb = cal.bisect_scale(c, 0.15, start=start, iters=iters)
+    assert abs(tb - t) <= 2.0 ** -iters * max(tb, start) and n < len(seen)
+
+
+def test_secant_scale_stops_at_max_scale():
+    assert cal.secant_scale(lambda t: 0.01 * t, 0.15, start=1.0, max_scale=8.0) == 8.0
+    assert cal.secant_scale(lambda t: 0.01 * t, 0.15, start=100.0, max_scale=8.0) == 8.0
 
 
 def test_calibration_stops_at_max_shift_and_refuses_bad_options(tiny32):
@@ -76,7 +111,7 @@ def test_calibration_stops_at_max_shift_and_refuses_bad_options(tiny32):
     for method in cal.ROOT_FINDERS:  # 1e-3 of a unit shift changes the images far less than 0.5
         assert cal.calibrate_shift(tiny, "conv2.weight", xi, 0.5, reference=ref, max_shift=1e-3,
                                    method=method) == 1e-3
-    with pytest.raises(ValueError, match="root finder 'newton'.*illinois, bisect"):
+    with pytest.raises(ValueError, match="root finder 'newton'.*secant, bisect"):
         cal.calibrate_shift(tiny, "conv2.weight", xi, 0.1, reference=ref, method="newton")
     with pytest.raises(ValueError, match="start shift must be a positive number"):
         cal.calibrate_shift(tiny, "conv2.weight", xi, 0.1, reference=ref, start=0.0)

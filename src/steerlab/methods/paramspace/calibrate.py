@@ -23,7 +23,7 @@ from steerlab.metrics.perceptual import perceptual_compare, perceptual_features
 from steerlab.models.base import Generator
 
 __all__ = ["CALIBRATION_CODES", "Reference", "calibration_codes", "calibration_reference", "perceptual_change",
-           "calibrate", "calibrate_shift", "ROOT_FINDERS", "bisect_scale"]
+           "calibrate", "calibrate_shift", "ROOT_FINDERS", "bisect_scale", "secant_scale"]
 
 CALIBRATION_CODES = 8  # codes the perceptual change is averaged over when calibrating
 
@@ -97,31 +97,32 @@ def perceptual_change(G: Generator, layer: str, xi: Tensor, ts, *, z: Tensor | N
     return out
 
 
-ROOT_FINDERS = ("illinois", "bisect")
+ROOT_FINDERS = ("secant", "bisect")
 
 
 @torch.no_grad()
 def calibrate(G: Generator, layer: str, xi: Tensor, target: float, *, z: Tensor | None = None,
               classes: Tensor | None = None, start: float = 1.0, iters: int = 8,
               max_shift: float | None = None, reference: Reference | None = None,
-              method: str = "illinois") -> tuple[float, list[float]]:
+              method: str = "secant") -> tuple[float, list[float]]:
     """The t > 0 at which the perceptual change, averaged over +t and -t, equals ``target``, and
     the change there: ``(T, [change at -T, change at +T])``.
 
     Each evaluation of the change renders and embeds 2 n shifted images, so the root finder is
-    what this costs. ``"bisect"`` (the former default): doubling from ``start`` brackets the root,
-    then ``iters`` bisection steps; its answer is within half its last bracket, 2^-iters of the
-    doubled bracket (at most t 2^-iters), of the root. ``"illinois"`` (default): the change grows
-    about as t^2 near 0, so h(t) = sqrt(change) - sqrt(target) is close to linear in t; the
-    bracket is found by extrapolating that model from ``start`` and then shrunk by regula falsi
-    with the Illinois modification, each step aimed a quarter of the tolerance past its estimate
-    (away from the end that moved last) and kept at least half the tolerance inside the bracket,
-    so that a root estimated within the tolerance is bracketed on the next step. It stops at a bracket
-    narrower than 2^-(iters+1) of its upper end and returns that end (an evaluated shift, so the
-    change at T costs nothing more; its change is at or just above the target, within the
-    bracket's width of the root), so it lands within the bisection's own tolerance of the same
-    root in fewer evaluations (fewer still from a ``start`` near the answer, e.g. the previous
-    direction's range; bench/discover_time.py measures the whole command).
+    what this costs. ``"secant"`` (default, `secant_scale`): over the calibrated range the change
+    grows about as a power of t (exponent 1 - 2), so log change is close to linear in log t; the
+    root is bracketed by secant steps of log change against log t and then closed by the secant
+    through the two newest points (regula falsi with the Illinois weighting when that leaves the
+    bracket), each step aimed a quarter of the tolerance past its estimate, away from the end that
+    moved last, so that an accurate estimate closes the bracket on the next step. It stops at a
+    bracket narrower than 2^-(iters+1) of its upper end and returns that end (an evaluated shift,
+    so the change at T costs nothing more; its change is at or just above the target, within the
+    bracket's width of the root). ``"bisect"`` (`bisect_scale`): doubling from ``start``
+    brackets the root, then ``iters`` bisection steps; its answer is within half its last bracket,
+    2^-iters of the doubled bracket (at most t 2^-iters), of the root. The secant lands within the
+    bisection's own tolerance of the same root in fewer evaluations (fewer still from a ``start``
+    near the answer, e.g. the previous direction's range; bench/discover_time.py measures the whole
+    command).
 
     If even ``max_shift`` (default: 10x the layer's Frobenius norm) changes less, ``max_shift`` is
     returned.
@@ -132,7 +133,7 @@ def calibrate(G: Generator, layer: str, xi: Tensor, target: float, *, z: Tensor 
         reference: those codes with their images and features already computed (`calibration_reference`).
         start: first shift tried (> 0).
         iters: tolerance: 2^-iters relative (bisection steps for ``"bisect"``).
-        method: "illinois" or "bisect".
+        method: "secant" or "bisect".
     """
     if not 0 < target < 1:
         raise ValueError(f"target perceptual change must be in (0, 1), got {target}")
@@ -149,10 +150,8 @@ def calibrate(G: Generator, layer: str, xi: Tensor, target: float, *, z: Tensor 
         seen[t] = perceptual_change(G, layer, xi, [-t, t], reference=ref)
         return sum(seen[t]) / 2
 
-    if method == "bisect":
-        T = bisect_scale(c, target, start=start, iters=iters, max_scale=max_shift)
-    else:
-        T = _illinois(c, target, start, iters, max_shift)
+    find = bisect_scale if method == "bisect" else secant_scale
+    T = find(c, target, start=start, iters=iters, max_scale=max_shift)
     return T, seen[T] if T in seen else perceptual_change(G, layer, xi, [-T, T], reference=ref)
 
 
@@ -179,46 +178,51 @@ def bisect_scale(change: Callable[[float], float], target: float, *, start: floa
     return 0.5 * (lo + hi)
 
 
-def _illinois(c, target: float, start: float, iters: int, max_shift: float) -> float:
-    """Root of h(t) = sqrt(c(t)) - sqrt(target) on (0, max_shift], see `calibrate_shift`."""
-    rtol, root = 2.0 ** -(iters + 1), math.sqrt(target)
+def secant_scale(change: Callable[[float], float], target: float, *, start: float = 1.0, iters: int = 8,
+                 max_scale: float = 1e6) -> float:
+    """The scale s > 0 at which ``change(s)`` (increasing in s, 0 at 0) reaches ``target``.
 
-    def h(t: float) -> float:
-        return math.sqrt(max(c(t), 0.0)) - root
-
-    lo, h_lo = 0.0, -root          # c(0) = 0: no render needed
-    t = min(start, max_shift)
-    while True:                    # bracket: extrapolate h linearly through the last two points
-        h_t = h(t)
-        if h_t >= 0:
-            hi, h_hi = t, h_t
-            break
-        if t >= max_shift:
-            return max_shift
-        slope = (h_t - h_lo) / (t - lo)
-        lo, h_lo = t, h_t
-        guess = t - h_t / slope if slope > 0 else 16 * t
-        # aim just past the estimate (so an accurate one brackets), at most 16x further
-        t = min(max_shift, min(16 * t, max(guess * (1 + rtol), t * (1 + 2 * rtol))))
-    side = 0
-    while hi - lo > rtol * hi:
-        d = 0.5 * rtol * hi
-        x = hi - h_hi * (hi - lo) / (h_hi - h_lo)
+    Secant steps on log change(s) - log target against log s (see `calibrate`); returns the upper
+    end of a bracket narrower than 2^-(iters+1) of it (a scale ``change`` was evaluated at), or
+    ``max_scale`` if even that changes less.
+    """
+    rtol, log_target = 2.0 ** -(iters + 1), math.log(target)
+    pts: list[tuple[float, float]] = []    # every evaluated (log t, h(t)), newest last
+    lo = hi = None                          # the nearest evaluated shifts below and above the root
+    h_lo = h_hi = 0.0                       # their h (Illinois-weighted)
+    t, side = min(start, max_scale), 0
+    while True:
+        h_t = math.log(max(change(t), 1e-30)) - log_target
+        pts.append((math.log(t), h_t))
+        if h_t < 0:
+            if t >= max_scale:
+                return max_scale
+            if side < 0 and hi is not None:  # Illinois: the same end moved twice, halve the other's value
+                h_hi *= 0.5
+            lo, h_lo, side = t, h_t, -1
+        else:
+            if side > 0 and lo is not None:
+                h_lo *= 0.5
+            hi, h_hi, side = t, h_t, 1
+        if lo is not None and hi is not None and hi - lo <= rtol * hi:
+            # the upper end: evaluated, within the bracket's width of the root, and (unlike picking the
+            # end nearer the target) not flipped by float rounding between runs (e.g. 1 vs 2 processes)
+            return hi
+        # the secant of log change against log t through the newest two points (from the first one:
+        # slope 1, change proportional to t; it grows at least that fast, so that step crosses the root)
+        (s0, h0), (s1, h1) = pts[-2] if len(pts) > 1 else (pts[-1][0] - 1, pts[-1][1] - 1), pts[-1]
+        slope = (h1 - h0) / (s1 - s0)
+        x = math.exp(s1 - h1 / (slope if slope > 0 else 1.0))
+        if lo is None:     # not bracketed yet: at most 16x per step, aimed just past the estimate
+            t = max(t / 16, min(x * (1 - rtol), t * (1 - 2 * rtol)))
+            continue
+        if hi is None:
+            t = min(max_scale, 16 * t, max(x * (1 + rtol), t * (1 + 2 * rtol)))
+            continue
+        if not lo < x < hi:  # regula falsi between the ends (Illinois-weighted) instead
+            a, b = math.log(lo), math.log(hi)
+            x = math.exp(b - h_hi * (b - a) / (h_hi - h_lo))
         # aim a quarter of the tolerance past the estimate, away from the end that moved last: an
         # estimate that good then lands on the other side of the root and closes the bracket
-        x -= 0.5 * d * side
-        x = min(max(x, lo + d), hi - d)
-        h_x = h(x)
-        if h_x < 0:
-            lo, h_lo = x, h_x
-            if side < 0:           # Illinois: the same end moved twice, halve the other's value
-                h_hi *= 0.5
-            side = -1
-        else:
-            hi, h_hi = x, h_x
-            if side > 0:
-                h_lo *= 0.5
-            side = 1
-    # the upper end: evaluated, within the bracket's width of the root, and (unlike picking the end
-    # nearer the target) not flipped by float rounding between runs (e.g. 1 vs 2 processes)
-    return hi
+        d = 0.5 * rtol * hi
+        t = min(max(x - 0.5 * d * side, lo + d), hi - d)
