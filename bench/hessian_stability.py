@@ -13,15 +13,19 @@ A solve whose two halves together would exceed --max-seconds (estimated from the
 the same layer: cost grows linearly in n_z) is skipped and said so.
 
 Usage: python bench/hessian_stability.py [--layers conv4.weight conv2.weight] [--n-z 32 64 128 256]
-       [--k 16 4 8] [--threads 1] [--jsonl FILE] [--max-seconds 1800] [--keep-graph]
+       [--k 16 4 8] [--threads 1] [--jsonl FILE] [--max-seconds 1800] [--keep-graph] [--parallel]
+       [--save DIR]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 from steerlab.methods.builtin import HessianConfig
 from steerlab.methods.paramspace.hessian import LayerHessian, lanczos_topk, subspace_overlap
@@ -36,6 +40,12 @@ def solve(G, layer: str, z: torch.Tensor, k: int, tol: float, keep_graph: bool |
     return {"values": vals, "vectors": vecs, "hvps": info["matvecs"], "seconds": time.perf_counter() - t}
 
 
+def solve_in_worker(layer: str, z: torch.Tensor, k: int, tol: float, keep_graph: bool | None, threads: int) -> dict:
+    """`solve` in a fresh process (its own model and thread count), for --parallel."""
+    torch.set_num_threads(threads)
+    return solve(load_model("faces"), layer, z, k, tol, keep_graph)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--layers", nargs="+", default=["conv4.weight", "conv2.weight"])
@@ -47,6 +57,9 @@ def main() -> None:
                     help="keep the first-order graphs (Gauss-Newton products) at any n_z: about 26 MB per code "
                          "on conv2 (default: only up to 64 codes, above that products are rebuilt per block)")
     ap.add_argument("--max-seconds", type=float, default=1800.0, help="skip a pair of solves estimated longer")
+    ap.add_argument("--save", metavar="DIR", help="write each solve's eigenpairs to DIR/<layer>_<n_z>_<A|B>.safetensors")
+    ap.add_argument("--parallel", action="store_true",
+                    help="solve the two batches at the same time in two processes of --threads threads each")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     G = load_model("faces")
@@ -60,8 +73,19 @@ def main() -> None:
                 continue
             z = G.sample_z(2 * n, generator=torch.Generator().manual_seed(0))
             keep = True if args.keep_graph else None
-            a, b = solve(G, layer, z[:n], top, tol, keep), solve(G, layer, z[n:], top, tol, keep)
+            if args.parallel:
+                with ProcessPoolExecutor(2) as pool:
+                    jobs = [pool.submit(solve_in_worker, layer, half, top, tol, keep, args.threads)
+                            for half in (z[:n], z[n:])]
+                    a, b = (job.result() for job in jobs)
+            else:
+                a, b = solve(G, layer, z[:n], top, tol, keep), solve(G, layer, z[n:], top, tol, keep)
             last = (n, a["seconds"] + b["seconds"])
+            if args.save:
+                Path(args.save).mkdir(parents=True, exist_ok=True)
+                for half, s in zip("AB", (a, b)):
+                    save_file({"eigenvalues": s["values"].contiguous(), "directions": s["vectors"].contiguous()},
+                              str(Path(args.save) / f"{layer.split('.')[0]}_{n}_{half}.safetensors"))
             rec = {"layer": layer, "n_z": n, "hvps": [a["hvps"], b["hvps"]],
                    "seconds": [round(a["seconds"], 1), round(b["seconds"], 1)],
                    "eigenvalues": [a["values"].tolist(), b["values"].tolist()], "k": {}}

@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from helpers import make_tiny
-from steerlab.methods.paramspace.hessian import LayerHessian, hessian_directions, lanczos_topk, subspace_overlap
+from steerlab.methods.paramspace.hessian import (
+    LayerHessian,
+    fix_signs,
+    hessian_directions,
+    lanczos_topk,
+    prefix_overlaps,
+    subspace_overlap,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -118,6 +125,28 @@ def test_subspace_overlap_on_known_subspaces():
     assert subspace_overlap(3.0 * e[:2].reshape(2, 2, 3), e[:2]) == pytest.approx(1.0)  # scale and shape free
 
 
+def test_fix_signs_makes_the_largest_entry_positive_whatever_the_sign_given():
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(5, 3, 4, generator=g)
+    fixed = fix_signs(v)
+    flat = fixed.reshape(5, -1)
+    assert (flat.gather(1, flat.abs().argmax(1, keepdim=True)) > 0).all()
+    flips = torch.tensor([1.0, -1.0, -1.0, 1.0, -1.0]).reshape(5, 1, 1)
+    assert torch.equal(fix_signs(v * flips), fixed)                 # the start's sign no longer matters
+    assert torch.equal(fixed.abs(), v.abs())
+
+
+def test_prefix_overlaps_are_the_overlaps_of_the_leading_subspaces():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 3, 5, generator=g, dtype=torch.float64), torch.randn(4, 3, 5, generator=g, dtype=torch.float64)
+    mixed = torch.stack([a[0], a[0] + a[1], b[2], b[3]])            # shares its top-2 span with a, not its top 4
+    prefix = prefix_overlaps(a, mixed)
+    assert prefix == pytest.approx([subspace_overlap(a[:j], mixed[:j]) for j in range(1, 5)])
+    assert prefix[0] == pytest.approx(1.0) and prefix[1] == pytest.approx(1.0) and prefix[3] < 0.9
+    with pytest.raises(ValueError, match="same size, got 4 and 2"):
+        prefix_overlaps(a, mixed[:2])
+
+
 def test_overlap_of_two_disjoint_batches_is_reported_and_grows_with_the_batch():
     G, layer = make_tiny(width=2), "conv2.weight"                   # 128 parameters
     common = dict(distance="l2", tol=1e-4, progress=False)
@@ -137,11 +166,11 @@ def test_cli_discover_hessian_reports_the_overlap_every_time(tmp_path, tiny_file
 
     from steerlab.cli import main
     args = ["discover", "--model", str(tiny_file), "--method", "hessian", "--layer", "conv3.weight", "--k", "2",
-            "--n-z", "2", "--shift", "1", "--analyze", ""]
+            "--n-z", "2", "--shift", "1", "--analyze", "", "--stable-overlap", "0"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0, capsys.readouterr().err
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert 0 <= m["hessian_overlap"] <= 1 and m["solver"]["overlap_seconds"] > 0
-    assert f"subspace overlap of two disjoint batches of 2 z: {m['hessian_overlap']:.3f}" in capsys.readouterr().out
+    assert f"subspace overlap of two disjoint batches of 2 z: top-2 {m['hessian_overlap']:.3f}" in capsys.readouterr().out
     assert main([*args, "--no-overlap", "--out", str(tmp_path / "b")]) == 0
     assert "hessian_overlap" not in json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert "subspace overlap" not in capsys.readouterr().out

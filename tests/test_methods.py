@@ -25,7 +25,7 @@ SMALL = {
     "nn-linear": dict(edit="shift_x", steps=2, batch_size=4, hidden=8),
     "trajectory": dict(edit="shift_x", n_trajectories=4, n_steps=2, steps_per_target=3, fit_steps=20, n_knots=5),
     "svd": dict(layer="conv2.weight", k=2, limit=1.0),
-    "hessian": dict(layer="conv2.weight", k=2, n_z=2, tol=0.3, limit=1.0),
+    "hessian": dict(layer="conv2.weight", k=2, n_z=2, tol=0.3, limit=1.0, max_n_z=8),
     "optimize": dict(layer="conv2.weight", k=2, steps=2, batch_size=4, limit=1.0),
     "hybrid": dict(layer="conv2.weight", k=2, eigen=3, steps=2, batch_size=4, n_z=2, tol=0.3, limit=1.0),
 }

@@ -90,7 +90,7 @@ def _options(G: Generator, method: str, edit: str | None, attribute: str, *, k: 
         "boundary": {"attribute": attribute, "n_samples": 1000},
         "latent-discovery": {"k": k, **budget},
         "svd": {"k": k, "layer": _first_conv(G)},
-        "hessian": {"k": min(k, 4), "n_z": 4, "tol": 0.1, "layer": _first_conv(G)},
+        "hessian": {"k": min(k, 4), "n_z": 4, "tol": 0.1, "stable_overlap": 0.0, "layer": _first_conv(G)},
     }[method]
     return {**small, "seed": seed, "progress": False}
 

@@ -80,7 +80,7 @@ def discover(model: str | Generator, method: str, layer: str | None = None, *, k
              target: float = 0.15, steps: int = 1000, batch_size: int = 16, lr: float = 1e-3,
              lam: float = 0.25, n_z: int = 32, eigen: int | None = None, tol: float = 1e-2,
              block: int = 1, overlap: bool = True, seed: int = 0, analyze: Sequence[str] = ("locality",),
-             stable_overlap: float = 0.0, max_n_z: int = 256,
+             stable_overlap: float = 0.9, max_n_z: int = 1024, stable_k: int = 4,
              n_grid_z: int = 3, n_shifts: int = 7, device: str = "cpu", resume: bool = True,
              progress: bool = True, analysis_kw: dict | None = None,
              truncation: float | None = None,
@@ -102,11 +102,13 @@ def discover(model: str | Generator, method: str, layer: str | None = None, *, k
         steps, batch_size, lr, lam: Eq. 1 training (optimize, hybrid).
         n_z, tol, block: Hessian batch of z, Lanczos tolerance and block (hessian, hybrid).
         overlap: hessian: also solve on a second, disjoint batch of n_z codes; metrics.json's
-            ``hessian_overlap`` is the top-k subspace overlap of the two (1: stable), ``hessian_n_z``
-            the batch it was measured at.
-        stable_overlap, max_n_z: hessian: double n_z until that overlap reaches ``stable_overlap``
-            (in [0, 1]; 0: off), up to ``max_n_z`` (`paramspace.stable`); every try is in
-            metrics.json's ``hessian_overlap_history``.
+            ``hessian_overlap`` is the top-k subspace overlap of the two (1: stable),
+            ``hessian_overlap_prefix`` the top-j ones (j = 1 .. k), ``hessian_n_z`` the batch
+            they were measured at. Off: one solve at ``n_z``, no growth.
+        stable_overlap, max_n_z, stable_k: hessian: grow n_z until the top-``stable_k`` overlap
+            reaches ``stable_overlap`` (in [0, 1]; 0: off; default 0.9), up to ``max_n_z``
+            (`paramspace.stable`); every try is in metrics.json's ``hessian_overlap_history``.
+            On a CPU a large layer can take hours (`faces` conv2 needs 1024 z).
         eigen: eigenvectors spanning the hybrid's subspace (default k).
         analyze: any of "locality", "fid", "mimic" (see `paramspace.inspect`).
         resume: continue an interrupted optimisation from its checkpoint (beside ``out``).
@@ -147,6 +149,7 @@ def discover(model: str | Generator, method: str, layer: str | None = None, *, k
     checks.check_int("n_z", n_z, 1, checks.MAX_BATCH)
     checks.check_int("max_n_z", max_n_z, 1, checks.MAX_BATCH)
     checks.check_float("stable_overlap", stable_overlap, 0, 1, lo_open=False)
+    checks.check_int("stable_k", stable_k, 0, 4096)
     checks.check_int("checkpoint_every", checkpoint_every, 1, checks.MAX_STEPS)
     if limit is not None:
         checks.check_float("limit (--shift)", limit, 0, 1e6)
@@ -161,13 +164,14 @@ def discover(model: str | Generator, method: str, layer: str | None = None, *, k
     config = dict(model=G.name, method=method, layer=layer, k=k, limit=limit, target=target, steps=steps,
                   batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol, block=block, seed=seed,
                   analyze=what, truncation=truncation, truncation_cutoff=truncation_cutoff, overlap=overlap,
-                  stable_overlap=stable_overlap, max_n_z=max_n_z)
+                  stable_overlap=stable_overlap, max_n_z=max_n_z, stable_k=stable_k)
     with Run("discover", out, config=config, device=device, overwrite=overwrite) as run:
         tmp = run.folder
         t0 = time.time()
         directions = find_directions(G, method, layer, k, limit=limit, target=target, steps=steps,
                                      batch_size=batch_size, lr=lr, lam=lam, n_z=n_z, eigen=eigen, tol=tol,
                                      block=block, overlap=overlap, stable_overlap=stable_overlap, max_n_z=max_n_z,
+                                     stable_k=stable_k,
                                      seed=seed, checkpoint=ckpt, resume=resume,
                                      progress=progress, checkpoint_every=checkpoint_every)
         info = directions.info
@@ -182,6 +186,8 @@ def discover(model: str | Generator, method: str, layer: str | None = None, *, k
                    **{key: v for key, v in info.items() if key not in ("method", "layer")}}
         if "overlap" in info.get("solver", {}):  # the Hessian's stability under a new draw of z
             metrics["hessian_overlap"] = info["solver"]["overlap"]
+            metrics["hessian_overlap_prefix"] = info["solver"]["overlap_prefix"]
+            metrics["hessian_stable_k"] = info["solver"]["stable_k"]
             metrics["hessian_n_z"] = info["solver"]["n_z"]
             metrics["hessian_gaps"] = info["solver"].get("gaps")
             if "overlap_history" in info["solver"]:  # stable_overlap: every batch size tried

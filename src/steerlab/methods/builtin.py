@@ -152,14 +152,18 @@ class SVDConfig(WeightConfig):
 class HessianConfig(WeightConfig):
     """Options of the Hessian method: thick-restart Lanczos on exact Hessian-vector products."""
 
-    n_z: int = option(32, "codes z the perceptual change is averaged over (the paper: 512)")
+    n_z: int = option(32, "codes z the perceptual change is averaged over, on the first try (the paper: 512)")
     tol: float = option(1e-2, "Lanczos tolerance: relative residual of every wanted eigenpair")
     block: int = option(1, "Lanczos block size (1: thick-restart Lanczos; > 1: the former block solver)")
     overlap: bool = option(True, "also solve on a second, disjoint batch of n_z codes and report the top-k "
-                                 "subspace overlap of the two (1: stable; costs a second solve)")
-    stable_overlap: float = option(0.0, "grow the batch until the two batches' top-k overlap reaches this "
-                                        "(doubling n_z up to max_n_z; 0: one batch of n_z, the overlap only reported)")
-    max_n_z: int = option(256, "the largest batch stable_overlap may grow n_z to")
+                                 "subspace overlap of the two (1: stable; costs a second solve; off: one solve "
+                                 "at n_z, no growth)")
+    stable_overlap: float = option(0.9, "grow the batch until the two batches' top-stable_k overlap reaches this "
+                                        "(n_z grown 2-8x per try, up to max_n_z; 0: one batch of n_z, the overlap "
+                                        "only reported)")
+    max_n_z: int = option(1024, "the largest batch stable_overlap may grow n_z to (faces conv2 needs 1024)")
+    stable_k: int = option(4, "the leading directions whose subspace stable_overlap asks to agree (0: all k; "
+                              "past the first eigen-gap single eigenvectors are not identifiable)")
 
 
 @dataclass
@@ -177,7 +181,10 @@ class OptimizeConfig(WeightConfig):
 
 @dataclass
 class HybridConfig(OptimizeConfig, HessianConfig):
-    """Options of the hybrid: the optimisation restricted to the top Hessian eigenvectors."""
+    """Options of the hybrid: the optimisation restricted to the top Hessian eigenvectors.
+
+    The span is one Hessian solve at ``n_z`` codes: the stability options (overlap,
+    stable_overlap, max_n_z, stable_k) are the hessian method's and are not used here."""
 
     eigen: int | None = option(None, "eigenvectors spanning the search space (default: k)")
 

@@ -58,7 +58,7 @@ def find_weight_directions(G, method: str, layer: str, k: int, *, train_limit: f
     if entry.family != "weight":
         raise ValueError(f"'{method}' is not a weight-space method; allowed: "
                          + ", ".join(m.name for m in METHODS.values() if m.family == "weight"))
-    cfg = entry.make_config(strict=False, layer=layer, k=k, limit=train_limit, n_z=hessian_n_z,
+    cfg = entry.make_config(strict=False, layer=layer, k=k, limit=train_limit, n_z=hessian_n_z, stable_overlap=0.0,
                             steps=optimize_steps, seed=seed, progress=progress)
     learned = entry(G, cfg)
     return torch.stack([d.tensors["xi"] for d in learned]), learned.info

@@ -89,7 +89,7 @@ def reproduce_weight_methods(out: str | os.PathLike = "runs/weight-methods", *, 
             t0 = time.time()
             dirs, info = W.learned_directions(subs, method, G, method, layer, k, progress, target=target, limit=limit,
                                               steps=steps, batch_size=batch_size, n_z=n_z, eigen=eigen,
-                                              overlap=overlap, seed=seed,
+                                              overlap=overlap, stable_overlap=0.0, seed=seed,
                                               checkpoint_every=checkpoint_every)
             timing[method] = round(time.time() - t0, 1)
             found[method] = dirs

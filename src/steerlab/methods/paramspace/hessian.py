@@ -25,7 +25,7 @@ Two solvers:
   each eigenvector after a fixed number of iterations, projected off the ones already found.
 
 ``dense_hessian`` builds H column by column for layers small enough (tests), and
-``subspace_overlap`` compares subspaces.
+``subspace_overlap`` and ``prefix_overlaps`` compare subspaces.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from steerlab.metrics.perceptual import STLPIPS, _cached_model
 from steerlab.models.base import Generator
 
 __all__ = ["DISTANCES", "HVPS", "LayerHessian", "lanczos_topk", "power_iteration_fd", "dense_hessian",
-           "subspace_overlap", "hessian_directions"]
+           "subspace_overlap", "prefix_overlaps", "fix_signs", "hessian_directions"]
 
 DISTANCES = ("stlpips-alex", "stlpips-vgg", "l2")
 HVPS = ("gauss-newton", "double-backward")
@@ -527,6 +527,31 @@ def subspace_overlap(a: Tensor, b: Tensor) -> float:
     return float((qa.T @ qb).pow(2).sum() / min(qa.shape[1], qb.shape[1]))
 
 
+def fix_signs(vecs: Tensor) -> Tensor:
+    """``vecs`` (k, ...) with each row's sign chosen so that its largest-magnitude entry is positive.
+
+    An eigenvector's sign is arbitrary (the solver's start decides it); fixing it this way makes
+    "+" and "-" of a direction the same in every run whose vectors agree, whatever the start.
+    """
+    flat = vecs.reshape(vecs.shape[0], -1)
+    peak = flat.gather(1, flat.abs().argmax(1, keepdim=True))
+    return vecs * torch.where(peak < 0, -1.0, 1.0).to(vecs.dtype).reshape(-1, *[1] * (vecs.dim() - 1))
+
+
+def prefix_overlaps(a: Tensor, b: Tensor) -> list[float]:
+    """``subspace_overlap(a[:j], b[:j])`` for j = 1 .. k of two ordered sets of k vectors (k, ...).
+
+    One QR each: the first j columns of Q span the first j vectors, so every prefix's overlap is
+    the squared Frobenius norm of the leading j x j block of Q_a^T Q_b, over j.
+    """
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"prefix overlaps need sets of the same size, got {a.shape[0]} and {b.shape[0]}")
+    qa = torch.linalg.qr(a.reshape(a.shape[0], -1).double().T)[0]
+    qb = torch.linalg.qr(b.reshape(b.shape[0], -1).double().T)[0]
+    m = (qa.T @ qb).pow(2)
+    return [float(m[:j, :j].sum() / j) for j in range(1, m.shape[0] + 1)]
+
+
 def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 32, seed: int = 0,
                        distance: str = "stlpips-alex", solver: str = "lanczos", block: int = 1,
                        tol: float = 1e-2, chunk: int = 8, iters: int = 10, eps: float = 0.1,
@@ -545,12 +570,14 @@ def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 32, seed:
         iters, eps: power-iteration steps per vector and finite-difference scale.
         overlap: also solve on a second batch of ``n_z`` codes drawn after the first (disjoint)
             and report ``subspace_overlap`` of the two top-k subspaces in [0, 1] (1: the
-            directions do not depend on the draw of z); costs a second solve.
+            directions do not depend on the draw of z), and ``overlap_prefix``, that overlap of
+            the top-j subspaces for j = 1 .. k; costs a second solve.
 
     Returns:
-        ``(eigenvalues (k,), directions (k, *weight_shape) unit-norm, info)``; ``info`` has the
-        pass counts, wall time, residuals (Lanczos), the settings and, with ``overlap``,
-        ``overlap`` and ``overlap_seconds``.
+        ``(eigenvalues (k,), directions (k, *weight_shape) unit-norm, each with its largest entry
+        positive (`fix_signs`), info)``; ``info`` has the pass counts, wall time, residuals
+        (Lanczos), the settings and, with ``overlap``, ``overlap``, ``overlap_prefix`` and
+        ``overlap_seconds``.
     """
     if solver not in ("lanczos", "power-fd"):
         raise ValueError(f"unknown solver '{solver}'; allowed: lanczos, power-fd")
@@ -572,6 +599,7 @@ def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 32, seed:
             vals, vecs = power_iteration_fd(op.grad, op.shape, k, iters=iters, eps=eps, generator=g,
                                             progress=progress)
             info = {}
+        vecs = fix_signs(vecs)
         info.update(solver=solver, distance=distance, n_z=n_z, seed=seed, passes=op.passes,
                     hvps=op.hvps, grads=op.grads, seconds=round(time.time() - t0, 2))
         if not all(math.isfinite(v) for v in vals.tolist()):
@@ -581,5 +609,6 @@ def hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 32, seed:
     vals, vecs, info = solve(z, classes)
     if overlap:
         _, vecs2, info2 = solve(z2, c2)
-        info.update(overlap=round(subspace_overlap(vecs, vecs2), 4), overlap_seconds=info2["seconds"])
+        prefix = [round(o, 4) for o in prefix_overlaps(vecs, vecs2)]
+        info.update(overlap=prefix[-1], overlap_prefix=prefix, overlap_seconds=info2["seconds"])
     return vals, vecs, info

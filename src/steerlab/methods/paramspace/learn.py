@@ -60,9 +60,11 @@ def _find_svd(G: Generator, layer: str, cfg) -> Found:
 
 
 def _find_hessian(G: Generator, layer: str, cfg) -> Found:
-    vals, dirs, info = stable_hessian_directions(G, layer, cfg.k, n_z=cfg.n_z, stable_overlap=cfg.stable_overlap,
-                                                 max_n_z=cfg.max_n_z, seed=cfg.seed, tol=cfg.tol, block=cfg.block,
-                                                 overlap=cfg.overlap, progress=cfg.progress)
+    vals, dirs, info = stable_hessian_directions(G, layer, cfg.k, n_z=cfg.n_z,
+                                                 stable_overlap=cfg.stable_overlap if cfg.overlap else 0.0,
+                                                 max_n_z=cfg.max_n_z, stable_k=cfg.stable_k, seed=cfg.seed,
+                                                 tol=cfg.tol, block=cfg.block, overlap=cfg.overlap,
+                                                 progress=cfg.progress)
     return dirs, {"eigenvalues": vals.tolist(), "solver": info}, [{"eigenvalue": v} for v in vals.tolist()]
 
 
