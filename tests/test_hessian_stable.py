@@ -61,6 +61,7 @@ def test_next_batch_follows_the_one_over_n_law_within_2x_to_8x():
     assert next_batch(512, 0.864, 0.9, 4096) == 1024               # conv2 at the paper's 512 z: 1.36x -> 2x
     assert next_batch(8, 0.003, 0.9, 1024) == 64                   # needs 10x: at most 8x per try
     assert next_batch(100, 0.5, 1.0, 300) == 300                   # an overlap of 1 is never predicted: 8x, capped
+    assert next_batch(10, 1.0, 0.9, 100) == 20                     # already there: the smallest step
     for n in (2, 16, 100):                                          # 1 - o = c / n: one try reaches the target
         for c in (0.15, 0.5, 1.0, 2.0):                             # ... unless that needs more than 8x
             o = 1 - c / n

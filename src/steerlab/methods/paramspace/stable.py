@@ -47,9 +47,9 @@ def next_batch(n_z: int, overlap: float, target: float, cap: int) -> int:
     the target: a tiny overlap at a tiny batch must not send the next try to the cap at once),
     then capped at ``cap``.
     """
-    need = (1 - overlap) / (1 - target) if target < 1 else math.inf
-    factor = 2 ** min(3, max(1, math.ceil(math.log2(need)) if math.isfinite(need) and need > 0 else 3))
-    return min(cap, n_z * factor)
+    need = (1 - overlap) / (1 - target) if target < 1 else math.inf  # > 1 while overlap < target
+    doublings = 1 if need <= 2 else 3 if need > 8 else math.ceil(math.log2(need))
+    return min(cap, n_z * 2 ** doublings)
 
 
 def stable_hessian_directions(G: Generator, layer: str, k: int, *, n_z: int = 32, stable_overlap: float = 0.0,
