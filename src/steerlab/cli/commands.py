@@ -569,7 +569,8 @@ class Discover(Command):
         if args.no_overlap and args.stable_overlap:
             raise ValueError("--stable-overlap needs the overlap of two batches; it cannot run with overlap off "
                              "(--no-overlap)")
-        stable = (0.0 if args.no_overlap else 0.9) if args.stable_overlap is None else args.stable_overlap
+        default_stable = METHODS.get("hessian").config().stable_overlap
+        stable = (0.0 if args.no_overlap else default_stable) if args.stable_overlap is None else args.stable_overlap
         latent, overlap = {}, {"overlap": not args.no_overlap, "stable_overlap": stable,
                                "max_n_z": args.max_n_z, "stable_k": args.stable_k}
         if args.method in LATENT_METHODS:

@@ -522,9 +522,14 @@ def subspace_overlap(a: Tensor, b: Tensor) -> float:
     ``a`` (k, ...) and ``b`` (k', ...) are sets of vectors (any shape after the first dim); the
     value is ||Q_a Q_b^T||_F^2 / min(k, k') with Q orthonormal bases: 1 for equal subspaces.
     """
-    qa = torch.linalg.qr(a.reshape(a.shape[0], -1).double().T)[0]
-    qb = torch.linalg.qr(b.reshape(b.shape[0], -1).double().T)[0]
+    qa, qb = _basis(a), _basis(b)
     return float((qa.T @ qb).pow(2).sum() / min(qa.shape[1], qb.shape[1]))
+
+
+def _basis(a: Tensor) -> Tensor:
+    """An orthonormal basis (dim, k) of the span of the k vectors ``a`` (k, ...), float64, by QR:
+    its first j columns span the first j vectors."""
+    return torch.linalg.qr(a.reshape(a.shape[0], -1).double().T)[0]
 
 
 def fix_signs(vecs: Tensor) -> Tensor:
@@ -546,9 +551,7 @@ def prefix_overlaps(a: Tensor, b: Tensor) -> list[float]:
     """
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"prefix overlaps need sets of the same size, got {a.shape[0]} and {b.shape[0]}")
-    qa = torch.linalg.qr(a.reshape(a.shape[0], -1).double().T)[0]
-    qb = torch.linalg.qr(b.reshape(b.shape[0], -1).double().T)[0]
-    m = (qa.T @ qb).pow(2)
+    m = (_basis(a).T @ _basis(b)).pow(2)
     return [float(m[:j, :j].sum() / j) for j in range(1, m.shape[0] + 1)]
 
 
