@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import save_file
 
 from steerlab.methods.builtin import HessianConfig
-from steerlab.methods.paramspace.hessian import LayerHessian, lanczos_topk, subspace_overlap
+from steerlab.methods.paramspace.hessian import LayerHessian, fix_signs, lanczos_topk, subspace_overlap
 from steerlab.models import load_model
 
 
@@ -37,7 +37,7 @@ def solve(G, layer: str, z: torch.Tensor, k: int, tol: float, keep_graph: bool |
     t = time.perf_counter()
     op = LayerHessian(G, layer, z, keep_graph=keep_graph)
     vals, vecs, info = lanczos_topk(op.matvec, op.dim, k, tol=tol, generator=torch.Generator().manual_seed(1))
-    return {"values": vals, "vectors": vecs, "hvps": info["matvecs"], "seconds": time.perf_counter() - t}
+    return {"values": vals, "vectors": fix_signs(vecs), "hvps": info["matvecs"], "seconds": time.perf_counter() - t}
 
 
 def solve_in_worker(layer: str, z: torch.Tensor, k: int, tol: float, keep_graph: bool | None, threads: int) -> dict:
